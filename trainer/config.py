@@ -1,0 +1,80 @@
+"""The training request schema (API.md, ``TrainingStartRequest``), shared by the CLI, the server and the GUI.
+
+Light on purpose: pydantic only, never torch, numpy or pandas, so the server and GUI import it cheaply.
+Unknown fields are rejected (``extra="forbid"``) so a typo never silently trains with a default.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Candle timeframes the app knows, with their length in seconds (Binance's names).
+TIMEFRAME_SECONDS: dict[str, int] = {
+    "1m": 60,
+    "3m": 180,
+    "5m": 300,
+    "15m": 900,
+    "30m": 1800,
+    "1h": 3600,
+    "2h": 7200,
+    "4h": 14400,
+    "6h": 21600,
+    "12h": 43200,
+    "1d": 86400,
+}
+
+Timeframe = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d"]
+CalibrationMethod = Literal["abs", "isotonic", "platt", "temperature", "none"]
+PUpSource = Literal["cdf", "head"]
+Distribution = Literal["gaussian", "student_t", "laplace"]
+Device = Literal["auto", "cpu", "cuda", "mps"]
+
+_SYMBOL_SEPARATORS = re.compile(r"[\s/_\-.]")
+
+
+def normalize_symbol(raw: str) -> str:
+    """Return the exchange symbol for ``raw``: ``"BTC/USDT"``, ``"btc-usdt"``, ``"BTC_USDT:USDT"`` → ``"BTCUSDT"``.
+
+    A ccxt futures suffix (``":USDT"``) is dropped. Raises ``ValueError`` when what is left is not 2–30
+    letters/digits.
+    """
+    base = raw.split(":", 1)[0]
+    symbol = _SYMBOL_SEPARATORS.sub("", base).upper()
+    if not re.fullmatch(r"[A-Z0-9]{2,30}", symbol):
+        raise ValueError(f"not an exchange symbol: {raw!r} (expected e.g. BTCUSDT or BTC/USDT)")
+    return symbol
+
+
+class TrainingConfig(BaseModel):
+    """One training job's request: every field of API.md's ``TrainingStartRequest`` with its default and range."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    symbol: str = Field("BTCUSDT", description="Exchange symbol; BTC/USDT and btc-usdt normalise to BTCUSDT.")
+    timeframe: Timeframe = Field("1h", description="Candle timeframe.")
+    batch_size: int = Field(512, ge=1, le=65536, description="Samples per optimiser step.")
+    use_cv: bool = Field(True, description="Walk-forward cross-validation; false gives one time-ordered split.")
+    cv_folds: int = Field(5, ge=1, le=20, description="Walk-forward folds (ignored when use_cv is false).")
+    forecast_horizon: int = Field(1, ge=1, le=500, description="Bars ahead of the forward log return.")
+    calibration_method: CalibrationMethod = Field("abs", description="How p_up is calibrated.")
+    p_up_source: PUpSource = Field("cdf", description="p_up from the predictive CDF or from a direction head.")
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Random seed; same seed, same metrics on CPU.")
+    epochs: int = Field(20, ge=1, le=1000, description="Most epochs per fold (early stopping may end sooner).")
+    learning_rate: float = Field(1e-3, gt=0, le=1, description="Adam learning rate.")
+    lookback: int = Field(64, ge=2, le=4096, description="Bars of history per sample.")
+    distribution: Distribution = Field("student_t", description="Family of the predictive distribution.")
+    device: Device = Field("auto", description="auto picks CUDA, then MPS, else CPU.")
+    dataset: str | None = Field(None, description="A dataset id from /datasets; default: symbol + timeframe.")
+
+    @field_validator("symbol", mode="before")
+    @classmethod
+    def _normalize_symbol(cls, value: object) -> object:
+        return normalize_symbol(value) if isinstance(value, str) else value
+
+    @property
+    def dataset_id(self) -> str:
+        """The dataset this job trains on: ``dataset`` if given, else ``"<SYMBOL>-<timeframe>"``."""
+        return self.dataset or f"{self.symbol}-{self.timeframe}"

@@ -1,0 +1,162 @@
+"""Event types of API.md: one ``str`` Enum of names and one documented record per event.
+
+Light on purpose (standard library only). The worker writes these as JSON lines on its stdout without ``seq``;
+the server's event bus assigns ``seq`` (strictly increasing, persisted) before storing and broadcasting.
+Every event carries ``type``, ``job_id`` and ``timestamp`` (Unix seconds, float). Clients ignore keys they
+don't know, so adding a key is safe; renaming one is not.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from typing import Any, Literal, TypedDict, get_type_hints
+
+
+class EventType(str, Enum):
+    """The ``type`` of every event a job produces."""
+
+    TRAINING_STARTED = "training.started"
+    TRAINING_EPOCH = "training.epoch"
+    TRAINING_FOLD_COMPLETED = "training.fold_completed"
+    TRAINING_COMPLETED = "training.completed"
+    TRAINING_FAILED = "training.failed"
+    TRAINING_STOPPED = "training.stopped"
+    TRAINING_CANCELLED = "training.cancelled"
+    JOB_STATUS = "job.status"
+
+
+#: Events after which a job produces nothing more.
+TERMINAL_EVENTS = frozenset(
+    {
+        EventType.TRAINING_COMPLETED,
+        EventType.TRAINING_FAILED,
+        EventType.TRAINING_STOPPED,
+        EventType.TRAINING_CANCELLED,
+    }
+)
+
+
+class _Base(TypedDict):
+    type: str
+    job_id: str
+    timestamp: float
+
+
+class TrainingStartedServer(_Base):
+    """Sent by the server right after the 202: the request was accepted, nothing runs yet."""
+
+    origin: Literal["server"]
+    symbol: str
+    timeframe: str
+    epoch: int
+    fold: int
+    expected_pid: int | None
+
+
+class TrainingStartedWorker(_Base):
+    """Sent by the worker once its process runs and its data are loaded: the only proof training started."""
+
+    origin: Literal["worker"]
+    pid: int
+    symbol: str
+    timeframe: str
+    epoch: int
+    fold: int
+    rows: int
+    device: str
+
+
+class TrainingEpoch(_Base):
+    """One finished epoch. ``fold`` and ``epoch`` count from 1; losses are mean NLL per sample (nats,
+    on standardised returns); ``fraction`` is the share of the whole job done (0..1); times in seconds."""
+
+    fold: int
+    folds: int
+    epoch: int
+    epochs: int
+    train_loss: float
+    val_loss: float
+    lr: float
+    samples_per_s: float
+    elapsed_s: float
+    eta_s: float
+    fraction: float
+
+
+class TrainingFoldCompleted(_Base):
+    """One walk-forward fold evaluated; ``metrics`` as in ``metrics.json``'s ``folds[i]``."""
+
+    fold: int
+    metrics: dict[str, Any]
+
+
+class TrainingCompleted(_Base):
+    """The job finished: pooled ``metrics`` (``metrics.json``), ``artifacts`` paths, ``duration_s`` seconds."""
+
+    metrics: dict[str, Any]
+    artifacts: dict[str, str]
+    duration_s: float
+
+
+class TrainingFailed(_Base):
+    """The job failed. ``stage``: where (``config``, ``data``, ``train``, ``evaluate``, ``artifacts``,
+    ``worker``, ``start``); ``exit_code`` is the worker's, or null while it still runs."""
+
+    stage: str
+    error_type: str
+    error: str
+    traceback_tail: str
+    exit_code: int | None
+
+
+class TrainingStopped(_Base):
+    """The job was stopped on request before it finished."""
+
+    reason: str
+
+
+class TrainingCancelled(_Base):
+    """A queued job was cancelled before its worker started."""
+
+    reason: str
+
+
+class JobStatus(_Base):
+    """A job's status changed (every change, see ``embedded_server.job_states``)."""
+
+    status: str
+    previous: str | None
+
+
+#: The record type of each event; for the server started/worker started pair, see ``origin``.
+EVENT_RECORDS: dict[EventType, tuple[type, ...]] = {
+    EventType.TRAINING_STARTED: (TrainingStartedServer, TrainingStartedWorker),
+    EventType.TRAINING_EPOCH: (TrainingEpoch,),
+    EventType.TRAINING_FOLD_COMPLETED: (TrainingFoldCompleted,),
+    EventType.TRAINING_COMPLETED: (TrainingCompleted,),
+    EventType.TRAINING_FAILED: (TrainingFailed,),
+    EventType.TRAINING_STOPPED: (TrainingStopped,),
+    EventType.TRAINING_CANCELLED: (TrainingCancelled,),
+    EventType.JOB_STATUS: (JobStatus,),
+}
+
+
+def required_fields(record: type) -> frozenset[str]:
+    """The keys an event of this record type must carry (``type``, ``job_id``, ``timestamp`` included)."""
+    return frozenset(get_type_hints(record))
+
+
+def make_event(event_type: EventType | str, job_id: str, **fields: Any) -> dict[str, Any]:
+    """Build one event dict: ``{type, job_id, timestamp, **fields}`` (no ``seq``; the server adds it).
+
+    Raises ``ValueError`` for an unknown type or when a field its record requires is missing, so a worker
+    or server bug is caught where the event is made, not in a client.
+    """
+    kind = EventType(event_type)
+    event: dict[str, Any] = {"type": kind.value, "job_id": job_id, "timestamp": time.time(), **fields}
+    records = EVENT_RECORDS[kind]
+    missing = [sorted(required_fields(r) - event.keys()) for r in records]
+    if all(missing):
+        raise ValueError(f"{kind.value} event is missing fields {min(missing, key=len)}")
+    return event
