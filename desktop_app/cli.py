@@ -11,7 +11,7 @@ import argparse
 import importlib
 import multiprocessing
 import sys
-from typing import get_args
+from typing import NoReturn, get_args
 
 from pydantic import ValidationError
 
@@ -30,6 +30,24 @@ COMMANDS = {
 
 class UserError(Exception):
     """A mistake the user can fix; ``main`` prints its one-line message and exits 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (plus where to find help), not the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    """argparse type of ``--port``: an int in 0..65535 (0 = any free port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is outside 0..65535")
+    return port
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -59,10 +77,10 @@ def training_config_from_args(args: argparse.Namespace) -> TrainingConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole ``candlecast`` argument parser."""
-    parser = argparse.ArgumentParser(prog="candlecast", description="Train calibrated up/down forecasters on crypto candles.")
+    parser = _Parser(prog="candlecast", description="Train calibrated up/down forecasters on crypto candles.")
     parser.add_argument("--version", action="version", version=f"candlecast {__version__}")
     parser.add_argument("--connect", metavar="URL", help="open the app on an already running server, e.g. http://127.0.0.1:8000")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     train = sub.add_parser("train", help="train one job in this process and print its metrics")
     _add_training_options(train)
@@ -84,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the local REST/WebSocket server in the foreground")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=None, help="port (default: CANDLECAST_PORT, else config, else 8000; 0 = any free)")
+    serve.add_argument("--port", type=_port, default=None, help="port (default: CANDLECAST_PORT, else config, else 8000; 0 = any free)")
     serve.add_argument("--token", default=None, help="bearer token (required to bind a non-loopback address)")
     serve.add_argument("--get", metavar="PATH", help="answer one GET request in-process and exit (0 on 200)")
     return parser
@@ -95,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()  # first: a frozen child process must not parse our arguments
     args = build_parser().parse_args(argv)
     module = COMMANDS.get(args.command, "desktop_app.app")
+    if module == "embedded_server.serve":  # the app migrates by itself, to show what happened in its window
+        from desktop_app.config_migration import migrate_at_start
+        from trainer.paths import config_dir
+
+        migrate_at_start(config_dir() / "config.json")  # an old flat config.json becomes the current format
     try:
         return int(importlib.import_module(module).run(args) or 0)
     except UserError as exc:
@@ -105,4 +128,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Under `python -m desktop_app.cli` this file is `__main__`; run the importable copy so that the
+    # `desktop_app.cli.UserError` the subcommands raise is the class its main() catches (exit 2, one line).
+    from desktop_app.cli import main as _main
+
+    sys.exit(_main())

@@ -7,7 +7,7 @@ cd "$root"
 py=${PYTHON:-}
 if [ -z "$py" ]; then
   for candidate in python3.13 python3.12 python3.11 python3; do
-    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
       py=$candidate; break
     fi
   done

@@ -22,3 +22,7 @@ def candlecast_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("CANDLECAST_HOME", str(home))
     return home
+
+
+# Server fixtures (tests/server_fixtures.py): make_app, app, client, live_server.
+from server_fixtures import app, client, live_server, make_app  # noqa: E402,F401

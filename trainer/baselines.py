@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from arch import arch_model
 from scipy import signal, stats
 
 from trainer.distributions import Forecast
@@ -118,6 +117,8 @@ def garch_horizon_weights(phi: float, horizon: int) -> tuple[float, float]:
 
 
 def _garch(returns: np.ndarray, n_train: int, horizon: int, at: np.ndarray) -> Forecast:
+    from arch import arch_model  # lazy: importing arch costs seconds, and the worker reports its start first
+
     x = returns * GARCH_SCALE
     model = arch_model(x[:n_train], mean="Constant", vol="GARCH", p=1, q=1, dist="t", rescale=False)
     fit = model.fit(disp="off", show_warning=False)

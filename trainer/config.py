@@ -1,7 +1,8 @@
 """The training request schema (API.md, ``TrainingStartRequest``), shared by the CLI, the server and the GUI.
 
 Light on purpose: pydantic only, never torch, numpy or pandas, so the server and GUI import it cheaply.
-Unknown fields are rejected (``extra="forbid"``) so a typo never silently trains with a default.
+Unknown fields are rejected (``extra="forbid"``) and types are strict (``"3"``, ``true`` or ``2.0`` for an int
+field are refused, not coerced), so a typo never silently trains with a default or a wrong value.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def normalize_symbol(raw: str) -> str:
 class TrainingConfig(BaseModel):
     """One training job's request: every field of API.md's ``TrainingStartRequest`` with its default and range."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     symbol: str = Field("BTCUSDT", description="Exchange symbol; BTC/USDT and btc-usdt normalise to BTCUSDT.")
     timeframe: Timeframe = Field("1h", description="Candle timeframe.")

@@ -1,0 +1,38 @@
+"""The ``candlecast`` entry itself: version, and one-line errors for bad options (no usage block, no traceback)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from trainer import __version__
+
+
+def candlecast(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "desktop_app.cli", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_version() -> None:
+    done = candlecast("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"candlecast {__version__}"
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["train", "--timeframe", "7m"], "argument --timeframe: invalid choice: '7m'"),
+        (["train", "--lookback", "abc"], "argument --lookback: invalid int value: 'abc'"),
+        (["train", "--cv-folds", "0"], "--cv-folds: Input should be greater than or equal to 1"),
+        (["train", "--symbol", "BTC/???"], "not an exchange symbol"),
+        (["serve", "--port", "99999"], "port 99999 is outside 0..65535"),
+        (["serve", "--port", "-1"], "port -1 is outside 0..65535"),
+        (["bogus"], "invalid choice: 'bogus'"),
+    ],
+)
+def test_a_bad_option_is_one_line_and_exit_2(args: list[str], says: str) -> None:
+    done = candlecast(*args)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and says in done.stderr, done.stderr
