@@ -1,0 +1,90 @@
+"""Walk-forward cross-validation with purge gaps (MODEL.md, "Walk-forward cross-validation").
+
+Each fold has four time-ordered blocks of sample positions (bar indices t):
+``train | purge | validation | purge | calibration | purge | test``. A purge of at least ``horizon`` bars
+separates consecutive blocks: for an earlier block A and a later block B, ``max(A) + horizon < min(B)``, so no
+label interval (t, t+h] of A reaches any bar of B and no training label overlaps a test bar.
+
+With ``use_cv`` the valid positions are cut into ``folds + 1`` equal chunks (as scikit-learn's
+``TimeSeriesSplit``): fold k (1-based) tests on chunk k and learns from everything before it (expanding
+window), so the test blocks are consecutive and cover the tail. Without it there is one split whose test block
+is the last ``HOLDOUT_FRACTION`` of the samples. Inside the part before a test block, the last
+``CALIBRATION_FRACTION`` is the calibration slice and, before it, the last ``VALIDATION_FRACTION`` of the rest is
+the early-stopping validation slice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from trainer.features import DataError
+
+#: Share of the samples in the single test block when ``use_cv`` is false.
+HOLDOUT_FRACTION = 0.2
+#: Share of the pre-test samples used to fit the calibrator.
+CALIBRATION_FRACTION = 0.1
+#: Share of the remaining training samples used for early stopping.
+VALIDATION_FRACTION = 0.1
+#: Fewest samples any block may hold; below this a fold's estimates are noise.
+MIN_BLOCK = 20
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One walk-forward fold: sorted int64 arrays of sample bar positions; ``fold`` counts from 1."""
+
+    fold: int
+    train: np.ndarray
+    validation: np.ndarray
+    calibration: np.ndarray
+    test: np.ndarray
+
+    def blocks(self) -> dict[str, np.ndarray]:
+        """The four blocks in time order, by name."""
+        return {"train": self.train, "validation": self.validation, "calibration": self.calibration, "test": self.test}
+
+
+def _before(positions: np.ndarray, later_start: int, horizon: int) -> np.ndarray:
+    """Positions whose label interval (t, t+horizon] ends before bar ``later_start`` (the purge rule)."""
+    return positions[positions + horizon < later_start]
+
+
+def _tail(positions: np.ndarray, fraction: float) -> np.ndarray:
+    return positions[len(positions) - max(MIN_BLOCK, int(round(fraction * len(positions)))) :]
+
+
+def walk_forward(positions: np.ndarray, horizon: int, folds: int = 5, use_cv: bool = True) -> list[Fold]:
+    """Split sorted sample positions (int64, shape (m,)) into walk-forward folds with purge gaps.
+
+    ``horizon``: bars of the forecast horizon (the purge is at least that). ``folds``: number of folds when
+    ``use_cv``; ignored otherwise (one split). Raises ``DataError`` when a block would hold fewer than
+    ``MIN_BLOCK`` samples, naming the fold.
+    """
+    positions = np.asarray(positions, dtype=np.int64)
+    if use_cv:
+        edges = np.linspace(0, len(positions), folds + 2).round().astype(int)
+        tests = [positions[edges[k] : edges[k + 1]] for k in range(1, folds + 1)]
+    else:
+        tests = [positions[len(positions) - int(round(HOLDOUT_FRACTION * len(positions))) :]]
+    out = []
+    for k, test in enumerate(tests, start=1):
+        if len(test) < MIN_BLOCK:
+            raise DataError(
+                f"fold {k}: test block has {len(test)} samples (need {MIN_BLOCK}); "
+                f"use fewer folds, a shorter lookback or horizon, or more candles ({len(positions)} samples)"
+            )
+        pre_test = _before(positions, int(test[0]), horizon)
+        calibration = _tail(pre_test, CALIBRATION_FRACTION)
+        rest = _before(pre_test, int(calibration[0]), horizon) if len(pre_test) else pre_test
+        validation = _tail(rest, VALIDATION_FRACTION) if len(rest) else rest
+        train = _before(rest, int(validation[0]), horizon) if len(validation) else validation
+        if min(len(train), len(validation), len(calibration)) < MIN_BLOCK:
+            raise DataError(
+                f"fold {k}: only {len(pre_test)} samples precede the test block, too few for train, "
+                f"validation and calibration blocks of {MIN_BLOCK}+ samples each with purge gaps of "
+                f"{horizon} bars; use fewer folds, a shorter lookback or horizon, or more candles"
+            )
+        out.append(Fold(k, train, validation, calibration, test))
+    return out

@@ -1,0 +1,403 @@
+"""The job runner: data → walk-forward folds → fit → calibrate → evaluate → artifacts. Worker-side (torch).
+
+``run_job`` is shared by the worker subprocess (``trainer.worker``) and ``candlecast train`` (in-process). It
+reports progress through ``emit(event)`` (events of API.md made with ``make_event``): ``training.started``
+once the data are loaded, ``training.epoch`` after every epoch and ``training.fold_completed`` after every
+fold. The caller sends the terminal event. A failure is raised as ``JobError`` carrying the stage it happened
+in; a stop request (``stop_event``) raises ``TrainingStopped`` between batches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from trainer.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from trainer.baselines import forecast_baselines
+from trainer.calibration import fit_calibrator
+from trainer.config import TrainingConfig
+from trainer.data.candles import validate_candles
+from trainer.data.store import load_dataset
+from trainer.distributions import Forecast, concat_forecasts
+from trainer.events import EventType, make_event
+from trainer.features import (
+    FEATURE_NAMES,
+    RETURN_LAGS,
+    ROLLING_BARS,
+    WARMUP,
+    WINDOW_FEATURES,
+    Samples,
+    Scaler,
+    build_samples,
+)
+from trainer.metrics import evaluate, skill_scores
+from trainer.model import (
+    EpochStats,
+    FitResult,
+    ModelArgs,
+    TrainingStopped,
+    build_model,
+    configure_torch,
+    fit,
+    predict,
+    select_device,
+)
+from trainer.splits import Fold, walk_forward
+
+log = logging.getLogger(__name__)
+
+#: Artifact file names inside a job folder (the shared worker contract).
+ARTIFACTS = {
+    "config": "config.json",
+    "model": "model.pt",
+    "metrics": "metrics.json",
+    "predictions": "predictions.csv",
+    "report": "report.html",
+    "log": "worker.log",
+}
+#: Version of the ``model.pt`` layout, bumped when keys change.
+CHECKPOINT_FORMAT = 1
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+class JobError(Exception):
+    """A job failed in ``stage`` (config, data, train, evaluate, artifacts); ``__cause__`` is the original error."""
+
+    def __init__(self, stage: str, error: BaseException) -> None:
+        super().__init__(f"{stage}: {error}")
+        self.stage = stage
+        self.error = error
+
+
+@contextlib.contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Tag any exception raised inside with the stage ``name`` (a stop request passes through unchanged)."""
+    try:
+        yield
+    except (TrainingStopped, JobError):
+        raise
+    except Exception as exc:
+        raise JobError(name, exc) from exc
+
+
+@dataclass
+class JobResult:
+    """A finished job: the ``metrics.json`` dict, artifact paths by name (``ARTIFACTS`` keys plus ``dir``)."""
+
+    metrics: dict[str, Any]
+    artifacts: dict[str, str]
+    duration_s: float
+
+
+def _block_span(samples: Samples, positions: np.ndarray) -> dict[str, Any]:
+    """``{start, end, n}`` of a block: ISO-8601 UTC open times of its first and last sample bar."""
+    def iso(t: int) -> str:
+        return pd.Timestamp(samples.timestamps[t], unit="s", tz="UTC").isoformat()
+
+    return {"start": iso(int(positions[0])), "end": iso(int(positions[-1])), "n": len(positions)}
+
+
+class _Progress:
+    """Share of the job done and its ETA, counting each fold's training as (max epochs × training samples).
+
+    A fold that early stopping ends before ``epochs`` counts as whole at its final epoch, so the fraction only
+    grows and the last epoch of the last fold reports exactly 1.0 (the GUI's and the CLI's progress bars).
+    Folds still to come count with all their epochs, so the fraction is a lower bound and the ETA an upper one.
+    """
+
+    def __init__(self, folds: list[Fold], epochs: int) -> None:
+        self.work = [len(f.train) * epochs for f in folds]
+        self.total = float(sum(self.work))
+        self.started = time.perf_counter()
+
+    def fraction(self, fold_index: int, epoch: int, epochs: int, final: bool) -> float:
+        """Share done after ``epoch`` of fold ``fold_index`` (0-based); ``final``: the fold's training ends here."""
+        share = 1.0 if final else epoch / epochs
+        done = sum(self.work[:fold_index]) + self.work[fold_index] * share
+        return min(1.0, done / self.total)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def eta(self, fraction: float) -> float:
+        return self.elapsed() * (1 - fraction) / fraction if fraction > 0 else 0.0
+
+
+def _forecast(config: TrainingConfig, raw: dict[str, np.ndarray], scaler: Scaler) -> Forecast:
+    """The model's forecast in log-return units from standardised head outputs (``predict``'s dict)."""
+    mu = raw["mu"] * scaler.y_std + scaler.y_mean
+    sigma = raw["sigma"] * scaler.y_std
+    nu = raw.get("nu")
+    if config.p_up_source == "head":
+        return Forecast(config.distribution, mu, sigma, nu, 1.0 / (1.0 + np.exp(-raw["logit"])))
+    return Forecast.from_params(config.distribution, mu, sigma, nu)
+
+
+def load_candles(config: TrainingConfig, candles: pd.DataFrame | None) -> pd.DataFrame:
+    """The validated candle table of the job: ``candles`` if given (validated here), else the stored dataset."""
+    if candles is not None:
+        return validate_candles(candles, config.timeframe, source="candles")[0]
+    return load_dataset(config.symbol, config.timeframe, config.dataset).candles
+
+
+def run_job(
+    config: TrainingConfig,
+    job_dir: str | os.PathLike[str],
+    emit: Emit,
+    stop_event: threading.Event | None = None,
+    candles: pd.DataFrame | None = None,
+) -> JobResult:
+    """Run one training job and write its artifacts into ``job_dir``; returns the ``JobResult``.
+
+    ``candles``: train on this candle table instead of the dataset named by ``config`` (tests use a slice).
+    Raises ``JobError`` (with ``.stage``) on failure and ``TrainingStopped`` when ``stop_event`` gets set.
+    """
+    job_dir = Path(job_dir)
+    job_id = job_dir.name
+    started = time.perf_counter()
+    stop = stop_event or threading.Event()
+
+    with stage("config"):
+        device = select_device(config.device)
+        configure_torch(config.seed, device)
+    with stage("data"):
+        frame = load_candles(config, candles)
+        samples = build_samples(frame, config.timeframe, config.lookback, config.forecast_horizon)
+        folds = walk_forward(samples.positions, config.forecast_horizon, config.cv_folds, config.use_cv)
+    log.info("job %s: %d candles, %d samples, %d fold(s), device %s", job_id, len(frame), len(samples.positions), len(folds), device)
+    emit(
+        make_event(
+            EventType.TRAINING_STARTED, job_id, origin="worker", pid=os.getpid(), symbol=config.symbol,
+            timeframe=config.timeframe, epoch=0, fold=0, rows=len(frame), device=str(device),
+        )
+    )
+
+    progress = _Progress(folds, config.epochs)
+    model_args = ModelArgs(
+        lookback=config.lookback,
+        n_features=samples.features.shape[1],
+        family=config.distribution,
+        direction_head=config.p_up_source == "head",
+        window_columns=tuple(FEATURE_NAMES.index(name) for name in WINDOW_FEATURES),
+    )
+    outcomes: list[FoldOutcome] = []
+    for index, fold in enumerate(folds):
+        if stop.is_set():
+            raise TrainingStopped
+
+        def on_epoch(stats: EpochStats, index: int = index, fold: Fold = fold) -> None:
+            fraction = progress.fraction(index, stats.epoch, config.epochs, stats.final)
+            emit(
+                make_event(
+                    EventType.TRAINING_EPOCH, job_id, fold=fold.fold, folds=len(folds), epoch=stats.epoch,
+                    epochs=config.epochs, train_loss=stats.train_loss, val_loss=stats.val_loss, lr=stats.lr,
+                    samples_per_s=stats.samples_per_s, elapsed_s=progress.elapsed(),
+                    eta_s=progress.eta(fraction), fraction=fraction,
+                )
+            )
+
+        outcome = run_fold(config, samples, fold, model_args, device, on_epoch, stop)
+        outcomes.append(outcome)
+        log.info(
+            "fold %d/%d: %d epochs, best val loss %.4f, test CRPS %s, accuracy %s", fold.fold, len(folds),
+            outcome.entry["epochs_run"], outcome.entry["best_val_loss"], outcome.entry["model"]["crps"],
+            outcome.entry["model"]["accuracy"],
+        )
+        emit(make_event(EventType.TRAINING_FOLD_COMPLETED, job_id, fold=fold.fold, metrics=outcome.entry))
+
+    with stage("evaluate"):
+        y_all = np.concatenate([o.y for o in outcomes])
+        model_block = evaluate(
+            concat_forecasts([o.test for o in outcomes]), y_all, p_up_raw=np.concatenate([o.test_raw.p_up for o in outcomes])
+        )
+        base_blocks = {
+            name: evaluate(concat_forecasts([o.baselines[name] for o in outcomes]), y_all) for name in outcomes[0].baselines
+        }
+    metrics = {
+        "pooled": {
+            "n": len(y_all),
+            "model": model_block,
+            "baselines": base_blocks,
+            "skill": {name: skill_scores(model_block, block) for name, block in base_blocks.items()},
+        },
+        "folds": [o.entry for o in outcomes],
+        "device": str(device),
+        "duration_s": time.perf_counter() - started,
+    }
+    with stage("artifacts"):
+        artifacts = write_artifacts(
+            job_dir, config, model_args, [o.checkpoint for o in outcomes], metrics,
+            pd.concat([o.predictions for o in outcomes], ignore_index=True),
+        )
+    return JobResult(metrics=metrics, artifacts=artifacts, duration_s=time.perf_counter() - started)
+
+
+@dataclass
+class FoldOutcome:
+    """One evaluated fold: its ``metrics.json`` entry, the calibrated and raw test forecasts, the test labels
+    ``y`` (m,), the baselines' forecasts, the checkpoint entry for ``model.pt`` and its prediction rows."""
+
+    entry: dict[str, Any]
+    test: Forecast
+    test_raw: Forecast
+    y: np.ndarray
+    baselines: dict[str, Forecast]
+    checkpoint: dict[str, Any]
+    predictions: pd.DataFrame
+
+
+def run_fold(
+    config: TrainingConfig,
+    samples: Samples,
+    fold: Fold,
+    model_args: ModelArgs,
+    device: torch.device,
+    on_epoch: Callable[[EpochStats], None],
+    stop: threading.Event,
+) -> FoldOutcome:
+    """Scale on the fold's training block, fit, calibrate on its calibration slice and score its test block
+    beside the baselines. Raises ``JobError`` (stage train or evaluate) or ``TrainingStopped``."""
+    with stage("train"):
+        scaler = Scaler.fit(samples, fold.train)
+        x = torch.from_numpy(scaler.transform_features(samples.features)).to(device)
+        y = torch.from_numpy(((samples.y - scaler.y_mean) / scaler.y_std).astype(np.float32)).to(device)
+        up = torch.from_numpy((samples.y > 0).astype(np.float32)).to(device)
+
+        def as_tensor(positions: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(positions).to(device)
+
+        torch.manual_seed(config.seed + fold.fold)  # each fold's initial weights depend on the seed alone
+        model = build_model(model_args).to(device)
+        result = fit(
+            model, x, y, up, as_tensor(fold.train), as_tensor(fold.validation),
+            epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
+            seed=config.seed + fold.fold, on_epoch=on_epoch, should_stop=stop.is_set,
+        )
+    if stop.is_set():
+        raise TrainingStopped
+    with stage("evaluate"):
+        calibration_raw = _forecast(config, predict(model, x, as_tensor(fold.calibration)), scaler)
+        test_raw = _forecast(config, predict(model, x, as_tensor(fold.test)), scaler)
+        calibrator = fit_calibrator(
+            config.calibration_method, calibration_raw, samples.y[fold.calibration], config.p_up_source
+        )
+        test = calibrator.apply(test_raw)
+        y_test = samples.y[fold.test]
+        # The baselines learn from everything the model and its calibrator saw, and nothing later.
+        history = np.concatenate([fold.train, fold.validation, fold.calibration])
+        baselines = forecast_baselines(samples.close, samples.segment, history, fold.test, config.forecast_horizon)
+        entry = _fold_entry(samples, fold, result, evaluate(test, y_test, p_up_raw=test_raw.p_up), baselines, y_test)
+    predictions = pd.DataFrame(
+        {
+            "timestamp": samples.timestamps[fold.test], "fold": fold.fold, "y": y_test, "mu": test.mu,
+            "sigma": test.sigma, "p_up": test.p_up, "p_up_raw": test_raw.p_up,
+        }
+    )
+    checkpoint = {
+        "fold": fold.fold,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "scaler": scaler.to_dict(),
+        "calibrator": calibrator.to_dict(),
+        "test": entry["test"],
+    }
+    return FoldOutcome(entry, test, test_raw, y_test, baselines, checkpoint, predictions)
+
+
+def _fold_entry(
+    samples: Samples, fold: Fold, result: FitResult, model_block: dict, baselines: dict[str, Forecast], y_test: np.ndarray
+) -> dict[str, Any]:
+    """One ``metrics.json`` ``folds[i]`` entry (plus ``validation`` span and the loss ``history``)."""
+    base_blocks = {name: evaluate(forecast, y_test) for name, forecast in baselines.items()}
+    return {
+        "fold": fold.fold,
+        **{name: _block_span(samples, block) for name, block in fold.blocks().items()},
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "best_val_loss": result.best_val_loss,
+        "history": {
+            "train_loss": [s.train_loss for s in result.history],
+            "val_loss": [s.val_loss for s in result.history],
+        },
+        "model": model_block,
+        "baselines": base_blocks,
+        "skill": {name: skill_scores(model_block, block) for name, block in base_blocks.items()},
+    }
+
+
+def write_artifacts(
+    job_dir: Path,
+    config: TrainingConfig,
+    model_args: ModelArgs,
+    checkpoints: list[dict],
+    metrics: dict,
+    predictions: pd.DataFrame,
+) -> dict[str, str]:
+    """Write every artifact of a job atomically into ``job_dir``; returns their paths by name (+ ``dir``)."""
+    from trainer.report import write_report  # matplotlib only when a job gets this far
+
+    job_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: str(job_dir / file) for name, file in ARTIFACTS.items()}
+    atomic_write_json(paths["config"], config.model_dump(mode="json"))
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "model_args": model_args.to_dict(),
+        "config": config.model_dump(mode="json"),
+        "features": {
+            "names": list(FEATURE_NAMES),
+            "window": list(WINDOW_FEATURES),
+            "return_lags": list(RETURN_LAGS),
+            "rolling_bars": ROLLING_BARS,
+            "warmup": WARMUP,
+        },
+        "folds": checkpoints,
+    }
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    atomic_write_bytes(paths["model"], buffer.getvalue())
+    atomic_write_json(paths["metrics"], metrics)
+    atomic_write_text(paths["predictions"], predictions.to_csv(index=False, float_format="%.10g"))
+    write_report(job_dir, metrics, config, predictions)
+    return {"dir": str(job_dir), **paths}
+
+
+def predict_from_checkpoint(
+    path: str | os.PathLike[str], candles: pd.DataFrame, fold: int = -1
+) -> tuple[np.ndarray, np.ndarray, Forecast, Forecast]:
+    """Predict again with a saved ``model.pt``: the calibrated forecast at every bar of ``candles`` with a full
+    gap-free window (including the latest bars, whose outcome is not known yet).
+
+    ``candles``: a candle table (validated here with the job's timeframe). ``fold``: which fold's model, as a
+    list index into the checkpoint's folds (default -1, the last, trained on the most data). Runs on CPU.
+    Returns ``(positions, timestamps, calibrated, raw)``: int64 bar positions and float64 Unix-second open
+    times of the samples, (m,), and their ``Forecast`` after and before the fold's calibrator.
+    Raises ``ValueError`` when the file is not a Candlecast checkpoint of a known format.
+    """
+    from trainer.calibration import Calibrator
+
+    checkpoint = torch.load(io.BytesIO(Path(path).read_bytes()), map_location="cpu", weights_only=True)
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a Candlecast model.pt of format {CHECKPOINT_FORMAT}")
+    config = TrainingConfig(**checkpoint["config"])
+    saved = checkpoint["folds"][fold]
+    frame = validate_candles(candles, config.timeframe, source=str(path))[0]
+    samples = build_samples(frame, config.timeframe, config.lookback, config.forecast_horizon, require_label=False)
+    scaler = Scaler.from_dict(saved["scaler"])
+    model = build_model(ModelArgs(**checkpoint["model_args"]))
+    model.load_state_dict(saved["state_dict"])
+    x = torch.from_numpy(scaler.transform_features(samples.features))
+    raw = _forecast(config, predict(model, x, torch.from_numpy(samples.positions)), scaler)
+    calibrated = Calibrator.from_dict(saved["calibrator"]).apply(raw)
+    return samples.positions, samples.timestamps[samples.positions], calibrated, raw
