@@ -1,15 +1,37 @@
-"""The datasets a job can train on: the bundled BTCUSDT 1 h candles and (later) the local dataset store."""
+"""The datasets a job can train on: the local dataset store (imported files), the bundled candles, and
+timeframes resampled from a lower one.
+
+``load_dataset`` resolves ``"<SYMBOL>-<timeframe>"`` in this order: the store, then the bundled data, then a
+resample of the nearest lower timeframe that divides it (store first, then bundled), e.g. 4h from 1h or 1h
+from 5m. Resampling is the standard OHLCV aggregation (open first, high max, low min, close last, volume sum)
+over buckets aligned to the Unix epoch (so 1d buckets start at 00:00 UTC, as exchanges do); a bucket is built
+only when every lower bar in it is present, so no resampled candle ever spans a gap. ``"bundled:<id>"``
+names the bundled data alone.
+
+``save_import`` merges a freshly imported table into the store (the new file wins on conflicting open
+times) and writes the parquet, the import report and, last, the metadata JSON, each atomically
+(``trainer.atomic``); the store layout is in ``trainer.data.catalog``.
+"""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from trainer.data.candles import CandleError, ValidationReport, validate_candles
+from trainer.atomic import atomic_write, atomic_write_json
+from trainer.config import TIMEFRAME_SECONDS
+from trainer.data.candles import CANDLE_COLUMNS, CandleError, ValidationReport, validate_candles
+from trainer.data.catalog import BUNDLED_DATASETS, find_dataset, parse_dataset_id, stored_paths
+from trainer.data.readers import CandleImportError
 from trainer.paths import resource_path
 
-BUNDLED = {("BTCUSDT", "1h"): resource_path("trainer", "data", "bundled", "BTCUSDT-1h.feather")}
+#: (symbol, timeframe) → the bundled feather file.
+BUNDLED = {(e["symbol"], e["timeframe"]): resource_path("trainer", "data", "bundled", e["file"]) for e in BUNDLED_DATASETS}
+#: How many past imports the metadata remembers.
+IMPORT_HISTORY = 20
 
 
 @dataclass
@@ -24,19 +46,150 @@ class Dataset:
     report: ValidationReport
 
 
-def load_dataset(symbol: str, timeframe: str, dataset: str | None = None) -> Dataset:
-    """Load and validate the candles a job trains on: the dataset ``dataset`` if given, else the stored or
-    bundled one for ``symbol`` + ``timeframe``.
+def _read_stored(dataset_id: str) -> pd.DataFrame | None:
+    path = stored_paths(dataset_id)["candles"]
+    if not path.is_file():
+        return None
+    frame = pd.read_parquet(path)
+    frame["open_time"] = frame["open_time"].dt.as_unit("ns")
+    return frame
 
-    Raises ``CandleError`` when none exists (naming the command that imports one) or the candles are invalid.
+
+def _read_bundled(symbol: str, timeframe: str) -> pd.DataFrame | None:
+    path = BUNDLED.get((symbol, timeframe))
+    return None if path is None else pd.read_feather(path).rename(columns={"date": "open_time"})
+
+
+def _source_table(symbol: str, timeframe: str, bundled_only: bool = False) -> tuple[pd.DataFrame, str] | None:
+    """(raw candle table, source label) of the stored, else bundled, ``symbol``/``timeframe``; None if neither."""
+    if not bundled_only and (frame := _read_stored(f"{symbol}-{timeframe}")) is not None:
+        return frame, f"imported:{symbol}-{timeframe}.parquet"
+    if (frame := _read_bundled(symbol, timeframe)) is not None:
+        return frame, f"bundled:{BUNDLED[(symbol, timeframe)].name}"
+    return None
+
+
+def resample_candles(candles: pd.DataFrame, source_timeframe: str, timeframe: str) -> tuple[pd.DataFrame, int]:
+    """Aggregate a clean candle table to the higher ``timeframe``; return (candle table, incomplete buckets dropped).
+
+    ``timeframe``'s length must be a whole multiple of ``source_timeframe``'s (raises ``ValueError`` otherwise).
+    A bucket (epoch-aligned) becomes a candle only when it holds every one of its lower bars, starting at the
+    bucket's start; buckets with a gap inside or at an edge are dropped and counted.
+    """
+    low, high = TIMEFRAME_SECONDS[source_timeframe], TIMEFRAME_SECONDS[timeframe]
+    if high <= low or high % low:
+        raise ValueError(f"cannot resample {source_timeframe} candles to {timeframe}")
+    bucket = candles["open_time"].dt.floor(f"{high}s")
+    grouped = candles.assign(bucket=bucket).groupby("bucket", sort=True)
+    table = grouped.agg(
+        first_time=("open_time", "first"),
+        open=("open", "first"),
+        high=("high", "max"),
+        low=("low", "min"),
+        close=("close", "last"),
+        volume=("volume", "sum"),
+        bars=("open", "size"),
+    )
+    complete = (table["bars"] == high // low) & (table["first_time"] == table.index)
+    out = table.loc[complete, ["open", "high", "low", "close", "volume"]].rename_axis("open_time").reset_index()
+    return out.loc[:, list(CANDLE_COLUMNS)], int((~complete).sum())
+
+
+def load_dataset(symbol: str, timeframe: str, dataset: str | None = None) -> Dataset:
+    """Load and validate the candles a job trains on: the dataset ``dataset`` if given, else the stored, bundled or
+    resampled one for ``symbol`` + ``timeframe`` (resolution order in the module doc).
+
+    Raises ``CandleError`` when none exists (naming the command that imports one), when ``dataset`` is not a
+    dataset id or names another symbol/timeframe than the job, or when the candles are invalid.
     """
     dataset_id = dataset or f"{symbol}-{timeframe}"
-    path = BUNDLED.get((symbol, timeframe))
-    if path is None or dataset_id != f"{symbol}-{timeframe}":
+    try:
+        id_symbol, id_timeframe, bundled_only = parse_dataset_id(dataset_id)
+    except ValueError as exc:
+        raise CandleError(str(exc)) from None
+    if (id_symbol, id_timeframe) != (symbol, timeframe):
+        raise CandleError(f"dataset {dataset_id!r} holds {id_symbol} {id_timeframe} candles, not {symbol} {timeframe}")
+    found = _source_table(symbol, timeframe, bundled_only)
+    notes = []
+    if found is None and not bundled_only:
+        lower = sorted(
+            (tf for tf, s in TIMEFRAME_SECONDS.items() if s < TIMEFRAME_SECONDS[timeframe] and TIMEFRAME_SECONDS[timeframe] % s == 0),
+            key=TIMEFRAME_SECONDS.get,
+            reverse=True,
+        )
+        for source_timeframe in lower:
+            if (base := _source_table(symbol, source_timeframe)) is not None:
+                clean, _ = validate_candles(base[0], source_timeframe, source=base[1])
+                frame, incomplete = resample_candles(clean, source_timeframe, timeframe)
+                if frame.empty:
+                    continue
+                found = frame, f"resampled from {source_timeframe} ({base[1]})"
+                notes.append(f"resampled from {source_timeframe}; dropped {incomplete} {timeframe} bucket(s) with a gap inside")
+                break
+    if found is None:
         raise CandleError(
             f"no dataset {dataset_id!r}: import one with `candlecast import FILE --symbol {symbol} --timeframe {timeframe}`"
         )
-    raw = pd.read_feather(path).rename(columns={"date": "open_time"})
-    candles, report = validate_candles(raw, timeframe, source=path.name)
-    return Dataset(dataset_id, symbol, timeframe, candles, f"bundled:{path.name}", report)
+    raw, source = found
+    candles, report = validate_candles(raw, timeframe, source=source)
+    report.notes.extend(notes)
+    return Dataset(dataset_id, symbol, timeframe, candles, source, report)
+
+
+def _catalog_entry(dataset_id: str, symbol: str, timeframe: str, candles: pd.DataFrame, gaps: ValidationReport,
+                   flat_rows: int, imports: list[dict], updated_at: str) -> dict:  # fmt: skip
+    return {
+        "id": dataset_id,
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "rows": len(candles),
+        "start": candles["open_time"].iloc[0].isoformat(),
+        "end": candles["open_time"].iloc[-1].isoformat(),
+        "source": "imported",
+        "path": str(stored_paths(dataset_id)["candles"]),
+        "gaps": {"count": gaps.gaps, "missing_bars": gaps.missing_bars},
+        "zero_volume_flat": flat_rows,
+        "updated_at": updated_at,
+        "imports": imports[-IMPORT_HISTORY:],
+    }
+
+
+def save_import(symbol: str, timeframe: str, candles: pd.DataFrame, report: dict) -> tuple[dict, dict]:
+    """Merge the clean table ``candles`` into the stored ``<symbol>-<timeframe>`` and write it with ``report``.
+
+    On an open time present in both, the new row wins. Returns (merge summary ``{existing_rows, added, replaced,
+    unchanged, rows_after}``, the dataset's catalog entry). Raises ``CandleImportError`` and writes nothing when the
+    merged table is not a valid candle table (e.g. the new bars are off the stored bars' grid).
+    """
+    dataset_id = f"{symbol}-{timeframe}"
+    paths = stored_paths(dataset_id)
+    existing = _read_stored(dataset_id)
+    merge = {"existing_rows": 0, "added": len(candles), "replaced": 0, "unchanged": 0, "rows_after": len(candles)}
+    merged = candles
+    if existing is not None:
+        joined = existing.merge(candles, on="open_time", how="inner", suffixes=("_old", ""))
+        same = np.ones(len(joined), dtype=bool)
+        for column in CANDLE_COLUMNS[1:]:
+            same &= (joined[f"{column}_old"] == joined[column]).to_numpy()
+        merged = pd.concat([existing[~existing["open_time"].isin(candles["open_time"])], candles], ignore_index=True)
+        merge.update(existing_rows=len(existing), added=len(candles) - len(joined), replaced=int((~same).sum()),
+                     unchanged=int(same.sum()))  # fmt: skip
+    file_name = report["file"].replace("\\", "/").rsplit("/", 1)[-1]
+    try:
+        merged, gaps = validate_candles(merged, timeframe, source=dataset_id)
+    except CandleError as exc:
+        raise CandleImportError(f"{file_name}: does not merge with the stored {exc}") from None
+    merge["rows_after"] = len(merged)
+    flat = int(((merged["volume"] == 0) & (merged["high"] == merged["low"])).sum())  # high = low: open, close too
+    updated_at = pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")
+    previous = (find_dataset(dataset_id) or {}).get("imports", [])
+    imports = previous + [{"file": file_name, "format": report["format"], "imported_at": updated_at,
+                           "rows_kept": report["rows_kept"], "added": merge["added"], "replaced": merge["replaced"]}]  # fmt: skip
+    entry = _catalog_entry(dataset_id, symbol, timeframe, merged, gaps, flat, imports, updated_at)
+    buffer = io.BytesIO()
+    merged.to_parquet(buffer, index=False)
+    atomic_write(paths["candles"], lambda handle: handle.write(buffer.getvalue()))
+    atomic_write_json(paths["report"], report | {"merge": merge})
+    atomic_write_json(paths["metadata"], entry)  # last: the catalog sees a dataset only once its candles are written
+    return merge, entry
 

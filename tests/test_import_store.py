@@ -1,0 +1,156 @@
+"""The dataset store: save and merge, the saved report and metadata, the catalog, and load_dataset's resolution
+(store, bundled, resampled)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO_ROOT, SHARED_DATA
+from trainer.data import catalog
+from trainer.data.candles import CandleError
+from trainer.data.importer import CandleImportError, import_file
+from trainer.data.store import load_dataset, resample_candles
+from trainer.paths import datasets_dir
+
+OHLCV = SHARED_DATA / "ohlcv"
+HEADER = "timestamp,open,high,low,close,volume\n"
+
+
+def write_hours(path: Path, hours: range, close_offset: float = 0.0) -> Path:
+    """Candles at 2024-01-01 00:00 + h hours for h in ``hours``; ``close_offset`` changes the close (a conflict)."""
+    rows = [f"{1704067200 + 3600 * h},{100 + h},{103 + h},{99 + h},{101 + h + close_offset},{10 + h}" for h in hours]
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    return path
+
+
+def test_import_writes_parquet_metadata_and_report(tmp_path):
+    result = import_file(write_hours(tmp_path / "BTCUSDT-1h.csv", range(100)))
+    paths = catalog.stored_paths("BTCUSDT-1h")
+    assert sorted(p.name for p in datasets_dir().iterdir()) == sorted(p.name for p in paths.values())
+    stored = pd.read_parquet(paths["candles"])
+    pd.testing.assert_frame_equal(stored, result.candles)
+    metadata = json.loads(paths["metadata"].read_text())
+    assert metadata == result.dataset
+    assert {k: metadata[k] for k in ("id", "symbol", "timeframe", "rows", "start", "end", "source")} == {
+        "id": "BTCUSDT-1h", "symbol": "BTCUSDT", "timeframe": "1h", "rows": 100,
+        "start": "2024-01-01T00:00:00+00:00", "end": "2024-01-05T03:00:00+00:00", "source": "imported",
+    }  # fmt: skip
+    assert metadata["path"] == str(paths["candles"])
+    assert json.loads(paths["report"].read_text()) == result.report
+    assert result.report["merge"] == {"existing_rows": 0, "added": 100, "replaced": 0, "unchanged": 0, "rows_after": 100}
+
+
+def test_second_import_merges_and_the_newer_file_wins(tmp_path):
+    import_file(write_hours(tmp_path / "BTCUSDT-1h-a.csv", range(0, 100)))
+    second = import_file(write_hours(tmp_path / "BTCUSDT-1h-b.csv", range(80, 180), close_offset=0.5))
+    assert second.report["merge"] == {"existing_rows": 100, "added": 80, "replaced": 20, "unchanged": 0, "rows_after": 180}
+    dataset = load_dataset("BTCUSDT", "1h")
+    candles = dataset.candles.set_index("open_time")
+    assert len(candles) == 180 and dataset.source == "imported:BTCUSDT-1h.parquet"
+    assert candles.loc[pd.Timestamp("2024-01-01 00:00", tz="UTC"), "close"] == 101.0  # only in the first file
+    assert candles.loc[pd.Timestamp("2024-01-04 08:00", tz="UTC"), "close"] == 181.5  # h=80: the second file's
+    entry = catalog.find_dataset("BTCUSDT-1h")
+    assert entry["rows"] == 180 and [i["file"] for i in entry["imports"]] == ["BTCUSDT-1h-a.csv", "BTCUSDT-1h-b.csv"]
+    again = import_file(tmp_path / "BTCUSDT-1h-b.csv")
+    assert again.report["merge"]["unchanged"] == 100 and again.report["merge"]["rows_after"] == 180
+
+
+def test_merge_that_does_not_line_up_is_refused_and_writes_nothing(tmp_path):
+    import_file(write_hours(tmp_path / "BTCUSDT-1h.csv", range(100)))
+    before = {p.name: p.read_bytes() for p in datasets_dir().iterdir()}
+    shifted = tmp_path / "BTCUSDT-1h-shifted.csv"
+    rows = [f"{1704067200 + 1800 + 3600 * h},{100 + h},{103 + h},{99 + h},{101 + h},{10 + h}" for h in range(100)]
+    shifted.write_text(HEADER + "\n".join(rows) + "\n")
+    with pytest.raises(CandleImportError, match=r"^BTCUSDT-1h-shifted.csv: does not merge with the stored BTCUSDT-1h: bars closer"):
+        import_file(shifted)
+    assert {p.name: p.read_bytes() for p in datasets_dir().iterdir()} == before
+
+
+def test_catalog_lists_bundled_then_stored_and_stays_light(tmp_path, candlecast_home):
+    import_file(OHLCV / "binance_BTC_USDT-15m_2023-01-01_2023-12-31.feather")
+    entries = catalog.list_datasets()
+    assert [e["id"] for e in entries] == ["bundled:BTCUSDT-1h", "BTCUSDT-15m"]
+    assert {k: entries[1][k] for k in ("rows", "start", "end", "gaps", "zero_volume_flat")} == {
+        "rows": 34994, "start": "2023-01-01T00:00:00+00:00", "end": "2023-12-31T13:30:00+00:00",
+        "gaps": {"count": 1, "missing_bars": 5}, "zero_volume_flat": 5,
+    }  # fmt: skip
+    code = "import sys, trainer.data.catalog as c; c.list_datasets(); print(sorted({'pandas', 'numpy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_catalog_skips_damaged_metadata_and_rejects_bad_ids():
+    (datasets_dir() / "ETHUSDT-1h.parquet").write_bytes(b"not parquet")
+    (datasets_dir() / "ETHUSDT-1h.json").write_text("{broken")
+    assert [e["id"] for e in catalog.list_datasets()] == ["bundled:BTCUSDT-1h"]
+    assert catalog.find_dataset("../../etc/passwd") is None
+    with pytest.raises(ValueError, match="not a dataset id"):
+        catalog.stored_paths("../x-1h")
+
+
+def test_bundled_catalog_facts_match_the_file():
+    entry = catalog.find_dataset("bundled:BTCUSDT-1h")
+    frame = pd.read_feather(entry["path"])
+    assert entry["rows"] == len(frame)
+    assert (entry["start"], entry["end"]) == (frame["date"].iloc[0].isoformat(), frame["date"].iloc[-1].isoformat())
+
+
+def test_load_dataset_prefers_the_store_and_bundled_id_names_the_bundled_data(tmp_path):
+    assert load_dataset("BTCUSDT", "1h").source == "bundled:BTCUSDT-1h.feather"
+    import_file(write_hours(tmp_path / "BTCUSDT-1h.csv", range(100)))
+    assert len(load_dataset("BTCUSDT", "1h").candles) == 100
+    bundled = load_dataset("BTCUSDT", "1h", "bundled:BTCUSDT-1h")
+    assert (bundled.dataset_id, len(bundled.candles)) == ("bundled:BTCUSDT-1h", 58419)
+
+
+def test_load_dataset_errors_name_the_fix():
+    with pytest.raises(CandleError, match=r"no dataset 'ETHUSDT-1h': import one with `candlecast import FILE"):
+        load_dataset("ETHUSDT", "1h")
+    with pytest.raises(CandleError, match="holds BTCUSDT 4h candles, not BTCUSDT 1h"):
+        load_dataset("BTCUSDT", "1h", "BTCUSDT-4h")
+    with pytest.raises(CandleError, match="not a dataset id"):
+        load_dataset("BTCUSDT", "1h", "BTCUSDT")
+    with pytest.raises(CandleError, match="no dataset 'bundled:BTCUSDT-4h'"):
+        load_dataset("BTCUSDT", "4h", "bundled:BTCUSDT-4h")  # bundled: ids are never resampled
+
+
+def test_daily_resampled_from_bundled_hours_equals_the_real_daily_file():
+    """The 1d README: its candles equal an hourly download resampled to one day."""
+    dataset = load_dataset("BTCUSDT", "1d")
+    assert dataset.source == "resampled from 1h (bundled:BTCUSDT-1h.feather)"
+    daily = pd.read_feather(OHLCV / "binance_BTC_USDT-1d_2020-09-20_2025-09-18.feather").rename(columns={"date": "open_time"})
+    both = dataset.candles.merge(daily, on="open_time", suffixes=("", "_real"))
+    assert len(both) == 1299  # every overlapping day without an outage hour
+    for column in ("open", "high", "low", "close"):
+        assert (both[column] == both[f"{column}_real"]).all(), column
+    assert ((both["volume"] - both["volume_real"]).abs() <= 1e-9 * both["volume_real"]).all()
+
+
+def test_resampling_never_spans_a_gap_and_uses_stored_lower_timeframes(tmp_path):
+    hours = [h for h in range(48) if h not in (5, 30)]  # one hole in each day
+    import_file(_hours_file(tmp_path, hours), min_rows=2)
+    four = load_dataset("ETHUSDT", "4h")
+    starts = [ts.hour + 24 * (ts.day - 1) for ts in four.candles["open_time"]]
+    assert starts == [0, 8, 12, 16, 20, 24, 32, 36, 40, 44]  # the buckets holding hours 5 and 30 are left out
+    first = four.candles.iloc[0]
+    assert (first["open"], first["high"], first["low"], first["close"], first["volume"]) == (100.0, 106.0, 99.0, 104.0, 46.0)
+    assert four.report.gaps == 2 and four.source == "resampled from 1h (imported:ETHUSDT-1h.parquet)"
+
+
+def _hours_file(tmp_path: Path, hours: list[int]) -> Path:
+    rows = [f"{1704067200 + 3600 * h},{100 + h},{103 + h},{99 + h},{101 + h},{10 + h}" for h in hours]
+    path = tmp_path / "ETHUSDT-1h.csv"
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    return path
+
+
+def test_resample_candles_rejects_a_timeframe_that_is_not_a_multiple():
+    candles = load_dataset("BTCUSDT", "1h").candles.head(10)
+    with pytest.raises(ValueError, match="cannot resample 1h candles to 1h"):
+        resample_candles(candles, "1h", "1h")

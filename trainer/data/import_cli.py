@@ -1,0 +1,108 @@
+"""``candlecast import FILE [--symbol S] [--timeframe TF] [--json]`` and ``candlecast datasets [--json]``.
+
+``import`` cleans and stores one candle file (rules in ``trainer.data.importer``) and prints its import report.
+With ``--json`` it prints exactly one JSON object on stdout::
+
+    {"dataset": {"id", "symbol", "timeframe", "rows", "start", "end", "source", "path", "gaps": {"count",
+                 "missing_bars"}, "zero_volume_flat", "updated_at", "imports": [...]},
+     "report":  {"file", "format", "symbol", "symbol_from", "timeframe", "rows_read", "rows_kept",
+                 "dropped": {"null", "impossible", "duplicate_identical", "duplicate_conflicting", "still_forming"},
+                 "impossible_detail": {"non_finite", "non_positive_price", "high_below_low", "open_outside_range",
+                                       "close_outside_range", "negative_volume"},
+                 "units": {"s"|"ms"|"us"|"ns"|"datetime"|"datetime-naive"|"text"|"text-naive": rows},
+                 "order": "oldest first"|"newest first"|"unsorted", "range": {"start", "end"},
+                 "gaps": {"count", "missing_bars", "longest": {"missing_bars", "after", "before"}|null},
+                 "zero_volume_flat": {"rows", "runs", "longest": {"bars", "first", "last"}|null},
+                 "still_forming": {"open_time", "reason"}|null, "notes": [str],
+                 "merge": {"existing_rows", "added", "replaced", "unchanged", "rows_after"}}}
+
+(``dataset`` is the catalog entry of ``trainer.data.catalog``; times are ISO-8601 UTC.) A refused file prints one
+line ``candlecast: error: FILE: rule`` on stderr, writes nothing and exits 2 — with or without ``--json``.
+
+``datasets`` lists the bundled and stored datasets; ``--json`` prints ``{"datasets": [catalog entry, ...]}``, the
+body of ``GET /datasets``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from trainer.data.catalog import list_datasets
+
+_REASONS = {
+    "null": "null or unreadable",
+    "impossible": "impossible candle",
+    "duplicate_identical": "identical duplicate",
+    "duplicate_conflicting": "conflicting duplicate",
+    "still_forming": "still forming",
+}
+
+_SYMBOL_FROM = {"file": "from the file's symbol column", "file name": "from the file name", "given": "as given"}
+
+
+def _fail(message: str) -> int:
+    print(f"candlecast: error: {message}", file=sys.stderr)
+    return 2
+
+
+def format_report(dataset: dict, report: dict) -> str:
+    """The import report as the few lines ``candlecast import`` prints."""
+    dropped = ", ".join(f"{_REASONS[k]} {n}" for k, n in report["dropped"].items() if n) or "none"
+    units = ", ".join(f"{unit} {n}" for unit, n in report["units"].items())
+    gaps = report["gaps"]
+    gap_text = f"{gaps['count']} ({gaps['missing_bars']} missing bars"
+    if gaps["longest"]:
+        longest = gaps["longest"]
+        gap_text += f"; longest {longest['missing_bars']} after {longest['after']}"
+    merge = report["merge"] or {}
+    lines = [
+        f"imported {report['file']} ({report['format']}) into {dataset['id']}",
+        f"  symbol     {report['symbol']} ({_SYMBOL_FROM[report['symbol_from']]})",
+        f"  timeframe  {report['timeframe']} (from the bar spacing)",
+        f"  rows       read {report['rows_read']}, kept {report['rows_kept']}; dropped: {dropped}",
+        f"  range      {report['range']['start']} → {report['range']['end']} ({report['order']} in the file)",
+        f"  times      {units}",
+        f"  gaps       {gap_text}) — kept as gaps, never filled",
+        f"  flat fill  {report['zero_volume_flat']['rows']} zero-volume flat candle(s), kept and flagged",
+    ]
+    if merge:
+        lines.append(
+            f"  stored     {dataset['path']}: {merge['rows_after']} rows (had {merge['existing_rows']}; added "
+            f"{merge['added']}, replaced {merge['replaced']}, unchanged {merge['unchanged']})"
+        )
+    lines += [f"  note       {note}" for note in report["notes"]]
+    return "\n".join(lines)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from trainer.data.candles import CandleError
+    from trainer.data.importer import import_file  # pandas: only when importing
+
+    try:
+        result = import_file(args.file, symbol=args.symbol, timeframe=args.timeframe)
+    except CandleError as exc:
+        field = getattr(exc, "field", None)  # the input the importer asks for, named here as this command's option
+        return _fail(f"{exc} with --{field}" if field else str(exc))
+    if args.json:
+        print(json.dumps({"dataset": result.dataset, "report": result.report}, allow_nan=False))
+    else:
+        print(format_report(result.dataset, result.report))
+    return 0
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    entries = list_datasets()
+    if args.json:
+        print(json.dumps({"datasets": entries}))
+        return 0
+    print(f"{'id':<24} {'rows':>8}  {'start':<25} {'end':<25} {'source':<9} path")
+    for e in entries:
+        print(f"{e['id']:<24} {e['rows']:>8}  {e['start']:<25} {e['end']:<25} {e['source']:<9} {e['path']}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``candlecast import`` or ``candlecast datasets`` (by ``args.command``); return the exit code."""
+    return _import(args) if args.command == "import" else _datasets(args)
