@@ -1,0 +1,541 @@
+"""The job manager: a queue of training jobs, each run by a real worker subprocess, at most
+``max_concurrent_jobs`` at a time.
+
+A worker (``python -m trainer.worker --job-dir DIR``; frozen: ``<app> worker --job-dir DIR``) writes events as
+JSON lines on stdout and logs on stderr, and reads ``{"cmd": "stop"}`` lines on stdin. Per worker, three threads:
+one reads stdout into the event bus, one copies stderr to ``DIR/worker.log`` and ``backend.log``, one waits for
+the exit. The waiter turns an exit without a terminal event (crash, ``kill -9``, out of memory) into
+``training.failed`` at once (it blocks in ``wait()``, no polling), and a timer kills a worker that never reports
+``training.started`` within ``start_timeout_s``. Stopping is a stop line, then terminate, then kill, each after
+``stop_grace_s``. Workers run in their own process group so a Ctrl-C in the server's terminal reaches only the
+server, which then stops them gracefully.
+
+Every status change goes through ``JobStore.set_status`` (which enforces ``job_states``) and is announced as a
+``job.status`` event after the event that caused it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from embedded_server.event_bus import EventBus
+from embedded_server.folder_lock import FolderLock
+from embedded_server.job_states import ACTIVE, TERMINAL, IllegalTransition, JobStatus
+from embedded_server.job_store import JobRecord, JobStore, utc_now
+from embedded_server.logging_setup import job_logger
+from embedded_server.settings import AppSettings
+from trainer.atomic import atomic_write_json
+from trainer.config import TrainingConfig
+from trainer.events import EventType, make_event
+
+log = logging.getLogger(__name__)
+worker_log = logging.getLogger("embedded_server.worker")
+
+#: What a job id looks like: letters, digits, ``-`` and ``_``, so it is always one safe folder name.
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+_JOB_ID = re.compile(JOB_ID_PATTERN)
+#: Worker stderr lines kept in memory for a ``training.failed`` event's ``traceback_tail``.
+TAIL_LINES = 20
+#: How long the exit handler waits for the stdout reader to deliver the last events (a grandchild may keep
+#: the pipe open after the worker died); keeps "death → training.failed" well within 2 s.
+READER_JOIN_S = 1.0
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The signal that cannot be ignored (Windows has none: ``_signal_group`` kills the process there).
+SIGKILL = getattr(signal, "SIGKILL", signal.SIGTERM)
+
+
+class ManagerClosed(RuntimeError):
+    """The manager is shutting down and accepts no new job (the API answers 503)."""
+
+
+def is_valid_job_id(job_id: str) -> bool:
+    """True if ``job_id`` could name a job folder (no separators, dots or other path tricks)."""
+    return bool(_JOB_ID.fullmatch(job_id))
+
+
+def new_job_id() -> str:
+    """A fresh, sortable job id: ``YYYYMMDD-HHMMSS-<6 hex>`` (UTC)."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def worker_command(job_dir: Path) -> list[str]:
+    """The argv that runs one job's worker: the same executable with a subcommand when frozen (PyInstaller)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "worker", "--job-dir", str(job_dir)]
+    return [sys.executable, "-m", "trainer.worker", "--job-dir", str(job_dir)]
+
+
+def _worker_env() -> dict[str, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+    if not getattr(sys, "frozen", False):
+        # From source, ``-m trainer.worker`` must find the package whatever the current directory is.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+@dataclass(eq=False)
+class _Worker:
+    """One running worker process and what the manager knows about it."""
+
+    job_id: str
+    proc: subprocess.Popen[bytes]
+    log_file: Any
+    stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    started: bool = False
+    exited: threading.Event = field(default_factory=threading.Event)
+    stop_reason: str | None = None
+    timeout_reason: str | None = None
+    timer: threading.Timer | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What ``POST /start_training`` answers: the job, whether this request ``created`` it, the worker pid if it
+    started at once, else its 1-based ``queue_position``."""
+
+    job: JobRecord
+    created: bool
+    expected_pid: int | None
+    queue_position: int | None
+
+
+class JobManager:
+    """Queues jobs, runs their workers, turns worker output into events and status changes. Thread-safe.
+
+    ``store`` persists jobs and events, ``bus`` assigns ``seq`` and broadcasts, ``settings`` gives
+    ``max_concurrent_jobs``, ``start_timeout_s``, ``stop_grace_s`` and the training defaults, ``jobs_dir`` holds
+    one folder per job. Starts no thread or process until a job is submitted.
+    """
+
+    def __init__(self, store: JobStore, bus: EventBus, settings: AppSettings, jobs_dir: Path) -> None:
+        self.store = store
+        self.bus = bus
+        self.settings = settings
+        self.jobs_dir = jobs_dir
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._queue: deque[str] = deque()
+        self._running: dict[str, _Worker] = {}
+        self._closing = False
+
+    # ---- queries ----------------------------------------------------------------------------------------------
+
+    def job_dir(self, job_id: str) -> Path:
+        """The folder of ``job_id``; ``KeyError`` unless it is a valid id of a stored job."""
+        if not is_valid_job_id(job_id):
+            raise KeyError(job_id)
+        self.store.get_job(job_id)
+        return self.jobs_dir / job_id
+
+    def queue_position(self, job_id: str) -> int | None:
+        """1-based place of ``job_id`` in the queue (1 = next to start), or ``None`` if it is not queued."""
+        with self._lock:
+            return self._queue.index(job_id) + 1 if job_id in self._queue else None
+
+    def counts(self) -> dict[str, int]:
+        """``{"running": jobs starting or running, "queued": jobs waiting}``."""
+        with self._lock:
+            return {"running": len(self.running_job_ids()), "queued": len(self._queue)}
+
+    def running_job_ids(self) -> list[str]:
+        """Jobs that are ``starting`` or ``running``, oldest first (not those whose worker, its job finished, is
+        only exiting)."""
+        with self._lock:
+            return [job_id for job_id in self._running if self.store.get_job(job_id).status in ACTIVE]
+
+    # ---- submit -----------------------------------------------------------------------------------------------
+
+    def submit(self, config: TrainingConfig, idempotency_key: str | None = None) -> Submission:
+        """Create a job for ``config`` and start it now if a slot is free, else queue it.
+
+        A repeated ``idempotency_key`` returns the job the first request created (``created=False``). Publishes
+        ``job.status`` events and the server's ``training.started``. Raises ``ManagerClosed`` during shutdown.
+        """
+        with self._lock:
+            if idempotency_key is not None:
+                existing = self.store.find_by_idempotency_key(idempotency_key)
+                if existing is not None:
+                    return Submission(existing, False, existing.pid, self.queue_position(existing.job_id))
+            if self._closing:
+                raise ManagerClosed("the server is shutting down")
+            job_id, job_dir = self._new_job_dir()
+            config_json = config.model_dump(mode="json")
+            atomic_write_json(job_dir / "config.json", config_json)
+            self.store.create_job(job_id, config_json, idempotency_key)
+            self._announce_status(job_id, JobStatus.QUEUED, None)
+            self._queue.append(job_id)
+            spawn_error: OSError | None = None
+            expected_pid = None
+            if self._queue[0] == job_id and self._has_free_slot():
+                self._queue.popleft()
+                try:
+                    expected_pid = self._spawn(job_id)
+                except OSError as exc:
+                    spawn_error = exc
+            self.bus.publish(
+                make_event(
+                    EventType.TRAINING_STARTED,
+                    job_id,
+                    origin="server",
+                    symbol=config.symbol,
+                    timeframe=config.timeframe,
+                    epoch=0,
+                    fold=0,
+                    expected_pid=expected_pid,
+                )
+            )
+            if spawn_error is not None:
+                self._fail(
+                    job_id, "start", type(spawn_error).__name__, f"cannot start the worker: {spawn_error}", "", None
+                )
+            return Submission(self.store.get_job(job_id), True, expected_pid, self.queue_position(job_id))
+
+    def _new_job_dir(self) -> tuple[str, Path]:
+        """A fresh job id and its (created, empty) folder; a clash of ids (same second, same random part) retries."""
+        while True:
+            job_id = new_job_id()
+            try:
+                (self.jobs_dir / job_id).mkdir(parents=True)
+                return job_id, self.jobs_dir / job_id
+            except FileExistsError:
+                continue
+
+    def _has_free_slot(self) -> bool:
+        return not self._closing and len(self._running) < self.settings.max_concurrent_jobs
+
+    def _dispatch(self) -> None:
+        """Start queued jobs while slots are free (lock held)."""
+        while self._queue and self._has_free_slot():
+            job_id = self._queue.popleft()
+            try:
+                self._spawn(job_id)
+            except OSError as exc:
+                self._fail(job_id, "start", type(exc).__name__, f"cannot start the worker: {exc}", "", None)
+
+    def _spawn(self, job_id: str) -> int:
+        """Move ``job_id`` to ``starting`` and start its worker (lock held); returns the worker's pid.
+
+        Raises ``OSError`` when the process cannot be created (the job is then ``starting``; the caller fails it).
+        """
+        self._set_status(job_id, JobStatus.STARTING)
+        job_dir = self.jobs_dir / job_id
+        log_file = open(job_dir / "worker.log", "ab")  # noqa: SIM115 (closed by the exit handler)
+        try:
+            proc = subprocess.Popen(
+                worker_command(job_dir),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=job_dir,
+                env=_worker_env(),
+                # Own process group: a Ctrl-C in the server's terminal reaches only the server, which then stops
+                # the worker gracefully. (process_group keeps Popen's fast vfork path; a new session would not.)
+                process_group=0 if os.name == "posix" else None,
+                creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
+            )
+        except OSError:
+            log_file.close()
+            raise
+        worker = _Worker(job_id, proc, log_file)
+        self._running[job_id] = worker
+        self.store.update_job(job_id, pid=proc.pid)
+        job_logger(log, job_id).info("worker started: pid %d, %s", proc.pid, " ".join(proc.args))
+        worker.timer = threading.Timer(self.settings.start_timeout_s, self._start_timed_out, (worker,))
+        worker.timer.daemon = True
+        worker.timer.start()
+        out = threading.Thread(target=self._read_events, args=(worker,), name=f"worker-out-{job_id}", daemon=True)
+        err = threading.Thread(target=self._read_log, args=(worker,), name=f"worker-err-{job_id}", daemon=True)
+        out.start()
+        err.start()
+        threading.Thread(
+            target=self._wait_exit, args=(worker, out, err), name=f"worker-wait-{job_id}", daemon=True
+        ).start()
+        return proc.pid
+
+    # ---- worker output ----------------------------------------------------------------------------------------
+
+    def _read_events(self, worker: _Worker) -> None:
+        jlog = job_logger(log, worker.job_id)
+        assert worker.proc.stdout is not None
+        with worker.proc.stdout:
+            for raw in worker.proc.stdout:
+                line = raw.decode("utf-8", errors="replace").strip()
+                if not line:
+                    continue
+                try:
+                    event = json.loads(line)
+                    EventType(event["type"])
+                except (ValueError, TypeError, KeyError):
+                    jlog.warning("worker stdout line is not an event, ignored: %.200s", line)
+                    continue
+                try:
+                    self._on_worker_event(worker, event)
+                except Exception:  # one bad event must not stop the reader: the terminal one still has to count
+                    jlog.exception("could not handle worker event %.200s", line)
+
+    def _read_log(self, worker: _Worker) -> None:
+        jlog = job_logger(worker_log, worker.job_id)
+        assert worker.proc.stderr is not None
+        with worker.proc.stderr, worker.log_file:
+            for raw in worker.proc.stderr:
+                worker.log_file.write(raw)
+                worker.log_file.flush()
+                line = raw.decode("utf-8", errors="replace").rstrip()
+                worker.stderr_tail.append(line)
+                jlog.info("%s", line)
+
+    def _on_worker_event(self, worker: _Worker, event: dict[str, Any]) -> None:
+        job_id = worker.job_id
+        jlog = job_logger(log, job_id)
+        if event.get("job_id") != job_id:
+            jlog.warning("worker event names job %r; counted for %s", event.get("job_id"), job_id)
+            event["job_id"] = job_id
+        kind = EventType(event["type"])
+        with self._lock:
+            status = self.store.get_job(job_id).status
+            if status in TERMINAL:
+                jlog.warning("ignoring %s: the job is already %s", kind.value, status.value)
+                return
+            if kind is EventType.TRAINING_STARTED and event.get("origin") == "worker":
+                worker.started = True
+                if worker.timer is not None:
+                    worker.timer.cancel()
+                self.bus.publish(event)
+                self._set_status(job_id, JobStatus.RUNNING, started_at=utc_now(), pid=event.get("pid", worker.proc.pid))
+            elif kind is EventType.TRAINING_EPOCH:
+                progress = {k: event.get(k) for k in ("fold", "folds", "epoch", "epochs", "fraction", "eta_s")}
+                self.store.update_job(job_id, progress=progress)
+                self.bus.publish(event)
+            elif kind is EventType.TRAINING_FOLD_COMPLETED:
+                self.bus.publish(event)
+            elif kind in (EventType.TRAINING_COMPLETED, EventType.TRAINING_FAILED, EventType.TRAINING_STOPPED):
+                self._finish(job_id, kind, event)
+            else:
+                jlog.warning("ignoring %s from the worker: only the server sends it", kind.value)
+
+    def _finish(self, job_id: str, kind: EventType, event: dict[str, Any]) -> None:
+        """Record a terminal event (lock held): status first (it may be refused), then the event, then job.status."""
+        fields: dict[str, Any] = {"finished_at": utc_now()}
+        if kind is EventType.TRAINING_COMPLETED:
+            target = JobStatus.COMPLETED
+            fields["metrics"] = event.get("metrics")
+            progress = dict(self.store.get_job(job_id).progress, fraction=1.0, eta_s=0.0)
+            fields["progress"] = progress
+        elif kind is EventType.TRAINING_FAILED:
+            target = JobStatus.FAILED
+            fields["error"] = {k: event.get(k) for k in ("stage", "error_type", "error", "traceback_tail", "exit_code")}
+        else:
+            target = JobStatus.STOPPED
+            fields["error"] = None
+        try:
+            previous, _ = self.store.set_status(job_id, target, **fields)
+        except IllegalTransition as exc:
+            job_logger(log, job_id).error("dropping %s: %s", kind.value, exc)
+            return
+        self.bus.publish(event)
+        self._announce_status(job_id, target, previous)
+
+    def _wait_exit(self, worker: _Worker, out: threading.Thread, err: threading.Thread) -> None:
+        code = worker.proc.wait()
+        worker.exited.set()
+        if worker.timer is not None:
+            worker.timer.cancel()
+        out.join(READER_JOIN_S)
+        err.join(READER_JOIN_S / 2)
+        job_id = worker.job_id
+        job_logger(log, job_id).info("worker exited with code %s", code)
+        with self._lock:
+            self._running.pop(job_id, None)
+            _close_quietly(worker.proc.stdin)  # the readers close their own streams when they reach EOF
+            job = self.store.get_job(job_id)
+            if job.status not in TERMINAL:
+                self._finish_without_terminal_event(worker, code)
+            elif job.status is JobStatus.FAILED and job.error and job.error.get("exit_code") is None:
+                self.store.update_job(job_id, error={**job.error, "exit_code": code})  # the worker could not know it
+            self._dispatch()
+            self._changed.notify_all()
+
+    def _finish_without_terminal_event(self, worker: _Worker, code: int) -> None:
+        job_id = worker.job_id
+        tail = "\n".join(worker.stderr_tail)
+        if worker.stop_reason is not None:
+            event = make_event(
+                EventType.TRAINING_STOPPED, job_id, reason=f"{worker.stop_reason} ({_describe_exit(code)})"
+            )
+            self._finish(job_id, EventType.TRAINING_STOPPED, event)
+        elif worker.timeout_reason is not None:
+            self._fail(job_id, "start", "StartTimeout", worker.timeout_reason, tail, code)
+        else:
+            stage = "worker" if worker.started else "start"
+            kind = "WorkerKilled" if code < 0 else "WorkerExited"
+            self._fail(job_id, stage, kind, f"the worker {_describe_exit(code)} without a final event", tail, code)
+
+    def _fail(self, job_id: str, stage: str, error_type: str, error: str, tail: str, code: int | None) -> None:
+        event = make_event(
+            EventType.TRAINING_FAILED,
+            job_id,
+            stage=stage,
+            error_type=error_type,
+            error=error,
+            traceback_tail=tail,
+            exit_code=code,
+        )
+        job_logger(log, job_id).error("job failed (%s): %s", stage, error)
+        self._finish(job_id, EventType.TRAINING_FAILED, event)
+
+    def _start_timed_out(self, worker: _Worker) -> None:
+        with self._lock:
+            if worker.started or worker.exited.is_set() or worker.stop_reason is not None:
+                return
+            worker.timeout_reason = (
+                f"the worker did not report training.started within {self.settings.start_timeout_s:g} s; killed"
+            )
+            job_logger(log, worker.job_id).error(worker.timeout_reason)
+            _signal_group(worker.proc, SIGKILL)
+
+    # ---- stop -------------------------------------------------------------------------------------------------
+
+    def stop(self, job_id: str, reason: str = "stopped on request") -> Literal["stopping", "cancelled"]:
+        """Stop a running job (``"stopping"``: its worker is asked, then terminated, then killed) or cancel a
+        queued one (``"cancelled"``, at once). Stopping a job that is already stopping is accepted again.
+
+        Raises ``KeyError`` for an unknown job and ``IllegalTransition`` for a finished one.
+        """
+        with self._lock:
+            job = self.store.get_job(job_id)
+            if job.status is JobStatus.QUEUED:
+                previous, _ = self.store.set_status(job_id, JobStatus.CANCELLED, finished_at=utc_now())
+                if job_id in self._queue:
+                    self._queue.remove(job_id)
+                self.bus.publish(make_event(EventType.TRAINING_CANCELLED, job_id, reason=reason))
+                self._announce_status(job_id, JobStatus.CANCELLED, previous)
+                return "cancelled"
+            worker = self._running.get(job_id)
+            if job.status not in ACTIVE or worker is None:
+                raise IllegalTransition(job_id, job.status, JobStatus.STOPPED)
+            if worker.stop_reason is None:
+                worker.stop_reason = reason
+                job_logger(log, job_id).info("stopping the worker: %s", reason)
+                threading.Thread(
+                    target=self._stop_worker, args=(worker,), name=f"worker-stop-{job_id}", daemon=True
+                ).start()
+            return "stopping"
+
+    def _stop_worker(self, worker: _Worker) -> None:
+        """Stop line, then SIGTERM, then SIGKILL, each after ``stop_grace_s`` unless the worker has exited."""
+        grace = self.settings.stop_grace_s
+        try:
+            assert worker.proc.stdin is not None
+            worker.proc.stdin.write(b'{"cmd": "stop"}\n')
+            worker.proc.stdin.flush()
+        except (OSError, ValueError):  # the worker already closed its end, or exited
+            pass
+        if worker.exited.wait(grace):
+            return
+        job_logger(log, worker.job_id).warning("worker ignored the stop line for %g s; terminating", grace)
+        _signal_group(worker.proc, signal.SIGTERM)
+        if worker.exited.wait(grace):
+            return
+        job_logger(log, worker.job_id).warning("worker survived SIGTERM for %g s; killing", grace)
+        _signal_group(worker.proc, SIGKILL)
+
+    # ---- start-up and shutdown --------------------------------------------------------------------------------
+
+    def recover(self, lock: FolderLock) -> list[str]:
+        """At server start: jobs a previous run left ``starting``/``running`` become ``interrupted``, queued ones
+        ``cancelled`` (their requester is gone). Returns the ids changed.
+
+        Only a server holding its data folder's ``lock`` may do this (``RuntimeError`` otherwise): without it the
+        "unfinished" jobs may be another live server's running ones.
+        """
+        if not lock.held or lock.folder.resolve() != self.jobs_dir.parent.resolve():
+            raise RuntimeError(f"recover() needs the held lock of {self.jobs_dir.parent}, not of {lock.folder}")
+        changed = []
+        with self._lock:
+            for job in self.store.unfinished_jobs():
+                if job.status is JobStatus.QUEUED:
+                    previous, _ = self.store.set_status(job.job_id, JobStatus.CANCELLED, finished_at=utc_now())
+                    reason = "the server restarted before the job started"
+                    self.bus.publish(make_event(EventType.TRAINING_CANCELLED, job.job_id, reason=reason))
+                    self._announce_status(job.job_id, JobStatus.CANCELLED, previous)
+                else:
+                    self._set_status(job.job_id, JobStatus.INTERRUPTED, finished_at=utc_now())
+                changed.append(job.job_id)
+        if changed:
+            log.warning("found %d unfinished job(s) from a previous run: %s", len(changed), ", ".join(changed))
+        return changed
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Refuse new jobs, cancel queued ones, stop running ones (they end ``stopped``) and wait for every worker
+        to exit: at most ``timeout`` seconds (default: two grace periods and a margin), then kill what is left."""
+        reason = "the server is shutting down"
+        with self._lock:
+            self._closing = True
+            for job_id in list(self._queue):
+                self.stop(job_id, reason)
+            for job_id in list(self._running):
+                try:
+                    self.stop(job_id, reason)
+                except IllegalTransition:
+                    pass  # the job has finished; its worker is only exiting (waited for below)
+            limit = timeout if timeout is not None else 2 * self.settings.stop_grace_s + 5
+            if not self._changed.wait_for(lambda: not self._running, limit):
+                for worker in self._running.values():
+                    log.error("worker of job %s still alive after %g s; killing it", worker.job_id, limit)
+                    _signal_group(worker.proc, SIGKILL)
+                self._changed.wait_for(lambda: not self._running, 5)
+
+    # ---- helpers ----------------------------------------------------------------------------------------------
+
+    def _set_status(self, job_id: str, target: JobStatus, **fields: Any) -> None:
+        previous, _ = self.store.set_status(job_id, target, **fields)
+        self._announce_status(job_id, target, previous)
+
+    def _announce_status(self, job_id: str, status: JobStatus, previous: JobStatus | None) -> None:
+        self.bus.publish(
+            make_event(EventType.JOB_STATUS, job_id, status=status.value, previous=previous.value if previous else None)
+        )
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Send ``sig`` to the worker and its children (its own process group on POSIX); no error if it is gone."""
+    if proc.poll() is not None:
+        return
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, sig)
+        elif sig == signal.SIGTERM:
+            proc.terminate()
+        else:
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _close_quietly(stream: Any) -> None:
+    try:
+        stream.close()
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,285 @@
+"""Jobs and events, persisted in SQLite (WAL) at ``paths.data_dir()/candlecast.db``.
+
+``events.seq`` is an ``AUTOINCREMENT`` key, so SQLite itself keeps it strictly increasing across restarts (and
+across pruning: a seq is never reused). Status changes go through ``job_states.transition`` inside the same
+transaction that writes them, so an illegal move raises ``IllegalTransition`` and changes nothing. One
+connection serves every thread, guarded by a lock: the server's write rate is a few events per second.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from embedded_server.job_states import ACTIVE, JobStatus, transition
+
+DB_NAME = "candlecast.db"
+#: Events kept at start-up (the oldest beyond this are pruned; replay covers what is left).
+RETAINED_EVENTS = 200_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id          TEXT PRIMARY KEY,
+    status          TEXT NOT NULL,
+    config          TEXT NOT NULL,
+    pid             INTEGER,
+    created_at      TEXT NOT NULL,
+    started_at      TEXT,
+    finished_at     TEXT,
+    progress        TEXT NOT NULL,
+    metrics         TEXT,
+    error           TEXT,
+    idempotency_key TEXT UNIQUE,
+    last_seq        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
+CREATE TABLE IF NOT EXISTS events (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT,
+    type   TEXT NOT NULL,
+    body   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
+"""
+
+
+def utc_now() -> str:
+    """The current time as an ISO-8601 UTC string (``2024-05-01T12:00:00.123456Z``), the API's ``*_at`` format."""
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def empty_progress(config: dict[str, Any]) -> dict[str, Any]:
+    """A new job's ``progress``: nothing done yet, out of the folds and epochs its ``config`` asks for."""
+    folds = config.get("cv_folds", 1) if config.get("use_cv", True) else 1
+    return {"fold": 0, "folds": folds, "epoch": 0, "epochs": config.get("epochs"), "fraction": 0.0, "eta_s": None}
+
+
+@dataclass
+class JobRecord:
+    """One row of ``jobs``; JSON columns decoded. Timestamps are ISO-8601 UTC strings."""
+
+    job_id: str
+    status: JobStatus
+    config: dict[str, Any]
+    pid: int | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    progress: dict[str, Any]
+    metrics: dict[str, Any] | None
+    error: dict[str, Any] | None
+    idempotency_key: str | None
+    last_seq: int
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> JobRecord:
+        def load(text: str | None) -> Any:
+            return None if text is None else json.loads(text)
+
+        return cls(
+            job_id=row["job_id"],
+            status=JobStatus(row["status"]),
+            config=load(row["config"]),
+            pid=row["pid"],
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            progress=load(row["progress"]),
+            metrics=load(row["metrics"]),
+            error=load(row["error"]),
+            idempotency_key=row["idempotency_key"],
+            last_seq=row["last_seq"],
+        )
+
+
+class JobStore:
+    """The SQLite job and event store. Thread-safe; every method is one transaction.
+
+    Raises ``KeyError`` for an unknown job id and ``IllegalTransition`` for a forbidden status change.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a power cut may lose the last commits but never corrupts the file.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection (later calls raise ``sqlite3.ProgrammingError``)."""
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # ---- jobs -------------------------------------------------------------------------------------------------
+
+    def create_job(self, job_id: str, config: dict[str, Any], idempotency_key: str | None) -> JobRecord:
+        """Insert a ``queued`` job; ``sqlite3.IntegrityError`` if the id or the idempotency key exists."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO jobs (job_id, status, config, created_at, progress, idempotency_key)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    job_id,
+                    JobStatus.QUEUED.value,
+                    json.dumps(config),
+                    utc_now(),
+                    json.dumps(empty_progress(config)),
+                    idempotency_key,
+                ),
+            )
+        return self.get_job(job_id)
+
+    def get_job(self, job_id: str) -> JobRecord:
+        """The job ``job_id``; ``KeyError`` if there is none."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise KeyError(job_id)
+        return JobRecord.from_row(row)
+
+    def find_by_idempotency_key(self, key: str) -> JobRecord | None:
+        """The job a request with this ``Idempotency-Key`` created, if any."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
+        return None if row is None else JobRecord.from_row(row)
+
+    def list_jobs(self, status: JobStatus | None = None, limit: int = 50) -> list[JobRecord]:
+        """Newest first, at most ``limit``, optionally only those with ``status``."""
+        query, args = "SELECT * FROM jobs", []
+        if status is not None:
+            query += " WHERE status = ?"
+            args.append(JobStatus(status).value)
+        query += " ORDER BY created_at DESC, job_id DESC LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self._db.execute(query, args).fetchall()
+        return [JobRecord.from_row(r) for r in rows]
+
+    def count_by_status(self) -> dict[str, int]:
+        """``{status: number of jobs}`` for every status present."""
+        with self._lock:
+            rows = self._db.execute("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status").fetchall()
+        return {r["status"]: r["n"] for r in rows}
+
+    def set_status(self, job_id: str, target: JobStatus, **fields: Any) -> tuple[JobStatus, JobRecord]:
+        """Move ``job_id`` to ``target`` (checked by ``job_states.transition``) and write ``fields`` with it.
+
+        ``fields`` are column names (``pid``, ``started_at``, ``finished_at``, ``progress``, ``metrics``,
+        ``error``); dicts are stored as JSON. Returns ``(previous status, updated job)``.
+        """
+        with self._tx() as db:
+            row = db.execute("SELECT status FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise KeyError(job_id)
+            previous = JobStatus(row["status"])
+            new = transition(job_id, previous, target)
+            self._update(db, job_id, {"status": new.value, **fields})
+        return previous, self.get_job(job_id)
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        """Write columns other than ``status`` (e.g. ``progress`` after each epoch)."""
+        if "status" in fields:
+            raise ValueError("status changes go through set_status")
+        with self._tx() as db:
+            self._update(db, job_id, fields)
+
+    @staticmethod
+    def _update(db: sqlite3.Connection, job_id: str, fields: dict[str, Any]) -> None:
+        allowed = {"status", "pid", "started_at", "finished_at", "progress", "metrics", "error"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"not a writable job column: {sorted(unknown)}")
+        values = [json.dumps(v) if isinstance(v, dict) else v for v in fields.values()]
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        cursor = db.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?", (*values, job_id))
+        if cursor.rowcount == 0:
+            raise KeyError(job_id)
+
+    def unfinished_jobs(self) -> list[JobRecord]:
+        """Jobs in ``queued``, ``starting`` or ``running``, oldest first (for recovery at start-up)."""
+        names = [JobStatus.QUEUED.value, *(s.value for s in ACTIVE)]
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE status IN ({','.join('?' * len(names))}) ORDER BY created_at, job_id",
+                names,
+            ).fetchall()
+        return [JobRecord.from_row(r) for r in rows]
+
+    # ---- events -----------------------------------------------------------------------------------------------
+
+    def append_event(self, event: dict[str, Any]) -> int:
+        """Store ``event`` (without ``seq``) and return its new ``seq``; also the job's ``last_seq``."""
+        body = {k: v for k, v in event.items() if k != "seq"}
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT INTO events (job_id, type, body) VALUES (?, ?, ?)",
+                (event.get("job_id"), event["type"], json.dumps(body, allow_nan=False)),
+            )
+            seq = int(cursor.lastrowid)
+            if event.get("job_id"):
+                db.execute("UPDATE jobs SET last_seq = ? WHERE job_id = ?", (seq, event["job_id"]))
+        return seq
+
+    def last_seq(self) -> int:
+        """The highest ``seq`` ever assigned (0 for a new store), from SQLite's own AUTOINCREMENT counter."""
+        with self._lock:
+            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        return int(row["seq"]) if row else 0
+
+    def events_since(
+        self, since: int = 0, *, upto: int | None = None, job_id: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Stored events with ``since < seq <= upto`` (optionally one job's), in ``seq`` order, ``seq`` included."""
+        query, args = "SELECT seq, body FROM events WHERE seq > ?", [since]
+        if upto is not None:
+            query += " AND seq <= ?"
+            args.append(upto)
+        if job_id is not None:
+            query += " AND job_id = ?"
+            args.append(job_id)
+        query += " ORDER BY seq"
+        if limit is not None:
+            query += " LIMIT ?"
+            args.append(limit)
+        with self._lock:
+            rows = self._db.execute(query, args).fetchall()
+        return [{**json.loads(r["body"]), "seq": r["seq"]} for r in rows]
+
+    def prune_events(self, keep: int = RETAINED_EVENTS) -> int:
+        """Delete all but the newest ``keep`` events; returns how many were deleted."""
+        with self._tx() as db:
+            cursor = db.execute("DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?", (keep,))
+        return cursor.rowcount
+
+
+def iter_pages(store: JobStore, since: int, upto: int, page: int = 500) -> Iterable[dict[str, Any]]:
+    """Every stored event with ``since < seq <= upto``, read ``page`` rows at a time (replay of big backlogs)."""
+    while True:
+        batch = store.events_since(since, upto=upto, limit=page)
+        yield from batch
+        if len(batch) < page:
+            return
+        since = batch[-1]["seq"]

@@ -1,0 +1,112 @@
+"""Every error the API returns: ``application/problem+json`` (RFC 9457) ``{type, title, status, detail, errors?}``.
+
+Routes raise ``Problem`` (or let ``IllegalTransition``/``HTTPException`` escape); the handlers registered by
+``register_error_handlers`` turn each into the one shape. An unexpected exception becomes a 500 problem whose
+``detail`` names the error, with the full traceback in ``backend.log``; never Werkzeug's HTML page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any, TypeVar
+
+from flask import Flask, Response, request
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing.exceptions import WebsocketMismatch
+
+from embedded_server.job_states import IllegalTransition
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPE = "application/problem+json"
+M = TypeVar("M", bound=BaseModel)
+
+
+class Problem(Exception):
+    """An API error: HTTP ``status``, a one-line ``detail`` and, for 422, field ``errors`` ``[{loc, msg}]``."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+
+
+def problem_response(
+    status: int, detail: str, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """The problem+json response; ``title`` is the HTTP reason phrase, as RFC 9457 asks for ``about:blank``."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    response = Response(json.dumps(body), status=status, mimetype=MEDIA_TYPE)
+    response.headers.update(headers or {})
+    return response
+
+
+def validation_problem(exc: ValidationError, where: str) -> Problem:
+    """A 422 listing each pydantic error as ``{loc: [where, field…], msg}`` (``where``: body, query, header)."""
+    errors = [{"loc": [where, *(str(p) for p in e["loc"])], "msg": e["msg"]} for e in exc.errors()]
+    first = errors[0]
+    field = ".".join(first["loc"][1:]) or where
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return Problem(422, f"invalid {where} field {field}: {first['msg']}{more}", errors=errors)
+
+
+def validate_model(model: type[M], data: Mapping[str, Any], where: str) -> M:
+    """``model`` built from ``data``, or a 422 ``Problem`` listing every field error (``loc`` starts with ``where``)."""
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise validation_problem(exc, where) from None
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Map ``Problem``, ``IllegalTransition``, every ``HTTPException`` and any other exception to problem+json."""
+
+    @app.errorhandler(Problem)
+    def _problem(exc: Problem) -> Response:
+        return problem_response(exc.status, exc.detail, exc.errors, exc.headers)
+
+    @app.errorhandler(IllegalTransition)
+    def _illegal(exc: IllegalTransition) -> Response:
+        return problem_response(409, str(exc))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        if isinstance(exc, WebsocketMismatch):  # a plain HTTP request to /ws
+            return problem_response(
+                426,
+                f"{request.path} is a WebSocket endpoint: connect with a WebSocket client",
+                headers={"Upgrade": "websocket"},
+            )
+        status = exc.code or 500
+        detail = {
+            404: f"no route {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: "request body is larger than 1 MiB",
+        }.get(status, exc.description or HTTPStatus(status).phrase)
+        headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
+        return problem_response(status, detail, headers=headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return problem_response(500, f"internal error: {type(exc).__name__}: {exc} (traceback in backend.log)")

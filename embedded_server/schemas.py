@@ -1,0 +1,304 @@
+"""The server's own request and response models (pydantic). The training request is ``trainer.config.TrainingConfig``.
+
+Routes validate input with these, call one ``JobManager``/store method and serialise with these, and
+``openapi.py`` builds ``/openapi.json`` from the very same classes, so the document cannot drift from the code.
+Response models allow extra keys: clients ignore keys they don't know (API.md's stability promise).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from embedded_server.job_manager import JOB_ID_PATTERN
+from embedded_server.job_states import JobStatus
+from embedded_server.job_store import JobRecord
+from trainer.config import Timeframe, TrainingConfig, normalize_symbol
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# ---- requests ---------------------------------------------------------------------------------------------------
+
+
+class TrainingStartRequest(TrainingConfig):
+    """``POST /start_training`` body: every field optional; defaults from the settings' ``training`` block, then
+    the schema. Unknown fields are refused (422)."""
+
+
+class StopTrainingRequest(_Request):
+    """``POST /stop_training`` body: which job to stop (default: the running one)."""
+
+    job_id: str | None = Field(None, pattern=JOB_ID_PATTERN, description="Job to stop; default: the running job.")
+
+
+class ImportRequest(_Request):
+    """``POST /datasets/import`` body: a candle file on this machine to import into the dataset store."""
+
+    path: str = Field(min_length=1, description="Absolute path of the candle file (CSV, JSON, feather, parquet…).")
+    symbol: str | None = Field(None, min_length=1, description="Exchange symbol, if the file does not name it.")
+    timeframe: Timeframe | None = Field(None, description="Expected timeframe, checked against the file's spacing.")
+
+    @field_validator("symbol")
+    @classmethod
+    def _exchange_symbol(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_symbol(value)  # ValueError: a 422 on body.symbol
+
+
+# ---- query strings ----------------------------------------------------------------------------------------------
+
+
+class JobsQuery(_Request):
+    """``GET /jobs`` query."""
+
+    status: JobStatus | None = Field(None, description="Only jobs with this status.")
+    limit: int = Field(50, ge=1, le=1000, description="At most this many jobs, newest first.")
+
+
+class EventsQuery(_Request):
+    """``GET /jobs/{job_id}/events`` query."""
+
+    since: int = Field(0, ge=0, le=2**63 - 1, description="Only events with a larger seq.")
+    limit: int = Field(1000, ge=1, le=10000, description="At most this many events.")
+
+
+class TailQuery(_Request):
+    """``GET /status/log_tail`` and ``GET /jobs/{job_id}/log`` query."""
+
+    n: int = Field(200, ge=1, le=10000, description="Number of lines from the end.")
+
+
+class PredictionsQuery(_Request):
+    """``GET /jobs/{job_id}/predictions`` query."""
+
+    format: Literal["json", "csv"] = Field("json", description="json records or the raw CSV file.")
+
+
+class WsQuery(_Request):
+    """``/ws`` query."""
+
+    since: int | None = Field(None, ge=0, le=2**63 - 1, description="Replay retained events after this seq first.")
+    token: str | None = Field(None, description="Bearer token, when the server requires one.")
+
+
+# ---- responses --------------------------------------------------------------------------------------------------
+
+
+class JobCounts(_Response):
+    running: int
+    queued: int
+
+
+class Health(_Response):
+    """``GET /``: the server is up."""
+
+    status: Literal["ok"]
+    app: Literal["candlecast"]
+    version: str
+    pid: int
+    uptime_s: float = Field(description="Seconds since the server started.")
+    time: str = Field(description="Server time, ISO-8601 UTC.")
+    jobs: JobCounts
+
+
+class StartAccepted(_Response):
+    """``POST /start_training`` 202."""
+
+    status: Literal["accepted"]
+    job_id: str
+    expected_pid: int | None = Field(description="The worker's pid if it started at once, else null (queued).")
+    message: str
+    queue_position: int | None = Field(description="1 = next to start; null when it started at once.")
+
+
+class Progress(_Response):
+    """How far a job is. ``fold``/``epoch`` count from 1 (0 = not started); ``fraction`` 0..1; ``eta_s`` seconds."""
+
+    fold: int | None = None
+    folds: int | None = None
+    epoch: int | None = None
+    epochs: int | None = None
+    fraction: float | None = None
+    eta_s: float | None = None
+
+
+class Artifacts(_Response):
+    """Absolute paths of a job's files (null until written)."""
+
+    dir: str
+    model: str | None
+    metrics: str | None
+    predictions: str | None
+    report: str | None
+
+
+class JobSummary(_Response):
+    """One job in a list."""
+
+    job_id: str
+    status: JobStatus
+    symbol: str
+    timeframe: str
+    pid: int | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    progress: Progress
+
+    @classmethod
+    def from_record(cls, job: JobRecord) -> JobSummary:
+        return cls(
+            job_id=job.job_id,
+            status=job.status,
+            symbol=job.config.get("symbol", ""),
+            timeframe=job.config.get("timeframe", ""),
+            pid=job.pid,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            progress=job.progress,
+        )
+
+
+class Job(_Response):
+    """``GET /jobs/{job_id}``."""
+
+    job_id: str
+    status: JobStatus
+    config: dict[str, Any] = Field(description="The resolved TrainingConfig the worker runs.")
+    pid: int | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    progress: Progress
+    metrics: dict[str, Any] | None = Field(description="metrics.json once completed (see the shared contract).")
+    error: dict[str, Any] | None = Field(description="stage, error_type, error, traceback_tail, exit_code if failed.")
+    artifacts: Artifacts
+    last_seq: int = Field(description="seq of this job's newest event (0: none).")
+
+    @classmethod
+    def from_record(cls, job: JobRecord, folder: Path) -> Job:
+        """The API's view of a stored job whose files are in ``folder`` (artifacts: the files present now)."""
+
+        def present(name: str) -> str | None:
+            return str(folder / name) if (folder / name).exists() else None
+
+        return cls(
+            job_id=job.job_id,
+            status=job.status,
+            config=job.config,
+            pid=job.pid,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            progress=job.progress,
+            metrics=job.metrics,
+            error=job.error,
+            artifacts=Artifacts(
+                dir=str(folder),
+                model=present("model.pt"),
+                metrics=present("metrics.json"),
+                predictions=present("predictions.csv"),
+                report=present("report.html"),
+            ),
+            last_seq=job.last_seq,
+        )
+
+
+class JobList(_Response):
+    jobs: list[JobSummary]
+    count: int
+
+
+class StopAccepted(_Response):
+    """``POST /jobs/{job_id}/stop`` and ``POST /stop_training`` 202."""
+
+    status: Literal["stopping", "cancelled"]
+    job_id: str
+
+
+class Event(_Response):
+    """One event (API.md's WebSocket table); type-specific keys ride along."""
+
+    type: str
+    seq: int
+    job_id: str | None
+    timestamp: float
+
+
+class EventList(_Response):
+    events: list[Event]
+    last_seq: int = Field(description="seq of the last event returned (or `since` when none): the next `since`.")
+
+
+class LogLines(_Response):
+    lines: list[str]
+    count: int
+    requested: int
+
+
+class Prediction(_Response):
+    """One out-of-fold prediction (``predictions.csv`` row)."""
+
+    timestamp: float | None = Field(description="Unix seconds of the bar whose forward return is predicted.")
+    fold: int | None
+    y: float | None
+    mu: float | None
+    sigma: float | None
+    p_up: float | None
+    p_up_raw: float | None
+
+
+class PredictionList(_Response):
+    job_id: str
+    count: int
+    columns: list[str]
+    predictions: list[Prediction]
+
+
+class Dataset(_Response):
+    """One dataset a job can train on (a ``trainer.data.catalog`` entry; stored ones carry more keys)."""
+
+    id: str = Field(description="Dataset id: SYMBOL-timeframe, or bundled:SYMBOL-timeframe.")
+    symbol: str
+    timeframe: str
+    rows: int
+    start: str | None
+    end: str | None
+    source: str | None
+    path: str | None
+
+
+class DatasetList(_Response):
+    datasets: list[Dataset]
+
+
+class ImportedDataset(_Response):
+    """``POST /datasets/import`` 201: what ``candlecast import --json`` prints: the dataset's catalog entry after
+    the import and the import report (rows read, kept, dropped and why, gaps, merge)."""
+
+    dataset: Dataset
+    report: dict[str, Any]
+
+
+class ProblemError(_Response):
+    loc: list[str]
+    msg: str
+
+
+class ProblemDetails(_Response):
+    """Every error (RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemError] | None = None

@@ -1,0 +1,157 @@
+"""The API contract (``../shared/design/API.md``) and the code agree: routes, response keys, request fields,
+job statuses and their terminal set, event types, error statuses. A change on either side fails here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from embedded_server import schemas
+from embedded_server.job_states import TERMINAL, JobStatus
+from embedded_server.openapi import COMMON, OPERATIONS
+from embedded_server.ws import hello_message, ping_message
+from trainer.config import TrainingConfig
+from trainer.events import EventType
+
+API_MD = Path(__file__).resolve().parent.parent.parent / "shared" / "design" / "API.md"
+
+pytestmark = pytest.mark.skipif(not API_MD.exists(), reason=f"{API_MD} is not checked out next to the repository")
+
+
+def api_text() -> str:
+    return API_MD.read_text(encoding="utf-8")
+
+
+def section(title: str) -> str:
+    """The text under the Markdown heading ``title`` up to the next heading of any level."""
+    text = api_text()
+    start = text.index(title)
+    following = re.search(r"^#{1,6} ", text[start + len(title) :], flags=re.MULTILINE)
+    return text[start : start + len(title) + (following.start() if following else len(text))]
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """Cells of every Markdown table row (header and separator rows skipped); ``\\|`` stays inside a cell."""
+    rows = []
+    for line in text.splitlines():
+        if not line.startswith("|") or set(line) <= {"|", "-", " "}:
+            continue
+        cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        rows.append(cells)
+    return rows[1:] if rows else rows
+
+
+def top_level_keys(obj: str) -> set[str]:
+    """Keys of an inline object like ``{a, b: "x", c: {d, e}, f: [G…]}`` → ``{a, b, c, f}``."""
+    inner = obj.strip()[1:-1]
+    depth, flat = 0, []
+    for char in inner:
+        depth += char in "{[" and 1 or 0
+        depth -= char in "}]" and 1 or 0
+        if depth == 0 and char not in "}]":
+            flat.append(char)
+    return {part.split(":")[0].strip() for part in "".join(flat).split(",") if part.strip()}
+
+
+def rest_rows() -> list[list[str]]:
+    return table_rows(section("## REST"))
+
+
+def test_every_rest_route_is_served_and_nothing_else() -> None:
+    documented = {(row[0].lower(), row[1].strip("`")) for row in rest_rows()}
+    documented.add(("get", "/ws"))  # the "## WebSocket `/ws`" section
+    assert "## WebSocket `/ws`" in api_text()
+    assert documented == {(op.method, op.path) for op in OPERATIONS}
+
+
+def test_documented_success_statuses() -> None:
+    served = {(op.method, op.path): op.responses for op in OPERATIONS}
+    for method, path, status, *_ in rest_rows():
+        assert int(status.strip("*")) in served[(method.lower(), path.strip("`"))], (method, path, status)
+
+
+RESPONSE_MODELS = {
+    "/": schemas.Health,
+    "/start_training": schemas.StartAccepted,
+    "/jobs": schemas.JobList,
+    "/jobs/{job_id}/stop": schemas.StopAccepted,
+    "/stop_training": schemas.StopAccepted,
+    "/jobs/{job_id}/events": schemas.EventList,
+    "/jobs/{job_id}/log": schemas.LogLines,
+    "/status/log_tail": schemas.LogLines,
+    "/datasets": schemas.DatasetList,
+}
+
+
+def test_documented_response_keys_are_the_models_fields() -> None:
+    checked, previous = set(), None
+    for _, path, _, body in rest_rows():
+        path = path.strip("`")
+        found = re.search(r"`(\{.*?\})`", body)
+        obj = previous if body.startswith("same as above") else found and found.group(1)
+        previous = obj
+        if path in RESPONSE_MODELS:
+            assert obj, f"no object for {path} in API.md"
+            assert top_level_keys(obj) == set(RESPONSE_MODELS[path].model_fields), path
+            checked.add(path)
+    assert checked == set(RESPONSE_MODELS)
+
+
+def test_the_job_object() -> None:
+    job = re.search(r"`(\{job_id, status.*?\})`", section("### Job"), flags=re.DOTALL)
+    assert job and top_level_keys(job.group(1)) == set(schemas.Job.model_fields)
+    progress = re.search(r"progress: (\{.*?\})", job.group(1))
+    assert top_level_keys(progress.group(1)) == set(schemas.Progress.model_fields)
+    artifacts = re.search(r"artifacts: (\{.*?\})", job.group(1))
+    assert top_level_keys(artifacts.group(1)) == set(schemas.Artifacts.model_fields)
+
+
+def test_request_fields_are_the_training_config() -> None:
+    rows = table_rows(section("### POST /start_training"))
+    assert {row[0].strip("`") for row in rows} == set(TrainingConfig.model_fields)
+    for name, _type, default, *_ in rows:
+        field = TrainingConfig.model_fields[name.strip("`")]
+        if default.startswith("`"):
+            assert str(field.default) == default.strip("`").strip('"').replace("1e-3", "0.001"), name
+
+
+def test_statuses_and_terminal_set() -> None:
+    text = section("### Job")
+    moves = text[text.index("Status values") : text.index("Terminal:")]
+    assert set(re.findall(r"\b([a-z]+)\b", " ".join(re.findall(r"`([^`]*)`", moves)))) == {s.value for s in JobStatus}
+    terminal = re.search(r"Terminal: ([a-z,\s]+)\.", text).group(1)
+    assert {t.strip() for t in terminal.split(",")} == {s.value for s in TERMINAL}
+
+
+def test_event_types() -> None:
+    rows = table_rows(section("## WebSocket `/ws`"))
+    documented = set()
+    for row in rows:
+        documented |= set(re.findall(r"`([a-z]+\.[a-z_]+)`", row[0]))
+    assert documented == {e.value for e in EventType}
+
+
+def test_error_statuses_are_documented_in_openapi() -> None:
+    errors = section("### Errors")
+    documented = {int(code) for code in re.findall(r"\b(4\d\d)\b", errors)}
+    served = set(COMMON) | {status for op in OPERATIONS for status in op.responses}
+    assert documented <= served and {400, 403, 404, 409, 413, 415, 422} <= documented
+
+
+def test_websocket_messages() -> None:
+    text = section("## WebSocket `/ws`")
+    hello = re.search(r"`(\{type: \"hello\".*?\})`", text).group(1)
+    assert top_level_keys(hello) == set(hello_message(0, []))
+    ping = re.search(r"`(\{type: \"ping\".*?\})`", text).group(1)
+    assert top_level_keys(ping) == set(ping_message("ping", 0))
+    event = re.search(r"Every event: `(\{.*?\})`", text).group(1)
+    assert top_level_keys(event) - {"..."} == set(schemas.Event.model_fields)
+
+
+def test_dataset_entries() -> None:
+    row = next(r for r in rest_rows() if r[1] == "`/datasets`")
+    entry = re.search(r"\[(\{.*?\})\]", row[3]).group(1)
+    assert top_level_keys(entry) == set(schemas.Dataset.model_fields) - {"id"}
