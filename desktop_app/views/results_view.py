@@ -1,0 +1,235 @@
+"""The Results tab, from ``GET /jobs/{id}`` and its predictions: the pooled metrics beside the three baselines
+with skill scores, a reliability diagram, a PIT histogram, and p_up over time against the observed up-rate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dearpygui.dearpygui as dpg
+
+from desktop_app.controller import State
+from desktop_app.views import theme
+
+BASELINES = (("climatology", "Climatology"), ("ewma", "EWMA"), ("garch", "GARCH(1,1)"))
+#: (key in a metric block, label, format, which way is better).
+METRICS = (
+    ("n", "Test bars", "{:,.0f}", ""),
+    ("crps", "CRPS", "{:.6f}", "lower"),
+    ("nll", "NLL", "{:.4f}", "lower"),
+    ("pit_ks", "PIT KS statistic", "{:.4f}", "lower"),
+    ("coverage_50", "Coverage, 50 %", "{:.3f}", "≈ 0.50"),
+    ("coverage_80", "Coverage, 80 %", "{:.3f}", "≈ 0.80"),
+    ("coverage_95", "Coverage, 95 %", "{:.3f}", "≈ 0.95"),
+    ("brier", "Brier score", "{:.5f}", "lower"),
+    ("log_loss", "Log loss", "{:.5f}", "lower"),
+    ("ece", "ECE", "{:.4f}", "lower"),
+    ("calibration_in_the_large", "Calib.-in-the-large", "{:+.4f}", "≈ 0"),
+    ("accuracy", "Direction accuracy", "{:.2%}", "higher"),
+    ("roc_auc", "ROC AUC", "{:.4f}", "higher"),
+    ("up_rate", "Up rate (observed)", "{:.3f}", ""),
+)
+TABLE_WIDTH = 610
+PLOT_HEIGHT = 262
+TIME_PLOT_HEIGHT = 320
+#: Frames the time plot is drawn with its data's limits before they are released (ImPlot keeps them after).
+HOLD_FRAMES = 2
+#: The mouse wheel scrolls the tab; only Ctrl + wheel zooms a plot. Without it a plot that scrolls under the
+#: pointer catches the wheel and zooms out (the time plot then looked squeezed into part of its axis).
+ZOOM_MOD = dpg.mvKey_ModCtrl
+SKILLS = (("crps_skill", "CRPS skill"), ("brier_skill", "Brier skill"))
+PIT_BINS = 10
+
+
+def fmt(value: Any, pattern: str) -> str:
+    """``value`` formatted with ``pattern``, or ``"–"`` for a missing/null number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "–"
+    return pattern.format(value)
+
+
+class ResultsView:
+    """Built in the current container."""
+
+    def __init__(self) -> None:
+        #: Frames the time plot must still be drawn with the limits set from its data before they are released
+        #: (set on the render thread, counted down in the visible handler's callback).
+        self._hold_time_limits = 0
+        dpg.add_text("No results yet: train a job, or open one in the Jobs tab.", tag="rv_title", wrap=0)
+        with dpg.group(tag="rv_body", show=False):
+            with dpg.group(horizontal=True):
+                with dpg.group(width=TABLE_WIDTH):
+                    self._build_table()
+                    dpg.add_text("Skill = 1 − model score / baseline score: above 0 the model beats that baseline. "
+                                 "The diagram and histogram are the model's, pooled over the test folds.",
+                                 color=theme.MUTED, wrap=TABLE_WIDTH)
+                with dpg.group():
+                    with dpg.plot(label="Reliability of p_up", width=-1, height=PLOT_HEIGHT,
+                                  tag="rv_rel", no_mouse_pos=True, zoom_mod=ZOOM_MOD):
+                        dpg.add_plot_legend(location=dpg.mvPlot_Location_NorthWest)
+                        dpg.add_plot_axis(dpg.mvXAxis, label="mean forecast p_up", tag="rv_rel_x")
+                        with dpg.plot_axis(dpg.mvYAxis, label="observed up frequency", tag="rv_rel_y"):
+                            dpg.add_line_series([0.0, 1.0], [0.0, 1.0], label="perfect", tag="rv_rel_diag")
+                            dpg.add_line_series([], [], label="model", tag="rv_rel_line")
+                            dpg.add_scatter_series([], [], tag="rv_rel_points")
+                    with dpg.plot(label="PIT histogram", width=-1, height=PLOT_HEIGHT,
+                                  tag="rv_pit", no_mouse_pos=True, zoom_mod=ZOOM_MOD):
+                        dpg.add_plot_axis(dpg.mvXAxis, label="PIT of the realised return", tag="rv_pit_x")
+                        with dpg.plot_axis(dpg.mvYAxis, label="share of test bars", tag="rv_pit_y"):
+                            dpg.add_bar_series([], [], weight=0.9 / PIT_BINS, tag="rv_pit_bars", label="model")
+                            dpg.add_inf_line_series([1.0 / PIT_BINS], horizontal=True, label="uniform",
+                                                    tag="rv_pit_uniform")
+            with dpg.plot(label="p_up over time against outcomes", width=-1, height=TIME_PLOT_HEIGHT,
+                          tag="rv_time", no_mouse_pos=True, zoom_mod=ZOOM_MOD):
+                # Below the plot, in one row: the curves fill the whole width, so no corner inside is free.
+                dpg.add_plot_legend(location=dpg.mvPlot_Location_South, horizontal=True, outside=True)
+                dpg.add_plot_axis(dpg.mvXAxis, label="time (UTC)", scale=dpg.mvPlotScale_Time, tag="rv_time_x")
+                with dpg.plot_axis(dpg.mvYAxis, label="probability of an up move", tag="rv_time_y"):
+                    # Drawn in this order: the noisy observed rate under the forecast's mean, which stays visible.
+                    dpg.add_line_series([], [], label="p_up (each bar)", tag="rv_time_p")
+                    dpg.add_line_series([], [], label="observed up-rate, rolling", tag="rv_time_up")
+                    dpg.add_line_series([], [], label="p_up, rolling mean", tag="rv_time_pmean")
+            with dpg.item_handler_registry(tag="rv_time_handlers"):
+                dpg.add_item_visible_handler(callback=self._time_plot_drawn)
+            dpg.bind_item_handler_registry("rv_time", "rv_time_handlers")
+            dpg.add_text("Ctrl + mouse wheel zooms the time plot, dragging pans it, a double-click shows all of it "
+                         "again.", color=theme.MUTED)
+        dpg.bind_item_theme("rv_rel_diag", theme.line_theme(theme.GREY, 1.0))
+        dpg.bind_item_theme("rv_rel_line", theme.line_theme(theme.ACCENT))
+        dpg.bind_item_theme("rv_pit_bars", theme.fill_theme((110, 170, 255, 200)))
+        dpg.bind_item_theme("rv_time_p", theme.line_theme((110, 170, 255, 60), 1.0))
+        dpg.bind_item_theme("rv_time_up", theme.line_theme((255, 160, 70, 150), 1.0))
+        dpg.bind_item_theme("rv_time_pmean", theme.line_theme(theme.MEAN, 3.0))
+        for axis, low, high in (("rv_rel_x", 0, 1), ("rv_rel_y", 0, 1), ("rv_pit_x", 0, 1)):
+            dpg.set_axis_limits(axis, low, high)
+
+    @staticmethod
+    def _build_table() -> None:
+        with dpg.table(header_row=True, policy=dpg.mvTable_SizingStretchProp, row_background=True,
+                       borders_innerV=True, borders_outerH=True, borders_outerV=True, tag="rv_table"):
+            dpg.add_table_column(label="Pooled, out of fold", init_width_or_weight=1.75)
+            dpg.add_table_column(label="Model")
+            for _, title in BASELINES:
+                dpg.add_table_column(label=title)
+            dpg.add_table_column(label="Better", init_width_or_weight=0.65)
+            for key, label, _, better in METRICS:
+                with dpg.table_row():
+                    dpg.add_text(label)
+                    dpg.add_text("–", tag=f"rv_model_{key}", color=theme.ACCENT)
+                    for name, _ in BASELINES:
+                        dpg.add_text("–", tag=f"rv_{name}_{key}")
+                    dpg.add_text(better, color=theme.MUTED)
+            for key, label in SKILLS:
+                with dpg.table_row():
+                    dpg.add_text(label)
+                    dpg.add_text("")
+                    for name, _ in BASELINES:
+                        dpg.add_text("–", tag=f"rv_skill_{name}_{key}")
+                    dpg.add_text("higher", color=theme.MUTED)
+
+    def render(self, state: State, prev: State | None) -> None:
+        """Redraw when another job's results (or the same job's, loaded) arrived."""
+        results = state.results
+        if prev is not None and results is prev.results:
+            return
+        if results.job_id is None:
+            return
+        if results.loading:
+            dpg.set_value("rv_title", f"Loading the results of job {results.job_id}…")
+            return
+        if results.problem is not None:
+            dpg.set_value("rv_title", f"Could not load job {results.job_id}: {results.problem.line()}")
+            dpg.configure_item("rv_body", show=False)
+            return
+        job = results.job or {}
+        metrics = job.get("metrics") or {}
+        pooled = metrics.get("pooled") or {}
+        dpg.set_value("rv_title", _title(job, metrics))
+        if not pooled:
+            dpg.configure_item("rv_body", show=False)
+            return
+        dpg.configure_item("rv_body", show=True)
+        self._table(pooled)
+        self._reliability(pooled.get("model") or {})
+        self._pit(pooled.get("model") or {})
+        self._time(results.series)
+
+    @staticmethod
+    def _table(pooled: dict[str, Any]) -> None:
+        model = pooled.get("model") or {}
+        baselines = pooled.get("baselines") or {}
+        skill = pooled.get("skill") or {}
+        for key, _, pattern, _ in METRICS:
+            dpg.set_value(f"rv_model_{key}", fmt(model.get(key), pattern))
+            for name, _ in BASELINES:
+                dpg.set_value(f"rv_{name}_{key}", fmt((baselines.get(name) or {}).get(key), pattern))
+        for key, _ in SKILLS:
+            for name, _ in BASELINES:
+                value = (skill.get(name) or {}).get(key)
+                dpg.set_value(f"rv_skill_{name}_{key}", fmt(value, "{:+.4f}"))
+                colour = theme.GREEN if isinstance(value, (int, float)) and value > 0 else theme.RED \
+                    if isinstance(value, (int, float)) else theme.TEXT
+                dpg.configure_item(f"rv_skill_{name}_{key}", color=colour)
+
+    @staticmethod
+    def _reliability(model: dict[str, Any]) -> None:
+        rel = model.get("reliability") or {}
+        pairs = [(p, f) for p, f in zip(rel.get("p_mean") or [], rel.get("freq") or []) if p is not None and f is not None]
+        xs, ys = [p for p, _ in pairs], [f for _, f in pairs]
+        dpg.set_value("rv_rel_line", [xs, ys])
+        dpg.set_value("rv_rel_points", [xs, ys])
+        if xs:  # the bins of an up/down forecast crowd around 0.5: zoom there, keep the diagonal in view
+            low = max(0.0, min(xs + ys) - 0.05)
+            high = min(1.0, max(xs + ys) + 0.05)
+            dpg.set_axis_limits("rv_rel_x", low, high)
+            dpg.set_axis_limits("rv_rel_y", low, high)
+
+    @staticmethod
+    def _pit(model: dict[str, Any]) -> None:
+        hist = [h if isinstance(h, (int, float)) else 0.0 for h in (model.get("pit_hist") or [])]
+        centres = [(i + 0.5) / len(hist) for i in range(len(hist))]
+        dpg.set_value("rv_pit_bars", [centres, hist])
+        dpg.set_axis_limits("rv_pit_y", 0.0, max([0.15, *hist]) * 1.15)
+
+    def _time(self, series: dict[str, tuple[float, ...]]) -> None:
+        times = list(series.get("time", ()))
+        dpg.set_value("rv_time_p", [times, list(series.get("p_up", ()))])
+        dpg.set_value("rv_time_pmean", [times, list(series.get("p_up_mean", ()))])
+        dpg.set_value("rv_time_up", [times, list(series.get("up_rate", ()))])
+        window = int(series["window"][0]) if series.get("window") else 0
+        dpg.configure_item("rv_time_pmean", label=f"p_up, mean of {window} bars" if window else "p_up, rolling mean")
+        dpg.configure_item("rv_time_up", label=f"observed up-rate, {window} bars" if window else "observed up-rate")
+        if times:
+            # Limits from the data, not fit_axis_data: a fit is lost when the plot is not drawn that frame (it
+            # sits below the visible part of the tab, or in a hidden one), and the first draw then shows a
+            # default range. The limits hold until the plot has been drawn with them, then zoom and pan work.
+            x_low, x_high = min(times), max(times)
+            pad = (x_high - x_low) * 0.01 or 3600.0
+            dpg.set_axis_limits("rv_time_x", x_low - pad, x_high + pad)
+            values = [v for key in ("p_up", "up_rate") for v in series.get(key, ())]
+            dpg.set_axis_limits("rv_time_y", max(0.0, min(values) - 0.02), min(1.0, max(values) + 0.02))
+            self._hold_time_limits = HOLD_FRAMES
+
+    def _time_plot_drawn(self, *_: Any) -> None:
+        """Each frame the time plot is drawn: release its axes once they were drawn with the data's limits."""
+        if self._hold_time_limits <= 0:
+            return
+        self._hold_time_limits -= 1
+        if self._hold_time_limits == 0:
+            dpg.set_axis_limits_auto("rv_time_x")
+            dpg.set_axis_limits_auto("rv_time_y")
+
+
+def _title(job: dict[str, Any], metrics: dict[str, Any]) -> str:
+    config = job.get("config") or {}
+    parts = [f"Job {job.get('job_id', '?')}", f"{config.get('symbol', '?')} {config.get('timeframe', '')}".strip(),
+             str(job.get("status", ""))]
+    folds = metrics.get("folds")
+    if isinstance(folds, list):
+        parts.append(f"{len(folds)} fold{'s' if len(folds) != 1 else ''}")
+    if metrics.get("device"):
+        parts.append(f"device {metrics['device']}")
+    if isinstance(metrics.get("duration_s"), (int, float)):
+        parts.append(f"{metrics['duration_s']:.1f} s")
+    if not metrics:
+        parts.append("no metrics (the job did not complete)")
+    return " · ".join(p for p in parts if p)

@@ -1,0 +1,139 @@
+"""The Training tab: the run's phase and message, a progress bar (fold k/K, epoch e/E, ETA), the live
+train/validation loss plot with fold boundaries, and the latest epoch's figures."""
+
+from __future__ import annotations
+
+import math
+
+import dearpygui.dearpygui as dpg
+
+from desktop_app.controller import Run, State
+from desktop_app.views import theme
+
+FIGURES = (
+    ("train_loss", "Train loss", "{:.4f}"),
+    ("val_loss", "Val loss", "{:.4f}"),
+    ("lr", "Learning rate", "{:.2e}"),
+    ("samples_per_s", "Samples/s", "{:,.0f}"),
+    ("elapsed_s", "Elapsed", None),
+)
+
+
+def eta_text(seconds: float | None) -> str:
+    """``95`` → ``"1:35"``, ``3700`` → ``"1:01:40"``; unknown → ``"–"``."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "–"
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+#: The overlay's first words once a run has ended (``Run.ended``).
+ENDED = {"completed": "Completed", "stopped": "Stopped", "cancelled": "Cancelled", "failed": "Failed"}
+
+
+def progress_text(run: Run) -> str:
+    """The progress bar's overlay: ``"Fold 2/5 · Epoch 3/20 · 27 % · ETA 1:35"`` while the run goes on;
+    ``"Stopped at fold 2/5 · epoch 3/20 (27 % done)"`` once it has ended (no ETA: nothing is coming)."""
+    p = run.progress
+    ended = ENDED.get(run.ended or "") if run.phase.value in ("idle", "failed") else None
+    if ended and run.ended == "completed":
+        return f"{ended} · {p.folds} fold{'s' if p.folds != 1 else ''}" if p and p.folds else ended
+    if ended:
+        if p is None:
+            return f"{ended} before the first epoch"
+        return f"{ended} at fold {p.fold}/{p.folds} · epoch {p.epoch}/{p.epochs} ({p.fraction:.0%} done)"
+    if p is None:
+        return "waiting for the first epoch" if run.phase.value in ("pending", "running") else ""
+    return f"Fold {p.fold}/{p.folds} · Epoch {p.epoch}/{p.epochs} · {p.fraction:.0%} · ETA {eta_text(p.eta_s)}"
+
+
+def progress_fraction(run: Run) -> float:
+    """How full the bar is: the job's fraction done (a completed job is full, also when it stopped early)."""
+    if run.ended == "completed" and run.phase.value == "idle":
+        return 1.0
+    return run.progress.fraction if run.progress else 0.0
+
+
+def fold_line(metrics: dict, folds_done: int) -> str:
+    """The latest finished fold's test metrics in one line (empty before the first fold ends)."""
+    model = metrics.get("model") if isinstance(metrics.get("model"), dict) else {}
+    if not model:
+        return ""
+    parts = [f"Fold {metrics.get('fold', folds_done)} on its test block:"]
+    if isinstance(model.get("crps"), (int, float)):
+        parts.append(f"CRPS {model['crps']:.6f}")
+    skill = (metrics.get("skill") or {}).get("garch") or {}
+    if isinstance(skill.get("crps_skill"), (int, float)):
+        parts.append(f"(CRPS skill vs GARCH {skill['crps_skill']:+.4f})")
+    if isinstance(model.get("brier"), (int, float)):
+        parts.append(f"· Brier {model['brier']:.5f}")
+    if isinstance(model.get("accuracy"), (int, float)):
+        parts.append(f"· accuracy {model['accuracy']:.2%}")
+    return " ".join(parts)
+
+
+class TrainingView:
+    """Built in the current container."""
+
+    def __init__(self) -> None:
+        with dpg.group(horizontal=True):
+            dpg.add_text("Idle", tag="tv_phase", color=theme.MUTED)
+            dpg.add_text("", tag="tv_message", color=theme.MUTED, wrap=0)
+        if theme.large_font():
+            dpg.bind_item_font("tv_phase", theme.large_font())
+        dpg.add_progress_bar(tag="tv_progress", width=-1, height=24, overlay="")
+        with dpg.plot(label="Loss per epoch (mean NLL per sample, nats)", height=-120, width=-1, tag="tv_plot",
+                      no_mouse_pos=True):
+            dpg.add_plot_legend(location=dpg.mvPlot_Location_NorthEast)
+            dpg.add_plot_axis(dpg.mvXAxis, label="epoch (all folds in order)", tag="tv_x", auto_fit=True)
+            with dpg.plot_axis(dpg.mvYAxis, label="loss", tag="tv_y", auto_fit=True):
+                dpg.add_line_series([], [], label="train", tag="tv_train")
+                dpg.add_line_series([], [], label="validation", tag="tv_val")
+                dpg.add_inf_line_series([], label="fold start", tag="tv_folds")
+        dpg.bind_item_theme("tv_train", theme.line_theme(theme.TRAIN))
+        dpg.bind_item_theme("tv_val", theme.line_theme(theme.VALID))
+        with dpg.table(header_row=True, policy=dpg.mvTable_SizingStretchSame, borders_innerV=True,
+                       borders_outerH=True, tag="tv_figures"):
+            for _, title, _ in FIGURES:
+                dpg.add_table_column(label=title)
+            dpg.add_table_column(label="Folds done")
+            with dpg.table_row():
+                for key, _, _ in FIGURES:
+                    dpg.add_text("–", tag=f"tv_fig_{key}")
+                dpg.add_text("–", tag="tv_fig_folds")
+        dpg.add_text("", tag="tv_fold_line", color=theme.MUTED)
+
+    def render(self, state: State, prev: State | None) -> None:
+        """Update when the run changed; the plot's data only when a new epoch arrived."""
+        run = state.run
+        if prev is not None and run is prev.run:
+            return
+        old = prev.run if prev is not None else None
+        dpg.set_value("tv_phase", run.phase.value.capitalize())
+        dpg.configure_item("tv_phase", color=theme.PHASE_COLOURS.get(run.phase.value, theme.TEXT))
+        dpg.set_value("tv_message", run.message if run.job_id is None else f"{run.message}  (job {run.job_id})")
+        dpg.set_value("tv_progress", progress_fraction(run))
+        dpg.configure_item("tv_progress", overlay=progress_text(run))
+        if old is None or run.losses is not old.losses:
+            self._plot(run)
+        if old is None or run.latest is not old.latest or run.folds_done != old.folds_done:
+            for key, _, fmt in FIGURES:
+                value = run.latest.get(key)
+                if isinstance(value, (int, float)):
+                    text = eta_text(value) if fmt is None else fmt.format(value)
+                else:
+                    text = "–"
+                dpg.set_value(f"tv_fig_{key}", text)
+            folds = run.progress.folds if run.progress else 0
+            dpg.set_value("tv_fig_folds", f"{run.folds_done}/{folds}" if folds else "–")
+            dpg.set_value("tv_fold_line", fold_line(run.fold_metrics, run.folds_done))
+
+    @staticmethod
+    def _plot(run: Run) -> None:
+        xs = [float(i + 1) for i in range(len(run.losses))]
+        dpg.set_value("tv_train", [xs, [p.train_loss for p in run.losses]])
+        dpg.set_value("tv_val", [xs, [p.val_loss for p in run.losses]])
+        starts = [xs[i] for i, p in enumerate(run.losses) if i > 0 and p.fold != run.losses[i - 1].fold]
+        dpg.set_value("tv_folds", [starts])

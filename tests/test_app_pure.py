@@ -1,0 +1,266 @@
+"""The app's pure parts: display check and headless fallback, form validation, the predictions reducer,
+frame statistics, and the shell's frame step (with a fake runtime, no Dear PyGui)."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+
+import pytest
+
+from desktop_app import app, form
+from desktop_app import messages as m
+from desktop_app.series import reduce_predictions, rolling_window
+from desktop_app.shell import FrameStats, Shell, percentile
+
+# ---------------------------------------------------------------- display check
+
+
+def test_no_display_variables() -> None:
+    assert app.display_problem({}, "linux") == "no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+    assert app.display_problem({"DISPLAY": "  "}, "linux") is not None
+
+
+def test_windows_and_macos_always_have_a_display() -> None:
+    assert app.display_problem({}, "win32") is None
+    assert app.display_problem({}, "darwin") is None
+
+
+def test_wayland_counts_as_a_display() -> None:
+    assert app.display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+
+
+def test_stale_x_display_is_refused() -> None:
+    problem = app.display_problem({"DISPLAY": ":987"}, "linux")  # no X server listens there
+    assert problem == "cannot reach the X display ':987'"
+    assert app.display_problem({"DISPLAY": "127.0.0.1:59000"}, "linux") is not None  # nothing on TCP 65000
+
+
+def test_tcp_x_display_is_reachable() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        if port < 6000:
+            pytest.skip("the ephemeral port is below the X range")
+        assert app.display_problem({"DISPLAY": f"127.0.0.1:{port - 6000}"}, "linux") is None
+
+
+def test_local_x_socket_is_reachable() -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("abstract Unix sockets are Linux-only")
+    number = 4242
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(f"\0/tmp/.X11-unix/X{number}")  # what an X server listens on (abstract namespace)
+        listener.listen(1)
+        assert app.display_problem({"DISPLAY": f":{number}"}, "linux") is None
+        assert app.display_problem({"DISPLAY": f"unix:{number}.0"}, "linux") is None
+
+
+def test_no_display_prints_one_line_and_trains_headless(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    calls = []
+    monkeypatch.setattr(app, "run_headless", lambda: calls.append(True) or 0)
+    assert app.run(argparse.Namespace(connect=None, command=None)) == 0
+    assert calls == [True]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "no display" in err[0] and "candlecast serve" in err[0] and "candlecast train" in err[0]
+
+
+def test_the_app_uses_the_server_already_running_on_its_data_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    from embedded_server.serve import start_server
+    from embedded_server.settings import AppSettings
+
+    monkeypatch.setenv("CANDLECAST_PORT", "0")  # if it started its own server, never on the user's port 8000
+    running = start_server("127.0.0.1", 0, settings=AppSettings(max_concurrent_jobs=0))  # e.g. `candlecast serve`
+    window = app.App(None)
+    try:
+        url, note, _ = window._start_server()
+        assert url == running.url and window.server is None  # connected, like --connect; starts no second server
+        assert note == "(the server already running on this data folder)"
+    finally:
+        if window.server is not None:
+            window.server.shutdown(timeout=30)
+        running.shutdown(timeout=30)
+
+
+def test_headless_run_uses_the_default_training_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trainer import train_cli
+
+    seen = []
+    monkeypatch.setattr(train_cli, "run", lambda args: seen.append(args) or 0)
+    assert app.run_headless() == 0
+    args = seen[0]
+    assert args.command == "train" and args.data is None and args.epochs is None  # schema defaults
+
+
+# ---------------------------------------------------------------- form
+
+
+def test_form_fields_follow_the_schema() -> None:
+    assert [f.name for f in form.FIELDS[:3]] == ["symbol", "timeframe", "forecast_horizon"]
+    cv = form.BY_NAME["cv_folds"]
+    assert (cv.minimum, cv.maximum, cv.default, cv.advanced) == (1, 20, 5, False)
+    assert form.BY_NAME["learning_rate"].exclusive_min and form.BY_NAME["learning_rate"].advanced
+    assert form.BY_NAME["calibration_method"].choices == ("abs", "isotonic", "platt", "temperature", "none")
+
+
+def test_form_validate() -> None:
+    body, errors = form.validate({**form.defaults(), "symbol": " btc/usdt ", "seed": "7", "dataset": ""})
+    assert errors == {} and body["symbol"] == "BTCUSDT" and body["seed"] == 7 and "dataset" not in body
+    body, errors = form.validate({**form.defaults(), "cv_folds": 21, "learning_rate": "fast"})
+    assert body is None and set(errors) == {"cv_folds", "learning_rate"}
+
+
+def test_form_defaults_drop_bad_remembered_values() -> None:
+    values = form.defaults({"epochs": 3, "cv_folds": 99, "not_a_field": 1})
+    assert values["epochs"] == 3 and values["cv_folds"] == 5 and "not_a_field" not in values
+
+
+def test_problem_fields_maps_locations() -> None:
+    assert form.problem_fields([("body.cv_folds", "too big"), (["body", "seed"], "bad"), ("header.X", "no")]) == {
+        "cv_folds": "too big",
+        "seed": "bad",
+        "request": "no",
+    }
+
+
+# ---------------------------------------------------------------- predictions → plot series
+
+
+def test_reduce_predictions() -> None:
+    rows = [{"timestamp": 3600.0 * i, "fold": 1, "y": (1 if i % 2 else -1) * 0.01, "p_up": 0.5 + 0.001 * i}
+            for i in range(100)]
+    rows.append({"timestamp": None, "fold": 1, "y": 0.1, "p_up": 0.5})  # skipped
+    series = reduce_predictions(reversed(rows))
+    assert series["window"] == (10.0,)
+    assert series["time"][:3] == (9 * 3600.0, 10 * 3600.0, 11 * 3600.0)  # sorted, from the first full window
+    assert series["outcome"][:4] == (1.0, 0.0, 1.0, 0.0)
+    assert series["up_rate"][0] == pytest.approx(0.5)
+    assert series["p_up_mean"][0] == pytest.approx(sum(0.5 + 0.001 * i for i in range(10)) / 10)
+    assert series["p_up_mean"][-1] == pytest.approx(sum(0.5 + 0.001 * i for i in range(90, 100)) / 10)
+    assert {len(v) for k, v in series.items() if k != "window"} == {91}
+
+
+def test_reduce_thins_long_series_after_the_means() -> None:
+    rows = [{"timestamp": float(i), "fold": 1, "y": 1.0, "p_up": 0.6} for i in range(10_000)]
+    series = reduce_predictions(rows, max_points=1000)
+    assert len(series["time"]) <= 1000 and series["time"][0] == 167.0 and series["time"][1] == 177.0
+    assert rolling_window(10_000) == 168 and series["up_rate"][-1] == 1.0
+    assert reduce_predictions([]) == {}
+
+
+# ---------------------------------------------------------------- frame statistics and the shell
+
+
+def test_percentile_nearest_rank() -> None:
+    values = sorted(float(i) for i in range(1, 101))
+    assert percentile(values, 0.99) == 99.0 and percentile(values, 0.5) == 50.0
+    assert percentile([7.0], 0.99) == 7.0
+
+
+def test_frame_stats_skip_warmup_and_split_streaming() -> None:
+    stats = FrameStats(warmup=2)
+    for i, streaming in enumerate([False, False, False, True, True]):
+        stats.record(0.010 * (i + 1), streaming)
+    summary = FrameStats.summary(*stats.snapshot())
+    assert summary["frames"] == 5 and summary["all"]["count"] == 3
+    assert summary["streaming"] == {"count": 2, "p50_ms": 40.0, "p99_ms": 50.0, "max_ms": 50.0}
+
+
+def test_shell_drains_messages_and_renders_only_on_change() -> None:
+    performed: list[m.Effect] = []
+    clock = iter(float(t) for t in range(1000))
+    shell = Shell(lambda effects: performed.extend(effects), clock=lambda: next(clock))
+    renders = []
+
+    class View:
+        def render(self, state, prev) -> None:
+            renders.append((state, prev))
+
+    shell.views.append(View())
+    shell.step()
+    assert m.ListJobs() in performed and m.CheckHealth() in performed and len(renders) == 1
+    shell.step()
+    assert len(renders) == 1  # nothing changed: no render
+    shell.post(m.HealthAnswered(5.0, 1e9, health={"version": "x"}))
+    shell.dispatch(m.StartClicked, config={"epochs": 1}, key="k")
+    shell.step()
+    assert len(renders) == 2 and renders[1][0].conn.rest_ok and renders[1][0].run.phase.value == "pending"
+    assert m.PostStart({"epochs": 1}, "k", 1) in performed
+
+
+# ---------------------------------------------------------------- what the views say (pure helpers)
+
+
+def test_progress_after_the_run_ended_says_how_and_where() -> None:
+    from desktop_app.controller import Phase, Progress, Run
+    from desktop_app.views.training_view import progress_fraction, progress_text
+
+    where = Progress(fold=1, folds=5, epoch=14, epochs=20, fraction=0.05, eta_s=68.0)
+    assert progress_text(Run(phase=Phase.RUNNING, progress=where)) == "Fold 1/5 · Epoch 14/20 · 5% · ETA 1:08"
+    stopped = Run(phase=Phase.IDLE, progress=where, ended="stopped")
+    assert progress_text(stopped) == "Stopped at fold 1/5 · epoch 14/20 (5% done)"  # no ETA: nothing is coming
+    assert progress_text(Run(phase=Phase.IDLE, ended="cancelled")) == "Cancelled before the first epoch"
+    assert progress_text(Run(phase=Phase.FAILED, progress=where, ended="failed")).startswith("Failed at fold 1/5")
+    done = Run(phase=Phase.IDLE, progress=where, ended="completed")
+    assert progress_text(done) == "Completed · 5 folds" and progress_fraction(done) == 1.0
+    assert progress_fraction(stopped) == 0.05
+
+
+def test_long_log_lines_wrap_into_indented_continuations() -> None:
+    from desktop_app.views.dialogs import WRAP_INDENT, wrap_lines
+
+    long = "2024-05-01 12:00:03 ERROR " + "x" * 30 + " because " + "word " * 20
+    text = wrap_lines(["short", "", long], 40)
+    rows = text.split("\n")
+    assert rows[:2] == ["short", ""] and all(len(row) <= 40 for row in rows)
+    assert all(row.startswith(WRAP_INDENT) for row in rows[3:]) and len(rows) > 4
+    assert "".join(row.strip() for row in rows[2:]).replace(" ", "") == long.replace(" ", "")  # nothing lost
+
+
+# ---------------------------------------------------------------- start-up files and their warnings
+
+
+def test_startup_shows_what_the_settings_migration_did(candlecast_home) -> None:
+    import json
+
+    from trainer import paths
+
+    config = paths.config_dir() / "config.json"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps({"tf": "4h", "colour": "blue", "layout": {"width": 1500}}))
+    (config.parent / "dpg.ini").write_bytes(b"\x00garbage")
+    files = app.prepare_files()
+    assert len(files.warnings) == 3, files.warnings  # migration summary, its warning, then the corrupt ini
+    summary, unknown, ini = files.warnings
+    assert summary.startswith(f"Migrated the old settings file {config}") and "tf -> training.timeframe" in summary
+    assert "backup config.json.bak." in summary
+    assert unknown == "Settings migration: unknown key 'colour' kept under \"unknown\""
+    assert "dpg.ini" in ini and files.ini is None
+    assert files.layout.viewport.width == 1500  # the old window size, moved into layout.json first
+    assert app.prepare_files().warnings == ()  # migrated once: nothing more to say
+
+
+def test_a_job_log_comes_with_its_file_path() -> None:
+    from desktop_app.api_client import ApiClient
+    from desktop_app.runtime import Runtime
+    from embedded_server.serve import start_server
+    from embedded_server.settings import AppSettings
+
+    server = start_server("127.0.0.1", 0, settings=AppSettings(max_concurrent_jobs=0))  # the job stays queued
+    runtime = Runtime(ApiClient(server.url), lambda message: None, lambda config: None)
+    try:
+        job_id = runtime.client.start_training({"epochs": 1}, "key-log")["job_id"]
+        folder = runtime.client.job(job_id)["artifacts"]["dir"]
+        loaded = runtime.outcome(m.LoadLogTail(job_id, with_path=True))
+        assert loaded.problem is None and loaded.path == f"{folder}/worker.log"
+        assert runtime.outcome(m.LoadLogTail(job_id)).path is None  # asked only until the dialog knows it
+    finally:
+        runtime.shutdown()
+        server.shutdown(timeout=30)
