@@ -206,13 +206,19 @@ def test_a_worker_that_never_starts_is_killed_after_the_start_timeout(live_serve
     assert wait_gone(accepted["expected_pid"])
 
 
-def test_server_restart_marks_unfinished_jobs_interrupted(live_server, candlecast_home: Path) -> None:
-    server = live_server()
+def start_running_and_queued(server):
+    """A long job whose worker has started and a tiny one queued behind it; returns (ws, running, queued)."""
     ws = server.ws()
     ws.recv()
     running = server.post("/start_training", LONG_JOB).json()
     queued = server.post("/start_training", TINY_JOB).json()
     wait_worker_started(ws, running["job_id"])
+    return ws, running, queued
+
+
+def test_server_restart_marks_unfinished_jobs_interrupted(live_server, candlecast_home: Path) -> None:
+    server = live_server()
+    ws, running, queued = start_running_and_queued(server)
     last_seq = server.job(running["job_id"])["last_seq"]
     server.proc.kill()  # no shutdown at all: the worker sees stdin EOF and stops by itself
     server.proc.wait(30)
@@ -240,11 +246,7 @@ def test_server_restart_marks_unfinished_jobs_interrupted(live_server, candlecas
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_shutdown_signal_stops_workers_gracefully(live_server, candlecast_home: Path, sig: int) -> None:
     server = live_server()
-    ws = server.ws()
-    ws.recv()
-    running = server.post("/start_training", LONG_JOB).json()
-    queued = server.post("/start_training", TINY_JOB).json()
-    wait_worker_started(ws, running["job_id"])
+    ws, running, queued = start_running_and_queued(server)
     assert server.stop(sig) == 0
     assert wait_gone(running["expected_pid"], timeout=5), "a worker outlived the server"
     output = server.output.read_text()
