@@ -116,7 +116,6 @@ def evaluate(forecast: Forecast, y: np.ndarray, p_up_raw: np.ndarray | None = No
     n = y.shape[0]
     p = forecast.p_up
     outcome = y > 0
-    both_classes = 0 < outcome.sum() < n
 
     pit = forecast.cdf(y)
     pit_hist = np.histogram(pit, bins=N_BINS, range=(0.0, 1.0))[0] / n
@@ -131,25 +130,7 @@ def evaluate(forecast: Forecast, y: np.ndarray, p_up_raw: np.ndarray | None = No
         low, high = forecast.interval(level)
         block[f"coverage_{round(level * 100)}"] = _num(np.mean((y >= low) & (y <= high)))
 
-    decomposition = brier_decomposition(p, outcome)
-    table = reliability_table(p, outcome)
-    block.update(
-        brier=_num(decomposition["brier"]),
-        brier_reliability=_num(decomposition["reliability"]),
-        brier_resolution=_num(decomposition["resolution"]),
-        brier_uncertainty=_num(decomposition["uncertainty"]),
-        log_loss=_num(log_loss(outcome, p, labels=[False, True])),
-        ece=_num(expected_calibration_error(p, outcome)),
-        calibration_in_the_large=_num(np.mean(p) - np.mean(outcome)),
-        accuracy=_num(np.mean((p > 0.5) == outcome)),
-        roc_auc=_num(roc_auc_score(outcome, p)) if both_classes else None,
-        up_rate=_num(np.mean(outcome)),
-        reliability={
-            "p_mean": [_num(v) for v in table["p_mean"]],
-            "freq": [_num(v) for v in table["freq"]],
-            "count": [int(v) for v in table["count"]],
-        },
-    )
+    block.update(direction_block(p, y))
     if p_up_raw is not None:
         raw = np.asarray(p_up_raw, dtype=np.float64)
         if raw.shape != p.shape:
@@ -157,6 +138,70 @@ def evaluate(forecast: Forecast, y: np.ndarray, p_up_raw: np.ndarray | None = No
         block["ece_raw"] = _num(expected_calibration_error(raw, outcome))
         block["brier_raw"] = _num(np.mean((raw - outcome) ** 2))
     return block
+
+
+def direction_block(p_up: np.ndarray, y: np.ndarray) -> dict:
+    """The direction part of a metric block (``evaluate``'s direction keys, no ``n``) of p_up ((n,) float in
+    [0, 1]) against the outcomes y > 0 of the forward log returns ``y`` ((n,) float64)."""
+    p = np.asarray(p_up, dtype=np.float64)
+    outcome = np.asarray(y) > 0
+    both_classes = 0 < outcome.sum() < outcome.shape[0]
+    decomposition = brier_decomposition(p, outcome)
+    table = reliability_table(p, outcome)
+    return {
+        "brier": _num(decomposition["brier"]),
+        "brier_reliability": _num(decomposition["reliability"]),
+        "brier_resolution": _num(decomposition["resolution"]),
+        "brier_uncertainty": _num(decomposition["uncertainty"]),
+        "log_loss": _num(log_loss(outcome, p, labels=[False, True])),
+        "ece": _num(expected_calibration_error(p, outcome)),
+        "calibration_in_the_large": _num(np.mean(p) - np.mean(outcome)),
+        "accuracy": _num(np.mean((p > 0.5) == outcome)),
+        "roc_auc": _num(roc_auc_score(outcome, p)) if both_classes else None,
+        "up_rate": _num(np.mean(outcome)),
+        "reliability": {
+            "p_mean": [_num(v) for v in table["p_mean"]],
+            "freq": [_num(v) for v in table["freq"]],
+            "count": [int(v) for v in table["count"]],
+        },
+    }
+
+
+def evaluate_baseline(forecast: Forecast | np.ndarray, y: np.ndarray) -> dict:
+    """The metric block of a baseline: ``evaluate`` for a ``Forecast``; for a p_up array ((n,), a direction
+    baseline) ``n`` and the direction keys; for a hard 0/1 rule (the majority direction) only ``n``,
+    ``accuracy`` and ``up_rate``: a probability of exactly 0 or 1 has no finite log loss."""
+    if isinstance(forecast, Forecast):
+        return evaluate(forecast, y)
+    p = np.asarray(forecast, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if p.shape != y.shape or p.ndim != 1 or p.shape[0] == 0:
+        raise ValueError(f"evaluate_baseline: p_up and y must have one equal (n,) shape, got {p.shape} and {y.shape}")
+    block = {"n": int(p.shape[0]), **direction_block(p, y)}
+    if np.isin(p, (0.0, 1.0)).all():
+        block = {key: block[key] for key in ("n", "accuracy", "up_rate")}
+    return block
+
+
+def per_bar_losses(y: np.ndarray, p_up: np.ndarray, forecast: Forecast | None = None) -> dict[str, np.ndarray]:
+    """Each bar's loss under every score the verdicts test, (n,) float64 each, lower is better; their means
+    are the block's scores. From p_up: ``log_loss`` = -[o log p + (1 - o) log(1 - p)] (p clipped to
+    [eps, 1 - eps] as scikit-learn's ``log_loss`` does), ``brier`` = (p - o)^2 and ``accuracy`` = the 0/1
+    error [(p > 0.5) != o], o = (y > 0); from a ``forecast`` also ``crps`` and ``nll`` = -log f(y)."""
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p_up, dtype=np.float64)
+    o = (y > 0).astype(np.float64)
+    eps = np.finfo(np.float64).eps
+    clipped = np.clip(p, eps, 1 - eps)
+    losses = {
+        "log_loss": -(o * np.log(clipped) + (1 - o) * np.log1p(-clipped)),
+        "brier": (p - o) ** 2,
+        "accuracy": ((p > 0.5) != (o > 0)).astype(np.float64),
+    }
+    if forecast is not None:
+        losses["crps"] = forecast.crps(y)
+        losses["nll"] = -forecast.logpdf(y)
+    return losses
 
 
 def skill_scores(model_block: dict, baseline_block: dict) -> dict:

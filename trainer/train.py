@@ -26,6 +26,7 @@ import torch
 
 from trainer.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from trainer.baselines import forecast_baselines
+from trainer.direction_baselines import forecast_direction
 from trainer.calibration import fit_calibrator
 from trainer.config import TrainingConfig
 from trainer.data.candles import validate_candles
@@ -42,7 +43,7 @@ from trainer.features import (
     Scaler,
     build_samples,
 )
-from trainer.metrics import evaluate, skill_scores
+from trainer.metrics import evaluate, evaluate_baseline, skill_scores
 from trainer.model import (
     EpochStats,
     FitResult,
@@ -55,6 +56,7 @@ from trainer.model import (
     select_device,
 )
 from trainer.splits import Fold, walk_forward
+from trainer.verdicts import compact, job_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +97,13 @@ def stage(name: str) -> Iterator[None]:
 
 @dataclass
 class JobResult:
-    """A finished job: the ``metrics.json`` dict, artifact paths by name (``ARTIFACTS`` keys plus ``dir``)."""
+    """A finished job: the ``metrics.json`` dict, artifact paths by name (``ARTIFACTS`` keys plus ``dir``), and
+    the compact verdicts of ``training.completed`` (``trainer.verdicts.compact``)."""
 
     metrics: dict[str, Any]
     artifacts: dict[str, str]
     duration_s: float
+    verdicts: dict[str, Any]
 
 
 def _block_span(samples: Samples, positions: np.ndarray) -> dict[str, Any]:
@@ -220,18 +224,19 @@ def run_job(
 
     with stage("evaluate"):
         y_all = np.concatenate([o.y for o in outcomes])
-        model_block = evaluate(
-            concat_forecasts([o.test for o in outcomes]), y_all, p_up_raw=np.concatenate([o.test_raw.p_up for o in outcomes])
-        )
-        base_blocks = {
-            name: evaluate(concat_forecasts([o.baselines[name] for o in outcomes]), y_all) for name in outcomes[0].baselines
-        }
+        model_forecast = concat_forecasts([o.test for o in outcomes])
+        model_block = evaluate(model_forecast, y_all, p_up_raw=np.concatenate([o.test_raw.p_up for o in outcomes]))
+        pooled_baselines = {name: _concat_baseline([o.baselines[name] for o in outcomes]) for name in outcomes[0].baselines}
+        base_blocks = {name: evaluate_baseline(value, y_all) for name, value in pooled_baselines.items()}
+        # The folds' test blocks are consecutive, so the pooled bars are one time series for the tests.
+        verdicts = job_verdicts(model_forecast, pooled_baselines, y_all, config.forecast_horizon, config.seed)
     metrics = {
         "pooled": {
             "n": len(y_all),
             "model": model_block,
             "baselines": base_blocks,
             "skill": {name: skill_scores(model_block, block) for name, block in base_blocks.items()},
+            "verdicts": verdicts,
         },
         "folds": [o.entry for o in outcomes],
         "device": str(device),
@@ -242,7 +247,14 @@ def run_job(
             job_dir, config, model_args, [o.checkpoint for o in outcomes], metrics,
             pd.concat([o.predictions for o in outcomes], ignore_index=True),
         )
-    return JobResult(metrics=metrics, artifacts=artifacts, duration_s=time.perf_counter() - started)
+    return JobResult(metrics=metrics, artifacts=artifacts, duration_s=time.perf_counter() - started,
+                     verdicts=compact(verdicts))
+
+
+def _concat_baseline(parts: list[Forecast | np.ndarray]) -> Forecast | np.ndarray:
+    """One baseline's folds joined in fold order: a distribution baseline's ``Forecast``s or a direction
+    baseline's p_up arrays."""
+    return concat_forecasts(parts) if isinstance(parts[0], Forecast) else np.concatenate(parts)
 
 
 @dataclass
@@ -254,7 +266,7 @@ class FoldOutcome:
     test: Forecast
     test_raw: Forecast
     y: np.ndarray
-    baselines: dict[str, Forecast]
+    baselines: dict[str, Forecast | np.ndarray]
     checkpoint: dict[str, Any]
     predictions: pd.DataFrame
 
@@ -298,12 +310,19 @@ def run_fold(
         y_test = samples.y[fold.test]
         # The baselines learn from everything the model and its calibrator saw, and nothing later.
         history = np.concatenate([fold.train, fold.validation, fold.calibration])
-        baselines = forecast_baselines(samples.close, samples.segment, history, fold.test, config.forecast_horizon)
+        baselines: dict[str, Forecast | np.ndarray] = dict(
+            forecast_baselines(samples.close, samples.segment, history, fold.test, config.forecast_horizon)
+        )
+        baselines.update(
+            forecast_direction(samples.features, samples.close, samples.segment, samples.y, history, fold.test,
+                               config.forecast_horizon, config.seed + fold.fold)
+        )
         entry = _fold_entry(samples, fold, result, evaluate(test, y_test, p_up_raw=test_raw.p_up), baselines, y_test)
     predictions = pd.DataFrame(
         {
             "timestamp": samples.timestamps[fold.test], "fold": fold.fold, "y": y_test, "mu": test.mu,
             "sigma": test.sigma, "p_up": test.p_up, "p_up_raw": test_raw.p_up,
+            "nu": test.nu if test.nu is not None else np.nan, **_baseline_columns(baselines),
         }
     )
     checkpoint = {
@@ -316,11 +335,26 @@ def run_fold(
     return FoldOutcome(entry, test, test_raw, y_test, baselines, checkpoint, predictions)
 
 
+def _baseline_columns(baselines: dict[str, Forecast | np.ndarray]) -> dict[str, np.ndarray]:
+    """``predictions.csv`` columns of the baselines: ``<name>_p_up`` for each, and ``<name>_mu``,
+    ``<name>_sigma`` (and ``<name>_nu`` for a Student-t) for a distribution baseline."""
+    columns = {}
+    for name, value in baselines.items():
+        if isinstance(value, Forecast):
+            columns.update({f"{name}_p_up": value.p_up, f"{name}_mu": value.mu, f"{name}_sigma": value.sigma})
+            if value.nu is not None:
+                columns[f"{name}_nu"] = value.nu
+        else:
+            columns[f"{name}_p_up"] = value
+    return columns
+
+
 def _fold_entry(
-    samples: Samples, fold: Fold, result: FitResult, model_block: dict, baselines: dict[str, Forecast], y_test: np.ndarray
+    samples: Samples, fold: Fold, result: FitResult, model_block: dict, baselines: dict[str, Forecast | np.ndarray],
+    y_test: np.ndarray,
 ) -> dict[str, Any]:
     """One ``metrics.json`` ``folds[i]`` entry (plus ``validation`` span and the loss ``history``)."""
-    base_blocks = {name: evaluate(forecast, y_test) for name, forecast in baselines.items()}
+    base_blocks = {name: evaluate_baseline(value, y_test) for name, value in baselines.items()}
     return {
         "fold": fold.fold,
         **{name: _block_span(samples, block) for name, block in fold.blocks().items()},

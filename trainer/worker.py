@@ -184,7 +184,7 @@ def run_worker(job_dir: Path, stdin: IO[str] | None = None) -> int:
     writer.emit(
         make_event(
             EventType.TRAINING_COMPLETED, job_id, metrics=result.metrics, artifacts=result.artifacts,
-            duration_s=result.duration_s,
+            duration_s=result.duration_s, verdicts=result.verdicts,
         )
     )
     return EXIT_COMPLETED
