@@ -16,7 +16,7 @@ HEAVY = ("torch", "numpy", "pandas", "dearpygui", "embedded_server", "desktop_ap
 
 CASES = {
     "light trainer modules": (
-        "import trainer.config, trainer.events, trainer.paths, trainer.atomic, trainer.data.catalog",
+        "import trainer.config, trainer.events, trainer.paths, trainer.atomic, trainer.data.catalog, trainer.scoreboard",
         set(),
     ),
     "server, serving /datasets": (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from desktop_app.cli import UserError, build_parser
 from trainer import train_cli
 from trainer.data.importer import import_file
 from trainer.data.store import load_dataset
+from trainer.scoreboard import BASELINE_NAMES, SUMMARY_ROWS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CANDLECAST = REPO_ROOT / ".venv" / "bin" / "candlecast"
@@ -58,23 +60,34 @@ def test_json_metrics_and_artifacts_in_out_dir(tmp_path: Path) -> None:
     proc = candlecast("train", *TINY, "--seed", "7", "--out", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads(proc.stdout)  # stdout is the JSON and nothing else
-    assert set(metrics) == {"pooled", "folds", "device", "duration_s"}
-    assert set(metrics["pooled"]["baselines"]) == {"climatology", "ewma", "garch"}
+    assert set(metrics) == {"pooled", "folds", "network", "device", "duration_s"}
+    assert tuple(metrics["pooled"]["baselines"]) == BASELINE_NAMES  # every registered baseline, in order
     assert metrics == json.loads((out / "metrics.json").read_text())
     assert json.loads((out / "config.json").read_text())["seed"] == 7
     for name in ("model.pt", "predictions.csv", "report.html", "worker.log"):
         assert (out / name).is_file(), name
     assert "fold 1" in (out / "worker.log").read_text()
-    assert "fold 1/1 epoch 1/1" in proc.stderr  # the progress bar
+    assert "fold 1/1 epoch 1/1" in proc.stderr  # the progress, as plain lines: stderr is a pipe here
+    assert "\r" not in proc.stderr and proc.stderr.splitlines()[-1] == "done 100%", proc.stderr[-300:]
 
 
 def test_summary_table_in_a_new_job_folder(candlecast_home: Path) -> None:
     proc = candlecast("train", *TINY, "--distribution", "laplace")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[1].split() == ["metric", "model", "climatology", "ewma", "garch", "better"]
-    rows = {line.split("  ")[0].strip(): line for line in lines[3:] if line.strip()}
+    # First the two headline verdicts, then what was trained and on which bars (issue 11; issue 9 item 10).
+    assert lines[0].startswith("Direction (p_up): ") and lines[1].startswith("Distribution: "), lines[:2]
+    assert re.search(r"beats (all \d+|\d+ of \d+) baselines|no significant skill; beats none", lines[0]), lines[0]
+    assert lines[3].startswith("Trained: BTCUSDT 1h, horizon 1 bar, laplace distribution, "), lines[3]
+    assert lines[4].startswith("Tested: ") and " bars in 1 walk-forward fold(s)" in lines[4], lines[4]
+    header = lines.index(next(line for line in lines if line.startswith("metric ")))
+    assert lines[header].split() == ["metric", "model", *BASELINE_NAMES, "better"]
+    rows = {line.split("  ")[0].strip(): line.split() for line in lines[header + 2 :] if line.strip()}
     assert {"CRPS", "NLL", "ECE", "accuracy", "ROC AUC", "CRPS skill vs", "Brier skill vs"} <= set(rows)
+    better = {row.label: row.better_text for row in SUMMARY_ROWS}
+    for label, words in better.items():  # the `better` column says "lower", "higher" or "near X" on every row
+        assert " ".join(rows[label][-len(words.split()):]) == words and words.split()[0] in ("lower", "higher", "near")
+    assert "vs GARCH-t" in proc.stdout and "majority rate" in proc.stdout
     (job_dir,) = (candlecast_home / "data" / "jobs").iterdir()
     assert job_dir.name.startswith("cli-") and str(job_dir) in proc.stdout
     assert (job_dir / "metrics.json").is_file() and (job_dir / "worker.log").stat().st_size > 0

@@ -23,25 +23,9 @@ import pandas as pd  # noqa: E402
 from trainer.atomic import atomic_write_bytes, atomic_write_text  # noqa: E402
 from trainer.config import TrainingConfig  # noqa: E402
 from trainer.metrics import reliability_table  # noqa: E402
+from trainer.scoreboard import BASELINES, DISTRIBUTION_BASELINES, SCORE_LABELS, SUMMARY_ROWS  # noqa: E402
 
 PLOTS = ("reliability.png", "pit.png", "loss_curves.png")
-BASELINES = ("climatology", "ewma", "garch")
-
-#: Rows of the summary table: (metric key, label, format, "lower" or "higher" is better).
-SUMMARY_ROWS = (
-    ("crps", "CRPS", "{:.6f}", "lower"),
-    ("nll", "NLL", "{:.4f}", "lower"),
-    ("pit_ks", "PIT KS", "{:.4f}", "lower"),
-    ("coverage_50", "coverage 50%", "{:.3f}", "0.50"),
-    ("coverage_80", "coverage 80%", "{:.3f}", "0.80"),
-    ("coverage_95", "coverage 95%", "{:.3f}", "0.95"),
-    ("brier", "Brier", "{:.5f}", "lower"),
-    ("log_loss", "log loss", "{:.5f}", "lower"),
-    ("ece", "ECE", "{:.4f}", "lower"),
-    ("calibration_in_the_large", "cal. in the large", "{:+.4f}", "0"),
-    ("accuracy", "accuracy", "{:.4f}", "higher"),
-    ("roc_auc", "ROC AUC", "{:.4f}", "higher"),
-)
 
 
 def _fmt(value: Any, pattern: str) -> str:
@@ -79,7 +63,7 @@ def plot_pit(metrics: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     centres = (np.arange(10) + 0.5) / 10
     ax.bar(centres, pooled["model"]["pit_hist"], width=0.1, alpha=0.6, edgecolor="black", label="model")
-    for name in BASELINES:
+    for name in DISTRIBUTION_BASELINES:
         if name in pooled["baselines"]:
             ax.step(centres, pooled["baselines"][name]["pit_hist"], where="mid", label=name)
     ax.axhline(0.1, color="grey", ls="--", lw=1, label="uniform")
@@ -101,39 +85,101 @@ def plot_loss_curves(metrics: dict, path: Path) -> None:
     _save(fig, path)
 
 
+def _baselines(pooled: dict) -> list:
+    """The registered baselines present in a pooled block, in the registry's order."""
+    return [b for b in BASELINES if b.name in pooled["baselines"]]
+
+
 def summary_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the pooled summary: each metric for the model and the three baselines."""
+    """Header and rows of the pooled summary: each metric for the model and every baseline, and which way is
+    better (``trainer.scoreboard.SUMMARY_ROWS``)."""
     pooled = metrics["pooled"]
-    names = [n for n in BASELINES if n in pooled["baselines"]]
-    header = ["metric", "model", *names, "better"]
+    bases = _baselines(pooled)
+    header = ["metric", "model", *(b.name for b in bases), "better"]
     rows = []
-    for key, label, pattern, better in SUMMARY_ROWS:
+    for row in SUMMARY_ROWS:
         rows.append(
-            [label, _fmt(pooled["model"].get(key), pattern)]
-            + [_fmt(pooled["baselines"][n].get(key), pattern) for n in names]
-            + [better]
+            [row.label, _fmt(pooled["model"].get(row.key), row.fmt)]
+            + [_fmt(pooled["baselines"][b.name].get(row.key), row.fmt) for b in bases]
+            + [row.better_text]
         )
     for key, label in (("crps_skill", "CRPS skill vs"), ("brier_skill", "Brier skill vs")):
-        rows.append([label, ""] + [_fmt(pooled["skill"][n].get(key), "{:+.4f}") for n in names] + ["higher"])
+        rows.append([label, ""] + [_fmt(pooled["skill"][b.name].get(key), "{:+.4f}") for b in bases] + ["higher"])
     return header, rows
 
 
+def headline_lines(metrics: dict) -> list[str]:
+    """The headline verdicts (p_up, then the distribution) as sentences; empty for metrics without verdicts."""
+    headline = metrics["pooled"].get("verdicts", {}).get("headline", {})
+    return [f"{v['text']}." for v in (headline.get("direction"), headline.get("distribution")) if v]
+
+
+def baseline_verdict_lines(metrics: dict) -> list[str]:
+    """One line per baseline: the verdict on each score it is tested on, with t (``metrics.pooled.verdicts``)."""
+    verdicts = metrics["pooled"].get("verdicts")
+    if not verdicts:
+        return []
+    words = {"better": "better", "worse": "WORSE", "no_difference": "no difference"}
+    width = max(len(b.label) for b in BASELINES)
+    lines = []
+    for b in _baselines(metrics["pooled"]):
+        tests = verdicts["tests"].get(b.name, {})
+        parts = [
+            f"{SCORE_LABELS[score]} {words[t['verdict']]} ({'t ' + format(t['t'], '+.1f') if t['t'] is not None else 't n/a'})"
+            for score, t in tests.items()
+        ]
+        lines.append(f"  vs {b.label.ljust(width)}  " + ", ".join(parts))
+    accuracy = verdicts.get("accuracy")
+    if accuracy:
+        majority = accuracy.get("majority_rate")
+        lines.append(
+            f"  accuracy {accuracy['model']:.2%} ± {accuracy['hac_se']:.2%} (HAC s.e.)"
+            + (f", majority rate {majority:.2%}" if majority is not None else "")
+        )
+    return lines
+
+
+def trained_lines(metrics: dict, config: TrainingConfig) -> list[str]:
+    """What was trained and on which test bars, in two lines."""
+    folds = metrics["folds"]
+    network = metrics.get("network") or {}
+    net = f"{network['class']} ({network['parameters']:,} parameters)" if network else "the network"
+    period = f"{folds[0]['test']['start'][:16]} to {folds[-1]['test']['end'][:16]} UTC" if folds else "no test bars"
+    return [
+        f"Trained: {config.symbol} {config.timeframe}, horizon {config.forecast_horizon} bar"
+        f"{'s' if config.forecast_horizon != 1 else ''}, {config.distribution} distribution, {net} on "
+        f"{config.lookback}-bar windows, p_up from {config.p_up_source}, calibration {config.calibration_method}, "
+        f"seed {config.seed}",
+        f"Tested: {period}, {metrics['pooled']['n']:,} bars in {len(folds)} walk-forward fold(s); "
+        f"device {metrics['device']}, {metrics['duration_s']:.1f} s",
+    ]
+
+
 def summary_table(metrics: dict) -> str:
-    """The pooled metrics beside the baselines as an aligned plain-text table (what ``candlecast train`` prints)."""
+    """The pooled metrics beside the baselines as an aligned plain-text table."""
     header, rows = summary_rows(metrics)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
     model = metrics["pooled"]["model"]
     title = (
-        f"Pooled over {metrics['pooled']['n']} test bars in {len(metrics['folds'])} fold(s), "
-        f"device {metrics['device']}, {metrics['duration_s']:.1f} s; ECE before calibration "
+        f"Pooled over {metrics['pooled']['n']} test bars in {len(metrics['folds'])} fold(s); ECE before calibration "
         f"{_fmt(model.get('ece_raw'), '{:.4f}')}"
     )
     return "\n".join([title, line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
+def summary_text(metrics: dict, config: TrainingConfig) -> str:
+    """What ``candlecast train`` prints: the headline verdicts first, what was trained, the table, then the
+    verdict against each baseline."""
+    verdicts = baseline_verdict_lines(metrics)
+    parts = [*headline_lines(metrics), "", *trained_lines(metrics, config), "", summary_table(metrics)]
+    if verdicts:
+        parts += ["", "Against each baseline (Diebold–Mariano, HAC; at 5 %):", *verdicts]
+    return "\n".join(parts)
+
+
 def render_html(metrics: dict, config: TrainingConfig) -> str:
-    """``report.html``: the configuration, the summary table, per-fold figures and the three plots."""
+    """``report.html``: the verdicts, what was trained, the summary table, per-fold figures and the plots."""
     header, rows = summary_rows(metrics)
     table = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
@@ -149,13 +195,33 @@ def render_html(metrics: dict, config: TrainingConfig) -> str:
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in config.model_dump().items()
     )
     images = "".join(f'<p><img src="{name}" alt="{name}"></p>' for name in PLOTS)
+    headlines = "".join(f"<p class=verdict>{html.escape(line)}</p>" for line in headline_lines(metrics))
+    verdicts = metrics["pooled"].get("verdicts") or {}
+    colours = {"better": "#1a7f37", "worse": "#c62828", "no_difference": "#555"}
+    sentences = "".join(
+        f'<li style="color:{colours[t["verdict"]]}">{html.escape(t["text"])}</li>'
+        for b in _baselines(metrics["pooled"]) for t in verdicts.get("tests", {}).get(b.name, {}).values()
+    )
+    accuracy = "".join(f"<p>{html.escape(line.strip())}</p>" for line in baseline_verdict_lines(metrics)[-1:]
+                       if line.strip().startswith("accuracy"))
+    method = (
+        f"Diebold–Mariano t of the per-bar score difference (model − baseline; negative: the model is better) "
+        f"with a Newey–West standard error ({verdicts.get('hac_lags')} lags); skill = 1 − model / baseline with a "
+        f"95 % stationary block-bootstrap interval (mean block {verdicts.get('block_length')} bars, "
+        f"{verdicts.get('bootstrap_reps')} resamples, seed {verdicts.get('seed')}); significance at 5 %. "
+        f"Definitions: docs/metrics.md."
+    ) if verdicts else ""
+    trained = "".join(f"<p>{html.escape(line)}</p>" for line in trained_lines(metrics, config))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Candlecast report — {html.escape(config.symbol)} {config.timeframe}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:1.5em}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{text-align:left}}</style></head>
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{text-align:left}}
+.verdict{{font-size:1.2em;font-weight:bold}}</style></head>
 <body><h1>{html.escape(config.symbol)} {config.timeframe}: {config.distribution}, horizon {config.forecast_horizon}</h1>
-<p>{html.escape(summary_table(metrics).splitlines()[0])}</p>
-<h2>Pooled test metrics</h2><table><tr>{table}</tr>{body}</table>
+<h2>Verdicts</h2>{headlines}
+{trained}
+<h2>Against each baseline</h2><ul>{sentences}</ul>{accuracy}<p><small>{html.escape(method)}</small></p>
+<h2>Pooled test metrics</h2><p>{html.escape(summary_table(metrics).splitlines()[0])}</p><table><tr>{table}</tr>{body}</table>
 <h2>Folds</h2><table><tr><th>fold</th><th>train</th><th>test</th><th>test bars</th><th>epochs</th><th>CRPS</th>
 <th>CRPS skill vs climatology</th><th>accuracy</th><th>ECE</th></tr>{folds}</table>
 <h2>Plots</h2>{images}

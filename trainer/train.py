@@ -239,6 +239,7 @@ def run_job(
             "verdicts": verdicts,
         },
         "folds": [o.entry for o in outcomes],
+        "network": _network(model_args),
         "device": str(device),
         "duration_s": time.perf_counter() - started,
     }
@@ -249,6 +250,12 @@ def run_job(
         )
     return JobResult(metrics=metrics, artifacts=artifacts, duration_s=time.perf_counter() - started,
                      verdicts=compact(verdicts))
+
+
+def _network(model_args: ModelArgs) -> dict[str, Any]:
+    """What was trained, for the summaries: the network's class name and its number of parameters."""
+    net = build_model(model_args)
+    return {"class": type(net).__name__, "parameters": sum(p.numel() for p in net.parameters())}
 
 
 def _concat_baseline(parts: list[Forecast | np.ndarray]) -> Forecast | np.ndarray:

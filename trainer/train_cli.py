@@ -3,8 +3,9 @@
 Options are the ``TrainingConfig`` fields (``--cv-folds 3 --epochs 5 --seed 7``) plus ``--data FILE`` (import
 that candle file first and train on it), ``--out DIR`` (write the artifacts into DIR itself; default: a new
 job folder under ``paths.jobs_dir()``) and ``--json`` (print the metrics JSON instead of the summary table).
-The progress bar (tqdm, on stderr) shows fold, epoch, loss and ETA; the log goes to ``worker.log`` in the job
-folder. Bad options or data raise ``UserError`` (one line, exit 2); a failure while training prints one line
+The progress bar (tqdm, on stderr) shows fold, epoch, loss and ETA; when stderr is not a terminal it prints plain
+lines instead. The summary starts with the headline verdicts and what was trained. The log goes to ``worker.log``
+in the job folder. Bad options or data raise ``UserError`` (one line, exit 2); a failure while training prints one line
 naming the stage and the log, and exits 1; Ctrl-C prints one line saying what was kept and exits 130.
 
 A job folder that this command created (no ``--out``) is removed again when the job ends without results, so
@@ -72,6 +73,42 @@ class ProgressBar:
         """Close the bar; ``keep=False`` clears it, so that a failure's one line stands alone."""
         self.bar.leave = keep
         self.bar.close()
+
+
+class ProgressLines:
+    """Plain progress for a stderr that is not a terminal (a log file, a pipe): one line per event, no ``\\r``
+    redraws, the same words as the bar (``fold 2/5 epoch 3/20``, ``done 100%``)."""
+
+    def __init__(self) -> None:
+        self._say("loading data")
+
+    @staticmethod
+    def _say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    def emit(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == EventType.TRAINING_STARTED.value:
+            self._say(f"training on {event['device']} ({event['rows']} candles)")
+        elif kind == EventType.TRAINING_EPOCH.value:
+            self._say(
+                f"fold {event['fold']}/{event['folds']} epoch {event['epoch']}/{event['epochs']} "
+                f"{100 * event['fraction']:3.0f}% loss {event['train_loss']:.4f} val {event['val_loss']:.4f} "
+                f"ETA {event['eta_s']:.0f}s"
+            )
+        elif kind == EventType.TRAINING_FOLD_COMPLETED.value:
+            self._say(f"fold {event['fold']} evaluated")
+
+    def finish(self) -> None:
+        self._say("done 100%")
+
+    def close(self, keep: bool = True) -> None:
+        """Nothing to clear: every line is already final."""
+
+
+def progress_display() -> ProgressBar | ProgressLines:
+    """A redrawn bar on a terminal; plain lines when stderr is a file or a pipe."""
+    return ProgressBar() if sys.stderr.isatty() else ProgressLines()
 
 
 class JobFolder:
@@ -186,7 +223,7 @@ def _train(args: argparse.Namespace, folder: JobFolder) -> int:
     previous_level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    progress = ProgressBar()
+    progress = progress_display()
     failure: JobError | None = None
     try:
         result = run_job(config, job_dir, progress.emit)
@@ -219,8 +256,8 @@ def _train(args: argparse.Namespace, folder: JobFolder) -> int:
     if args.json:
         print(json.dumps(result.metrics, indent=2, allow_nan=False))
     else:
-        from trainer.report import summary_table
+        from trainer.report import summary_text
 
-        print(summary_table(result.metrics))
+        print(summary_text(result.metrics, config))
         print(f"\nArtifacts in {job_dir} (report: {result.artifacts['report']})")
     return 0
