@@ -416,6 +416,8 @@ def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], l
 
 def _probe_snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) -> dict[str, Any]:
     """What the GUI test reads: state, the Start button's rectangle (viewport pixels), frame statistics."""
+    from desktop_app.views.results_view import probe as results_probe
+
     state = shell.state
     x, y = dpg.get_item_rect_min("cp_start")
     w, h = dpg.get_item_rect_size("cp_start")
@@ -438,6 +440,7 @@ def _probe_snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) ->
         "time_axis": list(dpg.get_axis_limits("rv_time_x")),
         "time_data": _span(state.results.series.get("time", ())),
         "frame_stats": shell.stats.snapshot(),
+        "results_tab": results_probe(),
     }
 
 

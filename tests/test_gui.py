@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from trainer.scoreboard import BASELINE_NAMES, SUMMARY_ROWS
+
 from gui_harness import ARTIFACTS, GuiApp, distinct_colours, missing_tools, write_layout, xvfb
 
 pytestmark = pytest.mark.gui
@@ -93,6 +95,17 @@ def test_click_start_runs_a_job_to_completion(launch, candlecast_home: Path) -> 
     job = requests.get(f"{done['server_url']}/jobs/{job_id}", timeout=30).json()
     assert {k: job["config"][k] for k in TINY} == TINY
     assert job["metrics"]["pooled"]["model"]["crps"] > 0
+
+    # The headline verdicts head the Results tab, as the job's metrics say them; the baseline cells where the
+    # model is worse are marked, exactly those (a tiny job is worse than some baseline on something).
+    pooled = job["metrics"]["pooled"]
+    headline = pooled["verdicts"]["headline"]
+    tab = app.wait("the verdicts on the Results tab", lambda p: all(p["results_tab"]["verdicts"]))["results_tab"]
+    assert tab["verdicts"] == [headline["direction"]["text"] + ".", headline["distribution"]["text"] + "."], tab
+    assert tab["verdicts"][0].startswith("Direction (p_up): ") and tab["verdicts"][1].startswith("Distribution: ")
+    expected = [[row.key, name] for row in SUMMARY_ROWS for name in BASELINE_NAMES
+                if row.worse(pooled["model"].get(row.key), pooled["baselines"][name].get(row.key))]
+    assert expected and sorted(tab["worse_cells"]) == sorted(expected), (tab["worse_cells"], expected)
 
     stats = done["frame_stats"]
     assert stats["streaming"]["count"] > 0 and stats["events"] > 0, stats

@@ -1,5 +1,6 @@
-"""The Results tab, from ``GET /jobs/{id}`` and its predictions: the pooled metrics beside the three baselines
-with skill scores, a reliability diagram, a PIT histogram, and p_up over time against the observed up-rate."""
+"""The Results tab, from ``GET /jobs/{id}`` and its predictions: the headline verdicts (is the skill real?), the
+pooled metrics beside every baseline of ``trainer.scoreboard`` with the cells where the model is worse marked, skill
+scores, a reliability diagram, a PIT histogram, and p_up over time against the observed up-rate."""
 
 from __future__ import annotations
 
@@ -9,26 +10,20 @@ import dearpygui.dearpygui as dpg
 
 from desktop_app.controller import State
 from desktop_app.views import theme
+from trainer.scoreboard import BASELINES, SUMMARY_ROWS, MetricRow
 
-BASELINES = (("climatology", "Climatology"), ("ewma", "EWMA"), ("garch", "GARCH(1,1)"))
-#: (key in a metric block, label, format, which way is better).
-METRICS = (
-    ("n", "Test bars", "{:,.0f}", ""),
-    ("crps", "CRPS", "{:.6f}", "lower"),
-    ("nll", "NLL", "{:.4f}", "lower"),
-    ("pit_ks", "PIT KS statistic", "{:.4f}", "lower"),
-    ("coverage_50", "Coverage, 50 %", "{:.3f}", "≈ 0.50"),
-    ("coverage_80", "Coverage, 80 %", "{:.3f}", "≈ 0.80"),
-    ("coverage_95", "Coverage, 95 %", "{:.3f}", "≈ 0.95"),
-    ("brier", "Brier score", "{:.5f}", "lower"),
-    ("log_loss", "Log loss", "{:.5f}", "lower"),
-    ("ece", "ECE", "{:.4f}", "lower"),
-    ("calibration_in_the_large", "Calib.-in-the-large", "{:+.4f}", "≈ 0"),
-    ("accuracy", "Direction accuracy", "{:.2%}", "higher"),
-    ("roc_auc", "ROC AUC", "{:.4f}", "higher"),
-    ("up_rate", "Up rate (observed)", "{:.3f}", ""),
+#: (key in a metric block, label, format, the rule of which way is better, or None for a plain count/rate).
+METRICS: tuple[tuple[str, str, str, MetricRow | None], ...] = (
+    ("n", "Test bars", "{:,.0f}", None),
+    *((row.key, row.label, row.fmt, row) for row in SUMMARY_ROWS),
+    ("up_rate", "Up rate (observed)", "{:.3f}", None),
 )
-TABLE_WIDTH = 610
+#: Headline verdict colours by outcome (``trainer.verdicts.headline``).
+OUTCOME_COLOURS = {"beats_all": theme.GREEN, "beats_some": theme.YELLOW, "beats_none": theme.RED}
+#: A baseline cell where the model is worse than that baseline on that metric.
+WORSE = theme.RED
+HEADLINES = ("direction", "distribution")
+PLOT_WIDTH = 480
 PLOT_HEIGHT = 262
 TIME_PLOT_HEIGHT = 320
 #: Frames the time plot is drawn with its data's limits before they are released (ImPlot keeps them after).
@@ -56,28 +51,29 @@ class ResultsView:
         self._hold_time_limits = 0
         dpg.add_text("No results yet: train a job, or open one in the Jobs tab.", tag="rv_title", wrap=0)
         with dpg.group(tag="rv_body", show=False):
-            with dpg.group(horizontal=True):
-                with dpg.group(width=TABLE_WIDTH):
-                    self._build_table()
-                    dpg.add_text("Skill = 1 − model score / baseline score: above 0 the model beats that baseline. "
-                                 "The diagram and histogram are the model's, pooled over the test folds.",
-                                 color=theme.MUTED, wrap=TABLE_WIDTH)
-                with dpg.group():
-                    with dpg.plot(label="Reliability of p_up", width=-1, height=PLOT_HEIGHT,
-                                  tag="rv_rel", no_mouse_pos=True, zoom_mod=ZOOM_MOD):
-                        dpg.add_plot_legend(location=dpg.mvPlot_Location_NorthWest)
-                        dpg.add_plot_axis(dpg.mvXAxis, label="mean forecast p_up", tag="rv_rel_x")
-                        with dpg.plot_axis(dpg.mvYAxis, label="observed up frequency", tag="rv_rel_y"):
-                            dpg.add_line_series([0.0, 1.0], [0.0, 1.0], label="perfect", tag="rv_rel_diag")
-                            dpg.add_line_series([], [], label="model", tag="rv_rel_line")
-                            dpg.add_scatter_series([], [], tag="rv_rel_points")
-                    with dpg.plot(label="PIT histogram", width=-1, height=PLOT_HEIGHT,
-                                  tag="rv_pit", no_mouse_pos=True, zoom_mod=ZOOM_MOD):
-                        dpg.add_plot_axis(dpg.mvXAxis, label="PIT of the realised return", tag="rv_pit_x")
-                        with dpg.plot_axis(dpg.mvYAxis, label="share of test bars", tag="rv_pit_y"):
-                            dpg.add_bar_series([], [], weight=0.9 / PIT_BINS, tag="rv_pit_bars", label="model")
-                            dpg.add_inf_line_series([1.0 / PIT_BINS], horizontal=True, label="uniform",
-                                                    tag="rv_pit_uniform")
+            for kind in HEADLINES:
+                dpg.add_text("", tag=f"rv_verdict_{kind}", wrap=0)
+            self._build_table()
+            dpg.add_text("Red: the model is worse than that baseline on that metric. Skill = 1 − model score / "
+                         "baseline score: above 0 the model beats that baseline. Verdicts: Diebold–Mariano tests "
+                         "with HAC errors at 5 % (report.html and docs/metrics.md have the details). The diagram and "
+                         "histogram are the model's, pooled over the test folds.", color=theme.MUTED, wrap=0)
+            with dpg.group(horizontal=True):  # the two plots side by side under the table, which spans the tab
+                with dpg.plot(label="Reliability of p_up", width=PLOT_WIDTH, height=PLOT_HEIGHT,
+                              tag="rv_rel", no_mouse_pos=True, zoom_mod=ZOOM_MOD):
+                    dpg.add_plot_legend(location=dpg.mvPlot_Location_NorthWest)
+                    dpg.add_plot_axis(dpg.mvXAxis, label="mean forecast p_up", tag="rv_rel_x")
+                    with dpg.plot_axis(dpg.mvYAxis, label="observed up frequency", tag="rv_rel_y"):
+                        dpg.add_line_series([0.0, 1.0], [0.0, 1.0], label="perfect", tag="rv_rel_diag")
+                        dpg.add_line_series([], [], label="model", tag="rv_rel_line")
+                        dpg.add_scatter_series([], [], tag="rv_rel_points")
+                with dpg.plot(label="PIT histogram", width=-1, height=PLOT_HEIGHT,
+                              tag="rv_pit", no_mouse_pos=True, zoom_mod=ZOOM_MOD):
+                    dpg.add_plot_axis(dpg.mvXAxis, label="PIT of the realised return", tag="rv_pit_x")
+                    with dpg.plot_axis(dpg.mvYAxis, label="share of test bars", tag="rv_pit_y"):
+                        dpg.add_bar_series([], [], weight=0.9 / PIT_BINS, tag="rv_pit_bars", label="model")
+                        dpg.add_inf_line_series([1.0 / PIT_BINS], horizontal=True, label="uniform",
+                                                tag="rv_pit_uniform")
             with dpg.plot(label="p_up over time against outcomes", width=-1, height=TIME_PLOT_HEIGHT,
                           tag="rv_time", no_mouse_pos=True, zoom_mod=ZOOM_MOD):
                 # Below the plot, in one row: the curves fill the whole width, so no corner inside is free.
@@ -106,24 +102,24 @@ class ResultsView:
     def _build_table() -> None:
         with dpg.table(header_row=True, policy=dpg.mvTable_SizingStretchProp, row_background=True,
                        borders_innerV=True, borders_outerH=True, borders_outerV=True, tag="rv_table"):
-            dpg.add_table_column(label="Pooled, out of fold", init_width_or_weight=1.75)
+            dpg.add_table_column(label="Pooled, out of fold", init_width_or_weight=1.6)
             dpg.add_table_column(label="Model")
-            for _, title in BASELINES:
-                dpg.add_table_column(label=title)
-            dpg.add_table_column(label="Better", init_width_or_weight=0.65)
-            for key, label, _, better in METRICS:
+            for entry in BASELINES:
+                dpg.add_table_column(label=entry.label)
+            dpg.add_table_column(label="Better", init_width_or_weight=0.8)
+            for key, label, _, row in METRICS:
                 with dpg.table_row():
                     dpg.add_text(label)
                     dpg.add_text("–", tag=f"rv_model_{key}", color=theme.ACCENT)
-                    for name, _ in BASELINES:
-                        dpg.add_text("–", tag=f"rv_{name}_{key}")
-                    dpg.add_text(better, color=theme.MUTED)
+                    for entry in BASELINES:
+                        dpg.add_text("–", tag=f"rv_{entry.name}_{key}")
+                    dpg.add_text(row.better_text if row else "", color=theme.MUTED)
             for key, label in SKILLS:
                 with dpg.table_row():
                     dpg.add_text(label)
                     dpg.add_text("")
-                    for name, _ in BASELINES:
-                        dpg.add_text("–", tag=f"rv_skill_{name}_{key}")
+                    for entry in BASELINES:
+                        dpg.add_text("–", tag=f"rv_skill_{entry.name}_{key}")
                     dpg.add_text("higher", color=theme.MUTED)
 
     def render(self, state: State, prev: State | None) -> None:
@@ -148,27 +144,40 @@ class ResultsView:
             dpg.configure_item("rv_body", show=False)
             return
         dpg.configure_item("rv_body", show=True)
+        self._verdicts(pooled)
         self._table(pooled)
         self._reliability(pooled.get("model") or {})
         self._pit(pooled.get("model") or {})
         self._time(results.series)
 
     @staticmethod
+    def _verdicts(pooled: dict[str, Any]) -> None:
+        headline = (pooled.get("verdicts") or {}).get("headline") or {}
+        for kind in HEADLINES:
+            verdict = headline.get(kind) or {}
+            dpg.set_value(f"rv_verdict_{kind}", f"{verdict['text']}." if verdict.get("text") else "")
+            dpg.configure_item(f"rv_verdict_{kind}", color=OUTCOME_COLOURS.get(verdict.get("outcome"), theme.TEXT))
+
+    @staticmethod
     def _table(pooled: dict[str, Any]) -> None:
         model = pooled.get("model") or {}
         baselines = pooled.get("baselines") or {}
         skill = pooled.get("skill") or {}
-        for key, _, pattern, _ in METRICS:
+        for key, _, pattern, row in METRICS:
             dpg.set_value(f"rv_model_{key}", fmt(model.get(key), pattern))
-            for name, _ in BASELINES:
-                dpg.set_value(f"rv_{name}_{key}", fmt((baselines.get(name) or {}).get(key), pattern))
+            for entry in BASELINES:
+                value = (baselines.get(entry.name) or {}).get(key)
+                tag = f"rv_{entry.name}_{key}"
+                dpg.set_value(tag, fmt(value, pattern))
+                worse = row is not None and row.worse(_number(model.get(key)), _number(value))
+                dpg.configure_item(tag, color=WORSE if worse else theme.TEXT, user_data="worse" if worse else None)
         for key, _ in SKILLS:
-            for name, _ in BASELINES:
-                value = (skill.get(name) or {}).get(key)
-                dpg.set_value(f"rv_skill_{name}_{key}", fmt(value, "{:+.4f}"))
+            for entry in BASELINES:
+                value = (skill.get(entry.name) or {}).get(key)
+                dpg.set_value(f"rv_skill_{entry.name}_{key}", fmt(value, "{:+.4f}"))
                 colour = theme.GREEN if isinstance(value, (int, float)) and value > 0 else theme.RED \
                     if isinstance(value, (int, float)) else theme.TEXT
-                dpg.configure_item(f"rv_skill_{name}_{key}", color=colour)
+                dpg.configure_item(f"rv_skill_{entry.name}_{key}", color=colour)
 
     @staticmethod
     def _reliability(model: dict[str, Any]) -> None:
@@ -217,6 +226,20 @@ class ResultsView:
         if self._hold_time_limits == 0:
             dpg.set_axis_limits_auto("rv_time_x")
             dpg.set_axis_limits_auto("rv_time_y")
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def probe() -> dict[str, Any]:
+    """What the GUI test reads of this tab: the headline verdict lines on screen and the baseline cells marked
+    worse, as ``[metric key, baseline name]`` pairs."""
+    return {
+        "verdicts": [dpg.get_value(f"rv_verdict_{kind}") for kind in HEADLINES],
+        "worse_cells": [[key, entry.name] for key, *_ in METRICS for entry in BASELINES
+                        if dpg.get_item_user_data(f"rv_{entry.name}_{key}") == "worse"],
+    }
 
 
 def _title(job: dict[str, Any], metrics: dict[str, Any]) -> str:
