@@ -165,7 +165,7 @@ def headline(kind: str, tests: dict[str, dict[str, dict]], level: float = LEVEL)
         groups[tests[name][score]["verdict"]].append(name)
     n, better = len(judged), groups["better"]
     outcome = "beats_all" if len(better) == n else "beats_some" if better else "beats_none"
-    subject = "p_up" if kind == "direction" else "distribution"
+    subject = "Direction (p_up)" if kind == "direction" else "Distribution"
     on = "log loss (accuracy vs the majority rule)" if kind == "direction" else "CRPS"
     labels = lambda names: ", ".join(_label(x) for x in names)  # noqa: E731
     if outcome == "beats_all":
@@ -173,7 +173,7 @@ def headline(kind: str, tests: dict[str, dict[str, dict]], level: float = LEVEL)
     elif outcome == "beats_some":
         text = f"{subject}: beats {len(better)} of {n} baselines on {on} at {level:.0%} ({labels(better)})"
     else:
-        text = f"{subject}: no significant skill: beats none of the {n} baselines on {on} at {level:.0%}"
+        text = f"{subject}: no significant skill; beats none of the {n} baselines on {on} at {level:.0%}"
     if groups["worse"]:
         text += f"; worse than {labels(groups['worse'])}"
     if groups["no_difference"] and outcome != "beats_all":
