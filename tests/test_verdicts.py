@@ -198,3 +198,15 @@ def test_a_job_is_rescored_from_its_predictions_alone(shuffled_job: Path) -> Non
     fit = sm.OLS(crps - garch_crps, np.ones(len(rows))).fit(cov_type="HAC", cov_kwds={"maxlags": 10})
     test = metrics["verdicts"]["tests"]["garch"]["crps"]
     assert test["t"] == pytest.approx(fit.tvalues[0], rel=1e-4) and test["p"] == pytest.approx(fit.pvalues[0], rel=1e-3)
+
+
+@pytest.mark.slow
+def test_report_html_starts_with_the_verdicts(shuffled_job: Path) -> None:
+    verdict = json.loads((shuffled_job / "metrics.json").read_text())["pooled"]["verdicts"]
+    page = (shuffled_job / "report.html").read_text()
+    body = page[page.index("<body>"):]
+    first_h2 = body.index("<h2>")
+    assert body[first_h2:].startswith("<h2>Verdicts</h2>") and first_h2 < body.index("<table")
+    for kind in ("direction", "distribution"):
+        assert body.index(verdict["headline"][kind]["text"].split(";")[0]) < body.index("<table")
+    assert "no significant difference from" in body or "worse than" in body  # the per-baseline sentences

@@ -27,6 +27,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from trainer.features import FEATURE_NAMES
 
@@ -105,7 +106,8 @@ def forecast_direction(
         raise ValueError("direction baselines: the training block holds one direction only")
     models = fit_models(direction_inputs(features, close, segment, history, horizon), up, seed)
     test_x = direction_inputs(features, close, segment, test_t, horizon)
-    out = {name: model.predict_proba(test_x[name])[:, 1] for name, model in models.items()}
+    with threadpool_limits(1):
+        out = {name: model.predict_proba(test_x[name])[:, 1] for name, model in models.items()}
     out["majority"] = np.full(test_t.shape[0], 1.0 if up.mean() >= 0.5 else 0.0)
     return out
 
@@ -118,4 +120,7 @@ def fit_models(inputs: dict[str, np.ndarray], up: np.ndarray, seed: int) -> dict
         "logit_ar3": make_pipeline(StandardScaler(), LogisticRegression()),
         "gbm": HistGradientBoostingClassifier(**GBM_PARAMS, random_state=seed),
     }
-    return {name: model.fit(inputs[name], up) for name, model in models.items()}
+    # One thread: OpenMP's worker threads spin-wait for a core, and on a laptop's few cores shared with the GUI
+    # (or with other jobs) the gradient boosting fit took 15x as long with two threads as with one (measured).
+    with threadpool_limits(1):
+        return {name: model.fit(inputs[name], up) for name, model in models.items()}

@@ -129,14 +129,18 @@ def baseline_verdict_lines(metrics: dict) -> list[str]:
             for score, t in tests.items()
         ]
         lines.append(f"  vs {b.label.ljust(width)}  " + ", ".join(parts))
-    accuracy = verdicts.get("accuracy")
-    if accuracy:
-        majority = accuracy.get("majority_rate")
-        lines.append(
-            f"  accuracy {accuracy['model']:.2%} ± {accuracy['hac_se']:.2%} (HAC s.e.)"
-            + (f", majority rate {majority:.2%}" if majority is not None else "")
-        )
-    return lines
+    accuracy = accuracy_line(metrics)
+    return lines + ([f"  {accuracy}"] if accuracy else [])
+
+
+def accuracy_line(metrics: dict) -> str | None:
+    """The model's accuracy with its HAC standard error, next to the majority rate; None without verdicts."""
+    accuracy = (metrics["pooled"].get("verdicts") or {}).get("accuracy")
+    if not accuracy:
+        return None
+    majority = accuracy.get("majority_rate")
+    return (f"accuracy {accuracy['model']:.2%} ± {accuracy['hac_se']:.2%} (HAC s.e.)"
+            + (f", majority rate {majority:.2%}" if majority is not None else ""))
 
 
 def trained_lines(metrics: dict, config: TrainingConfig) -> list[str]:
@@ -202,8 +206,7 @@ def render_html(metrics: dict, config: TrainingConfig) -> str:
         f'<li style="color:{colours[t["verdict"]]}">{html.escape(t["text"])}</li>'
         for b in _baselines(metrics["pooled"]) for t in verdicts.get("tests", {}).get(b.name, {}).values()
     )
-    accuracy = "".join(f"<p>{html.escape(line.strip())}</p>" for line in baseline_verdict_lines(metrics)[-1:]
-                       if line.strip().startswith("accuracy"))
+    accuracy = f"<p>{html.escape(accuracy_line(metrics) or '')}</p>"
     method = (
         f"Diebold–Mariano t of the per-bar score difference (model − baseline; negative: the model is better) "
         f"with a Newey–West standard error ({verdicts.get('hac_lags')} lags); skill = 1 − model / baseline with a "

@@ -32,6 +32,7 @@ import math
 
 import numpy as np
 from statsmodels.regression.linear_model import OLS
+from threadpoolctl import threadpool_limits
 from arch.bootstrap import StationaryBootstrap
 
 from trainer.distributions import Forecast
@@ -250,14 +251,15 @@ def job_verdicts(model: Forecast, baselines: dict[str, Forecast | np.ndarray], y
     ``Forecast`` (distribution) or p_up array (direction), the outcomes ``y`` ((n,) forward log returns, time
     order). Each baseline is tested on the scores ``trainer.scoreboard`` lists for it."""
     model_losses = per_bar_losses(y, model.p_up, model)
-    baseline_losses = {}
+    baseline_losses: dict[str, dict[str, np.ndarray]] = {}
     for name, forecast in baselines.items():
         if isinstance(forecast, Forecast):
             losses = per_bar_losses(y, forecast.p_up, forecast)
         else:
             losses = per_bar_losses(y, forecast)
         baseline_losses[name] = {s: losses[s] for s in baseline(name).scores}
-    return verdicts(model_losses, baseline_losses, horizon, seed)
+    with threadpool_limits(1):  # small BLAS products: extra threads only wait for a core (see direction_baselines)
+        return verdicts(model_losses, baseline_losses, horizon, seed)
 
 
 def compact(result: dict) -> dict:
