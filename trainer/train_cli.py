@@ -84,7 +84,10 @@ class ProgressLines:
 
     @staticmethod
     def _say(text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
+        # One write per line: print() writes the text and its newline separately, and a Ctrl-C between the two
+        # would glue the next message onto this line.
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
 
     def emit(self, event: dict[str, Any]) -> None:
         kind = event["type"]
