@@ -72,8 +72,10 @@ def test_real_slice_metrics_are_sane_and_artifacts_complete(candles: pd.DataFram
     assert on_disk == json.loads(json.dumps(metrics))
     predictions = pd.read_csv(job_dir / "predictions.csv")
     model_columns = ["timestamp", "fold", "y", "mu", "sigma", "p_up", "p_up_raw", "nu"]
-    baseline_columns = [f"{name}_{part}" for name in ("climatology", "ewma", "garch") for part in ("p_up", "mu", "sigma", "nu")
-                        if name != "ewma" or part != "nu"]  # EWMA's distribution is Gaussian: no nu
+    baseline_columns = [  # EWMA's distribution is Gaussian: no nu
+        f"{name}_{part}" for name in ("climatology", "ewma", "garch") for part in ("p_up", "mu", "sigma", "nu")
+        if name != "ewma" or part != "nu"
+    ]
     baseline_columns += [f"{name}_p_up" for name in ("logit_ar1", "logit_ar3", "gbm", "majority")]
     assert list(predictions.columns) == model_columns + baseline_columns
     assert (predictions["nu"] > 2).all() and predictions["majority_p_up"].isin([0.0, 1.0]).all()

@@ -85,7 +85,8 @@ def test_bootstrap_interval_covers_the_known_skill_90_to_99_percent() -> None:
         rng = np.random.default_rng(seed)
         base = c + 0.3 * ar1(rng, n, 0.5)
         model = base + mu + 0.2 * ar1(rng, n, 0.4)
-        test = verdicts({"crps": model}, {"ewma": {"crps": base}}, horizon=1, seed=seed, reps=400)["tests"]["ewma"]["crps"]
+        result = verdicts({"crps": model}, {"ewma": {"crps": base}}, horizon=1, seed=seed, reps=400)
+        test = result["tests"]["ewma"]["crps"]
         covered += test["ci_low"] <= -mu / c <= test["ci_high"]
     assert 180 <= covered <= 198, covered
 
@@ -97,8 +98,8 @@ def synthetic_candles(returns: np.ndarray, start: str = "2020-01-01") -> pd.Data
     wiggle = np.abs(returns) / 2 + 1e-4
     return pd.DataFrame({
         "open_time": pd.date_range(start, periods=len(returns), freq="1h", tz="UTC"),
-        "open": open_, "high": np.maximum(open_, close) * np.exp(wiggle), "low": np.minimum(open_, close) * np.exp(-wiggle),
-        "close": close, "volume": 1000 + np.arange(len(returns)) % 7,
+        "open": open_, "high": np.maximum(open_, close) * np.exp(wiggle),
+        "low": np.minimum(open_, close) * np.exp(-wiggle), "close": close, "volume": 1000 + np.arange(len(returns)) % 7,
     })
 
 

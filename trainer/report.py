@@ -125,7 +125,7 @@ def baseline_verdict_lines(metrics: dict) -> list[str]:
     for b in _baselines(metrics["pooled"]):
         tests = verdicts["tests"].get(b.name, {})
         parts = [
-            f"{SCORE_LABELS[score]} {words[t['verdict']]} ({'t ' + format(t['t'], '+.1f') if t['t'] is not None else 't n/a'})"
+            f"{SCORE_LABELS[score]} {words[t['verdict']]} (t {'n/a' if t['t'] is None else format(t['t'], '+.1f')})"
             for score, t in tests.items()
         ]
         lines.append(f"  vs {b.label.ljust(width)}  " + ", ".join(parts))

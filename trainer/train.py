@@ -226,7 +226,9 @@ def run_job(
         y_all = np.concatenate([o.y for o in outcomes])
         model_forecast = concat_forecasts([o.test for o in outcomes])
         model_block = evaluate(model_forecast, y_all, p_up_raw=np.concatenate([o.test_raw.p_up for o in outcomes]))
-        pooled_baselines = {name: _concat_baseline([o.baselines[name] for o in outcomes]) for name in outcomes[0].baselines}
+        pooled_baselines = {
+            name: _concat_baseline([o.baselines[name] for o in outcomes]) for name in outcomes[0].baselines
+        }
         base_blocks = {name: evaluate_baseline(value, y_all) for name, value in pooled_baselines.items()}
         # The folds' test blocks are consecutive, so the pooled bars are one time series for the tests.
         verdicts = job_verdicts(model_forecast, pooled_baselines, y_all, config.forecast_horizon, config.seed)

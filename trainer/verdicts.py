@@ -143,7 +143,8 @@ def sentence(name: str, score: str, test: dict) -> str:
                   f"{_fixed(test['diff_ci_high'])}")
     else:
         detail = f"skill {_pct(test['skill'])} %, 95 % CI {_pct(test['ci_low'])} to {_pct(test['ci_high'])} %"
-    return f"{lead} {_describe(name)} on {SCORE_LABELS.get(score, score)} ({detail}, {_t_text(test['t'], test['p'], verdict)})"
+    statistic = _t_text(test["t"], test["p"], verdict)
+    return f"{lead} {_describe(name)} on {SCORE_LABELS.get(score, score)} ({detail}, {statistic})"
 
 
 def _pct(value: float | None) -> str:
