@@ -185,7 +185,7 @@ class App:
 
     def _start_server(self) -> tuple[str, str, dict[str, Any]]:
         """Returns (URL, status bar note, the settings' training defaults)."""
-        from desktop_app.cli import UserError
+        from trainer.cli_common import UserError
 
         if self.connect_url:
             url = self.connect_url.rstrip("/")

@@ -28,7 +28,9 @@ import requests
 import websocket
 
 from embedded_server.app import close_app, create_app
+from embedded_server.logging_setup import configure_logging
 from embedded_server.settings import AppSettings
+from trainer import paths
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: A training job small enough for tests: one fold, one epoch, a short window.
@@ -67,7 +69,9 @@ def make_app() -> Iterator[Callable[..., Any]]:
     apps = []
 
     def factory(config: dict[str, Any] | None = None, **settings: Any) -> Any:
-        application = create_app(config, settings=AppSettings(**settings))
+        app_settings = AppSettings(**settings)
+        configure_logging(paths.log_dir(), app_settings.log_level)  # as ``serve`` does; create_app leaves logging alone
+        application = create_app(config, settings=app_settings)
         apps.append(application)
         return application
 
