@@ -51,7 +51,10 @@ class ProgressBar:
     def emit(self, event: dict[str, Any]) -> None:
         kind = event["type"]
         if kind == EventType.TRAINING_STARTED.value:
-            self.bar.set_description_str(f"training on {event['device']} ({event['rows']} candles)")
+            partial = f", {event['partial_candles']} partial" if event["partial_candles"] else ""
+            self.bar.set_description_str(
+                f"training on {event['device']} ({event['rows']} candles{partial}, {event['samples']} samples)"
+            )
         elif kind == EventType.TRAINING_EPOCH.value:
             self.bar.set_description_str(
                 f"fold {event['fold']}/{event['folds']} epoch {event['epoch']}/{event['epochs']}"
