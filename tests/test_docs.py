@@ -1,18 +1,28 @@
 """The API contract (``docs/API.md``, in this repository) and the code agree: routes, response keys, request fields,
-job statuses and their terminal set, event types and their fields, error statuses; and the README links the
-contract. A change on either side fails here.
+job statuses and their terminal set, event types and their fields, error statuses. The README links the contract,
+keeps its first set-up block to the two commands, and its set-up facts are true: the system packages are CI's, the
+user folders are where ``trainer.paths`` puts them, and its event-recording commands work on a real server.
+A change on either side fails here.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import signal
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from embedded_server import schemas
 from embedded_server.job_states import TERMINAL, JobStatus
 from embedded_server.openapi import COMMON, OPERATIONS
 from embedded_server.ws import hello_message, ping_message
 from trainer.config import TrainingConfig
+from server_fixtures import TINY_JOB, is_final_status
 from trainer.events import EVENT_RECORDS, EventType, TrainingStartedServer, TrainingStartedWorker, required_fields
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -187,3 +197,77 @@ def test_dataset_import_request_and_response() -> None:
 def test_the_readme_links_the_contract_in_the_repository() -> None:
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     assert "](docs/API.md)" in readme and "shared/design" not in readme
+
+
+# ---- the README's set-up facts and commands ---------------------------------------------------------------------
+
+
+def readme() -> str:
+    return (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_first_set_up_block_is_the_two_commands() -> None:
+    block = re.search(r"```sh\n(.*?)```", readme(), flags=re.DOTALL).group(1)
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.strip()]
+    assert commands == ["bash scripts/run.sh", "bash scripts/test.sh"]
+
+
+def test_the_readme_installs_the_system_packages_the_tests_need() -> None:
+    """The README's apt-get line is CI's (``.ci/run``), less binutils, which only the executable's build needs."""
+    def packages(text: str) -> set[str]:
+        line = re.search(r"apt-get install (.*)", text).group(1).split(">")[0].split("#")[0]
+        return {word for word in line.split() if not word.startswith("-")}
+
+    ci = packages((REPO_ROOT / ".ci" / "run").read_text(encoding="utf-8"))
+    assert packages(readme()) == ci - {"binutils"}
+    assert {"xvfb", "xdotool", "imagemagick"} <= ci  # Xvfb, xdotool, import: tests/gui_harness.py's TOOLS
+
+
+def test_the_readme_names_the_user_folders(monkeypatch, tmp_path: Path) -> None:
+    from platformdirs.macos import MacOS
+    from platformdirs.unix import Unix
+
+    from trainer import paths
+
+    text = readme()
+    monkeypatch.setenv("HOME", "/home/u")
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    systems = {"Linux": Unix(paths.APP_NAME, appauthor=False), "macOS": MacOS(paths.APP_NAME, appauthor=False)}
+    rows = {r[0]: r[1:] for r in table_rows("\n".join(line.strip() for line in text.splitlines()))}
+    for system, dirs in systems.items():
+        shown = [cell.strip("`").replace("~", "/home/u") for cell in rows[system]]
+        assert shown == [dirs.user_config_dir, dirs.user_data_dir, dirs.user_log_dir], system
+    monkeypatch.setenv("CANDLECAST_HOME", str(tmp_path))
+    layout = [p.relative_to(tmp_path).as_posix() for p in (paths.config_dir(), paths.data_dir(), paths.log_dir())]
+    assert "`DIR/{}`, `DIR/{}` and `DIR/{}`".format(*layout) in text
+
+
+@pytest.mark.parametrize("tool", ["python", "wscat"])
+def test_the_readme_recipes_record_a_job_s_events(tool: str, live_server) -> None:
+    """The README's non-interactive recorders, run as written (only the port changed) against a real server, write
+    one JSON message per line: hello, then a real job's events up to its final status."""
+    needle = "| wscat -c" if tool == "wscat" else "websocket.create_connection"
+    line = next(text for text in readme().splitlines() if needle in text and text.endswith("> events.jsonl"))
+    if tool == "wscat" and shutil.which("wscat") is None:
+        pytest.skip("wscat is not installed (npm install -g wscat)")
+    server = live_server()
+    port = server.url.rsplit(":", 1)[1]
+    command = line.removesuffix(" > events.jsonl").replace("localhost:8000", f"localhost:{port}")
+    recorder = subprocess.Popen(command, shell=True, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True,
+                                start_new_session=True)  # fmt: skip
+    messages = []
+    try:
+        assert json.loads(recorder.stdout.readline())["type"] == "hello"
+        job_id = server.post("/start_training", TINY_JOB).json()["job_id"]
+        for text in recorder.stdout:  # the recorder ends by itself after 300 s at most
+            messages.append(json.loads(text))
+            if is_final_status(job_id)(messages[-1]):
+                break
+    finally:
+        os.killpg(recorder.pid, signal.SIGTERM)
+        recorder.wait(30)
+        recorder.stdout.close()
+    kinds = [m["type"] for m in messages if m.get("job_id") == job_id]
+    assert kinds.count("training.started") == 2 and "training.completed" in kinds
+    assert messages[-1]["status"] == "completed"
