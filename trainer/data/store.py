@@ -128,11 +128,16 @@ def resample_candles(
     enough = (table["bars"] >= needed).to_numpy()
     # The table's last bucket, when the data end inside it, is a candle still in progress: left out.
     unfinished = np.zeros(len(table), dtype=bool)
-    unfinished[-1:] = table["last_time"].iloc[-1:] + pd.Timedelta(seconds=low) < table.index[-1:] + pd.Timedelta(seconds=high)
+    if len(table):
+        unfinished[-1] = table["last_time"].iloc[-1] + pd.Timedelta(seconds=low) < table.index[-1] + pd.Timedelta(seconds=high)
     kept = enough & ~unfinished
     out = table.loc[kept, ["open", "high", "low", "close", "volume"]].rename_axis("open_time").reset_index()
-    partial = int((kept & (table["bars"] < per_bucket).to_numpy()).sum())
-    return Resampled(out.loc[:, list(CANDLE_COLUMNS)], partial, int((~enough & ~unfinished).sum()), bool(unfinished.any()))
+    return Resampled(
+        candles=out.loc[:, list(CANDLE_COLUMNS)],
+        partial=int((kept & (table["bars"] < per_bucket).to_numpy()).sum()),
+        dropped=int((~enough & ~unfinished).sum()),
+        unfinished=bool(unfinished.any()),
+    )
 
 
 def load_dataset(symbol: str, timeframe: str, dataset: str | None = None) -> Dataset:
