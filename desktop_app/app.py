@@ -83,11 +83,24 @@ def _x_reachable(display: str) -> bool:
 
 
 def run_headless() -> int:
-    """The README's "main job" without a display: one training run on the bundled BTCUSDT 1 h candles."""
-    from desktop_app.cli import build_parser
+    """The README's "main job" without a display: one ``candlecast train`` run with the training defaults the app's
+    form starts from, the ``training`` block of ``config.json`` (empty by default: the schema's defaults, the
+    bundled BTCUSDT 1 h candles). Raises ``UserError`` for a ``CANDLECAST_PORT`` that is not a port, as the app does.
+    """
+    from desktop_app.cli import UserError, build_parser
+    from embedded_server.settings import load_settings
     from trainer import train_cli
 
-    return int(train_cli.run(build_parser().parse_args(["train"])) or 0)
+    try:
+        loaded = load_settings()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if loaded.warning:
+        print(f"candlecast: {loaded.warning}", file=sys.stderr, flush=True)
+    args = build_parser().parse_args(["train"])
+    for name, value in loaded.settings.training.items():  # validated against TrainingConfig by the settings
+        setattr(args, name, value)
+    return int(train_cli.run(args) or 0)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     problem = display_problem()
     if problem:
         print(f"candlecast: {problem}, so no window: `candlecast serve` runs the API and `candlecast train` one job;"
-              " running the headless training on the bundled BTCUSDT 1h candles now.", file=sys.stderr, flush=True)
+              " running the headless training now (on the bundled BTCUSDT 1h candles unless config.json's"
+              " training defaults say otherwise).", file=sys.stderr, flush=True)
         migrate_settings()  # no window to show its lines in: they are logged
         return run_headless()
     listener = _start_logging()

@@ -179,7 +179,7 @@ class Job(_Response):
     started_at: str | None
     finished_at: str | None
     progress: Progress
-    metrics: dict[str, Any] | None = Field(description="metrics.json once completed (see the shared contract).")
+    metrics: dict[str, Any] | None = Field(description="metrics.json once completed (docs/API.md, Job).")
     error: dict[str, Any] | None = Field(description="stage, error_type, error, traceback_tail, exit_code if failed.")
     artifacts: Artifacts
     last_seq: int = Field(description="seq of this job's newest event (0: none).")

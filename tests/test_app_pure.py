@@ -4,8 +4,12 @@ frame statistics, and the shell's frame step (with a fake runtime, no Dear PyGui
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import socket
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +17,8 @@ from desktop_app import app, form
 from desktop_app import messages as m
 from desktop_app.series import reduce_predictions, rolling_window
 from desktop_app.shell import FrameStats, Shell, percentile
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # ---------------------------------------------------------------- display check
 
@@ -70,6 +76,31 @@ def test_no_display_prints_one_line_and_trains_headless(monkeypatch: pytest.Monk
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "no display" in err[0] and "candlecast serve" in err[0] and "candlecast train" in err[0]
+
+
+def test_the_no_display_main_job_trains_for_real_and_prints_the_summary(candlecast_home: Path) -> None:
+    """`candlecast` with no display, run as scripts/run.sh runs it (the console script), really trains: here a tiny
+    job set by the training defaults of config.json, the ones the app's form starts from."""
+    from trainer.report import summary_rows
+
+    tiny = {"epochs": 1, "cv_folds": 1, "lookback": 8, "batch_size": 1024}
+    (candlecast_home / "config").mkdir()
+    (candlecast_home / "config" / "config.json").write_text(json.dumps({"schema_version": 2, "training": tiny}))
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "candlecast")], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith("candlecast: no display (neither DISPLAY nor WAYLAND_DISPLAY is set), so no window")
+    (job,) = (candlecast_home / "data" / "jobs").iterdir()
+    config = json.loads((job / "config.json").read_text())
+    assert {k: config[k] for k in tiny} == tiny and (config["symbol"], config["timeframe"]) == ("BTCUSDT", "1h")
+    metrics = json.loads((job / "metrics.json").read_text())
+    assert [f["epochs_run"] for f in metrics["folds"]] == [1] and metrics["pooled"]["n"] > 1000
+    header, rows = summary_rows(metrics)
+    lines = proc.stdout.splitlines()
+    assert header[:2] == ["metric", "model"] and any(line.split() == header for line in lines), proc.stdout
+    assert all(any(line.startswith(row[0]) for line in lines) for row in rows), proc.stdout
+    assert f"Artifacts in {job}" in proc.stdout
 
 
 def test_the_app_uses_the_server_already_running_on_its_data_folder(monkeypatch: pytest.MonkeyPatch) -> None:

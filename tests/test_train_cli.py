@@ -18,6 +18,7 @@ from trainer.cli_common import UserError
 from trainer import train_cli
 from trainer.data.importer import import_file
 from trainer.data.store import load_dataset
+from trainer.features import build_samples
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CANDLECAST = REPO_ROOT / ".venv" / "bin" / "candlecast"
@@ -149,6 +150,21 @@ def test_too_short_data_file_is_a_one_line_error(
         assert "(112 samples)" in line
     assert job_folders(candlecast_home) == []
     assert not (candlecast_home / "logs").is_dir() or list((candlecast_home / "logs").iterdir()) == []
+
+
+def test_the_start_says_what_the_job_trains_on_and_how_many_candles_and_samples(tmp_path: Path) -> None:
+    """4h resampled from real 1h candles with outage hours: a line of its own names the candles, how many are partial
+    and the samples the job uses."""
+    hours = load_dataset("BTCUSDT", "1h").candles.iloc[-4000:].reset_index(drop=True)
+    path = tmp_path / "ETH_USDT-1h.feather"
+    hours.drop(index=[1001, 2002, 2003]).rename(columns={"open_time": "date"}).reset_index(drop=True).to_feather(path)
+    import_file(path, symbol="ETHUSDT", timeframe="1h")
+    dataset = load_dataset("ETHUSDT", "4h")
+    samples = len(build_samples(dataset.candles, "4h", 8, 1).positions)
+    proc = candlecast("train", *TINY, "--symbol", "ETHUSDT", "--timeframe", "4h")
+    assert proc.returncode == 0, proc.stderr
+    expected = f"training ETHUSDT 4h on cpu: {len(dataset.candles)} candles (2 partial), {samples} samples\n"
+    assert expected in proc.stderr.replace("\r", "\n")
 
 
 def test_failure_with_out_keeps_the_users_folder_and_names_the_log(tmp_path: Path) -> None:

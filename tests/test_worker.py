@@ -17,6 +17,7 @@ import pytest
 from trainer.data.importer import import_file
 from trainer.data.store import load_dataset
 from trainer.events import TERMINAL_EVENTS, EventType
+from trainer.features import build_samples
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(autouse=True)
@@ -100,6 +101,28 @@ def test_completed_job_end_to_end(tmp_path: Path, real_slice: int) -> None:
         assert Path(terminal["artifacts"][name]).is_file(), name
     assert json.loads((job_dir / "config.json").read_text())["lookback"] == 8
     assert "worker pid" in err  # logs go to stderr
+
+
+def test_a_resampled_job_says_at_its_start_how_many_candles_samples_and_partial_candles_it_uses(tmp_path: Path) -> None:
+    """4h from real 1h candles with outage hours: the worker's training.started (and its log) carry the candles,
+    the samples and how many 4h candles are partial."""
+    hours = load_dataset("BTCUSDT", "1h").candles.iloc[-4000:].reset_index(drop=True)
+    hours = hours.drop(index=[1001, 2002, 2003]).rename(columns={"open_time": "date"})  # two 4h buckets lose bars
+    path = tmp_path / "ETH_USDT-1h.feather"
+    hours.reset_index(drop=True).to_feather(path)
+    import_file(path, symbol="ETHUSDT", timeframe="1h")
+    expected = load_dataset("ETHUSDT", "4h")
+    samples = build_samples(expected.candles, "4h", TINY["lookback"], 1)
+    job_dir = tmp_path / "job-4h"
+    proc = start_worker(job_dir, {**TINY, "symbol": "ETHUSDT", "timeframe": "4h"})
+    events, code, err = finish(proc, [], job_dir)
+    assert code == 0, err
+    started = events[0]
+    assert started["type"] == "training.started" and started["origin"] == "worker"
+    assert started["rows"] == len(expected.candles) and expected.report.gaps == 0
+    assert started["partial_candles"] == expected.partial_candles == 2
+    assert started["samples"] == len(samples.positions) > 900
+    assert f"ETHUSDT 4h, {started['rows']} candles (2 partial), {started['samples']} samples" in err
 
 
 def test_epoch_fraction_grows_to_one_when_early_stopping_ends_folds(tmp_path: Path) -> None:

@@ -55,7 +55,11 @@ class TrainingStartedServer(_Base):
 
 
 class TrainingStartedWorker(_Base):
-    """Sent by the worker once its process runs and its data are loaded: the only proof training started."""
+    """Sent by the worker once its process runs and its data are loaded: the only proof training started.
+
+    ``rows``: candles the job uses; ``samples``: training/evaluation samples made from them (windows with a label,
+    none across a gap; ``trainer.features``); ``partial_candles``: how many of the candles a resample to a higher
+    timeframe built from only some of their lower bars (``trainer.data.store``; 0 when not resampled)."""
 
     origin: Literal["worker"]
     pid: int
@@ -64,6 +68,8 @@ class TrainingStartedWorker(_Base):
     epoch: int
     fold: int
     rows: int
+    samples: int
+    partial_candles: int
     device: str
 
 

@@ -52,7 +52,14 @@ class ProgressBar:
     def emit(self, event: dict[str, Any]) -> None:
         kind = event["type"]
         if kind == EventType.TRAINING_STARTED.value:
-            self.bar.set_description_str(f"training on {event['device']} ({event['rows']} candles)")
+            # A line of its own (the bar's description is soon replaced): what the job trains on, how much of it.
+            partial = f" ({event['partial_candles']} partial)" if event["partial_candles"] else ""
+            self.bar.write(
+                f"training {event['symbol']} {event['timeframe']} on {event['device']}: {event['rows']} candles"
+                f"{partial}, {event['samples']} samples",
+                file=sys.stderr,
+            )
+            self.bar.set_description_str(f"training on {event['device']}")
         elif kind == EventType.TRAINING_EPOCH.value:
             self.bar.set_description_str(
                 f"fold {event['fold']}/{event['folds']} epoch {event['epoch']}/{event['epochs']}"
