@@ -12,6 +12,14 @@ server, which then stops them gracefully.
 
 Every status change goes through ``JobStore.set_status`` (which enforces ``job_states``) and is announced as a
 ``job.status`` event after the event that caused it.
+
+A disk that cannot take writes (full, read-only; ``storage.is_write_failure``) never strands a job or stops the
+queue. Each supervision step (a worker event, a worker's exit, a failed start) writes the job's status *first*,
+so a step refused by the disk has changed nothing and is kept, in order, for the settler, which runs the waiting
+steps every ``WRITE_RETRY_S`` until the disk takes them, then starts queued jobs again. A failure recorded that way
+says so (``"disk full (…) when the job ended …"``). Events go through the bus, which keeps unstored events
+until they can be stored (``event_bus``). Progress and pid writes are best effort. ``submit`` refuses with
+``StorageFull`` (a 507) and removes the job folder it made.
 """
 
 from __future__ import annotations
@@ -21,11 +29,13 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +47,7 @@ from embedded_server.job_states import ACTIVE, TERMINAL, IllegalTransition, JobS
 from embedded_server.job_store import JobRecord, JobStore, utc_now
 from embedded_server.logging_setup import job_logger
 from embedded_server.settings import AppSettings
+from embedded_server.storage import StorageFull, describe_failure, is_write_failure
 from trainer.atomic import atomic_write_json
 from trainer.config import TrainingConfig
 from trainer.events import EventType, make_event
@@ -55,6 +66,8 @@ READER_JOIN_S = 1.0
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: The signal that cannot be ignored (Windows has none: ``_signal_group`` kills the process there).
 SIGKILL = getattr(signal, "SIGKILL", signal.SIGTERM)
+#: Seconds between attempts to run the supervision steps a full disk refused.
+WRITE_RETRY_S = 1.0
 
 
 class ManagerClosed(RuntimeError):
@@ -102,6 +115,16 @@ class _Worker:
 
 
 @dataclass(frozen=True)
+class _Waiting:
+    """A supervision step the disk refused: ``run(late)`` does it (``late`` describes why it waited), ``cause`` is
+    the first refusal."""
+
+    job_id: str
+    run: Callable[[str | None], None]
+    cause: BaseException
+
+
+@dataclass(frozen=True)
 class Submission:
     """What ``POST /start_training`` answers: the job, whether this request ``created`` it, the worker pid if it
     started at once, else its 1-based ``queue_position``."""
@@ -129,6 +152,8 @@ class JobManager:
         self._changed = threading.Condition(self._lock)
         self._queue: deque[str] = deque()
         self._running: dict[str, _Worker] = {}
+        self._waiting: deque[_Waiting] = deque()
+        self._settler: threading.Timer | None = None
         self._closing = False
 
     # ---- queries ----------------------------------------------------------------------------------------------
@@ -171,20 +196,12 @@ class JobManager:
                     return Submission(existing, False, existing.pid, self.queue_position(existing.job_id))
             if self._closing:
                 raise ManagerClosed("the server is shutting down")
-            job_id, job_dir = self._new_job_dir()
-            config_json = config.model_dump(mode="json")
-            atomic_write_json(job_dir / "config.json", config_json)
-            self.store.create_job(job_id, config_json, idempotency_key)
+            job_id = self._create_job(config, idempotency_key)
             self._announce_status(job_id, JobStatus.QUEUED, None)
             self._queue.append(job_id)
-            spawn_error: OSError | None = None
-            expected_pid = None
-            if self._queue[0] == job_id and self._has_free_slot():
-                self._queue.popleft()
-                try:
-                    expected_pid = self._spawn(job_id)
-                except OSError as exc:
-                    spawn_error = exc
+            started = self._start_next() if self._queue[0] == job_id else None
+            spawn_error = started[1] if started is not None and isinstance(started[1], OSError) else None
+            expected_pid = started[1] if started is not None and spawn_error is None else None
             self.bus.publish(
                 make_event(
                     EventType.TRAINING_STARTED,
@@ -198,13 +215,29 @@ class JobManager:
                 )
             )
             if spawn_error is not None:
-                self._fail(
-                    job_id, "start", type(spawn_error).__name__, f"cannot start the worker: {spawn_error}", "", None
-                )
+                self._spawn_failed(job_id, spawn_error)
             return Submission(self.store.get_job(job_id), True, expected_pid, self.queue_position(job_id))
 
+    def _create_job(self, config: TrainingConfig, idempotency_key: str | None) -> str:
+        """Make the job's folder with its ``config.json`` and its ``queued`` row (lock held); returns its id.
+
+        Raises ``StorageFull`` when the disk refuses a write; the folder is then removed, so nothing is left behind.
+        """
+        job_id, job_dir = self._new_job_dir()
+        config_json = config.model_dump(mode="json")
+        try:
+            atomic_write_json(job_dir / "config.json", config_json)
+            self.store.create_job(job_id, config_json, idempotency_key)
+        except BaseException as exc:
+            shutil.rmtree(job_dir, ignore_errors=True)
+            if isinstance(exc, Exception) and is_write_failure(exc):
+                raise StorageFull(self.jobs_dir.parent, exc) from None
+            raise
+        return job_id
+
     def _new_job_dir(self) -> tuple[str, Path]:
-        """A fresh job id and its (created, empty) folder; a clash of ids (same second, same random part) retries."""
+        """A fresh job id and its (created, empty) folder; a clash of ids (same second, same random part) retries.
+        ``StorageFull`` when the disk refuses the folder."""
         while True:
             job_id = new_job_id()
             try:
@@ -212,25 +245,58 @@ class JobManager:
                 return job_id, self.jobs_dir / job_id
             except FileExistsError:
                 continue
+            except OSError as exc:
+                if is_write_failure(exc):
+                    raise StorageFull(self.jobs_dir.parent, exc) from None
+                raise
 
     def _has_free_slot(self) -> bool:
         return not self._closing and len(self._running) < self.settings.max_concurrent_jobs
 
     def _dispatch(self) -> None:
         """Start queued jobs while slots are free (lock held)."""
-        while self._queue and self._has_free_slot():
-            job_id = self._queue.popleft()
-            try:
-                self._spawn(job_id)
-            except OSError as exc:
-                self._fail(job_id, "start", type(exc).__name__, f"cannot start the worker: {exc}", "", None)
+        while (started := self._start_next()) is not None:
+            job_id, result = started
+            if isinstance(result, OSError):
+                self._spawn_failed(job_id, result)
+
+    def _start_next(self) -> tuple[str, int | OSError] | None:
+        """Start the job at the head of the queue if a slot is free and no supervision step waits for the disk
+        (lock held). Returns ``(job_id, worker pid)``, or ``(job_id, OSError)`` when the process could not be
+        created (the job is then ``starting``; the caller fails it), or None when nothing started: no job, no
+        slot, or the disk refused the ``starting`` status (the job then stays first in the queue; the settler
+        tries again).
+        """
+        if not self._queue or not self._has_free_slot() or self._waiting:
+            return None
+        job_id = self._queue[0]
+        try:
+            self._set_status(job_id, JobStatus.STARTING)
+        except Exception as exc:
+            if not is_write_failure(exc):
+                raise
+            job_logger(log, job_id).error("cannot start the job yet: %s; retrying", describe_failure(exc))
+            self._schedule_settler()
+            return None
+        self._queue.popleft()
+        try:
+            return job_id, self._spawn(job_id)
+        except OSError as exc:
+            return job_id, exc
+
+    def _spawn_failed(self, job_id: str, exc: OSError) -> None:
+        self._supervise(
+            job_id,
+            lambda late: self._fail(
+                job_id, "start", type(exc).__name__, f"cannot start the worker: {exc}", "", None, late
+            ),
+        )
 
     def _spawn(self, job_id: str) -> int:
-        """Move ``job_id`` to ``starting`` and start its worker (lock held); returns the worker's pid.
+        """Start the worker of ``job_id``, already ``starting`` (lock held); returns the worker's pid.
 
-        Raises ``OSError`` when the process cannot be created (the job is then ``starting``; the caller fails it).
+        Raises ``OSError`` when the process cannot be created (the caller fails the job).
         """
-        self._set_status(job_id, JobStatus.STARTING)
         job_dir = self.jobs_dir / job_id
         log_file = open(job_dir / "worker.log", "ab")  # noqa: SIM115 (closed by the exit handler)
         try:
@@ -251,7 +317,7 @@ class JobManager:
             raise
         worker = _Worker(job_id, proc, log_file)
         self._running[job_id] = worker
-        self.store.update_job(job_id, pid=proc.pid)
+        self._try_update(job_id, pid=proc.pid)  # best effort: ``running`` writes the pid again
         job_logger(log, job_id).info("worker started: pid %d, %s", proc.pid, " ".join(proc.args))
         worker.timer = threading.Timer(self.settings.start_timeout_s, self._start_timed_out, (worker,))
         worker.timer.daemon = True
@@ -289,10 +355,16 @@ class JobManager:
     def _read_log(self, worker: _Worker) -> None:
         jlog = job_logger(worker_log, worker.job_id)
         assert worker.proc.stderr is not None
+        to_file = True
         with worker.proc.stderr, worker.log_file:
             for raw in worker.proc.stderr:
-                worker.log_file.write(raw)
-                worker.log_file.flush()
+                if to_file:
+                    try:
+                        worker.log_file.write(raw)
+                        worker.log_file.flush()
+                    except OSError as exc:  # keep draining the pipe, or the worker would block on a full one
+                        to_file = False
+                        jlog.error("cannot write worker.log any more (%s); its lines go to backend.log only", exc)
                 line = raw.decode("utf-8", errors="replace").rstrip()
                 worker.stderr_tail.append(line)
                 jlog.info("%s", line)
@@ -303,31 +375,45 @@ class JobManager:
         if event.get("job_id") != job_id:
             jlog.warning("worker event names job %r; counted for %s", event.get("job_id"), job_id)
             event["job_id"] = job_id
-        kind = EventType(event["type"])
         with self._lock:
-            status = self.store.get_job(job_id).status
-            if status in TERMINAL:
-                jlog.warning("ignoring %s: the job is already %s", kind.value, status.value)
-                return
-            if kind is EventType.TRAINING_STARTED and event.get("origin") == "worker":
-                worker.started = True
-                if worker.timer is not None:
-                    worker.timer.cancel()
-                self.bus.publish(event)
-                self._set_status(job_id, JobStatus.RUNNING, started_at=utc_now(), pid=event.get("pid", worker.proc.pid))
-            elif kind is EventType.TRAINING_EPOCH:
-                progress = {k: event.get(k) for k in ("fold", "folds", "epoch", "epochs", "fraction", "eta_s")}
-                self.store.update_job(job_id, progress=progress)
-                self.bus.publish(event)
-            elif kind is EventType.TRAINING_FOLD_COMPLETED:
-                self.bus.publish(event)
-            elif kind in (EventType.TRAINING_COMPLETED, EventType.TRAINING_FAILED, EventType.TRAINING_STOPPED):
-                self._finish(job_id, kind, event)
-            else:
-                jlog.warning("ignoring %s from the worker: only the server sends it", kind.value)
+            self._supervise(job_id, lambda late: self._handle_worker_event(worker, event, late))
 
-    def _finish(self, job_id: str, kind: EventType, event: dict[str, Any]) -> None:
-        """Record a terminal event (lock held): status first (it may be refused), then the event, then job.status."""
+    def _handle_worker_event(self, worker: _Worker, event: dict[str, Any], late: str | None) -> None:
+        """One worker event (lock held): the status write first (the disk may refuse it), then the events."""
+        job_id = worker.job_id
+        jlog = job_logger(log, job_id)
+        kind = EventType(event["type"])
+        status = self.store.get_job(job_id).status
+        if status in TERMINAL:
+            jlog.warning("ignoring %s: the job is already %s", kind.value, status.value)
+            return
+        if kind is EventType.TRAINING_STARTED and event.get("origin") == "worker":
+            worker.started = True
+            if worker.timer is not None:
+                worker.timer.cancel()
+            previous, _ = self.store.set_status(
+                job_id, JobStatus.RUNNING, started_at=utc_now(), pid=event.get("pid", worker.proc.pid)
+            )
+            self.bus.publish(event)
+            self._announce_status(job_id, JobStatus.RUNNING, previous)
+        elif kind is EventType.TRAINING_EPOCH:
+            progress = {k: event.get(k) for k in ("fold", "folds", "epoch", "epochs", "fraction", "eta_s")}
+            self._try_update(job_id, progress=progress)
+            self.bus.publish(event)
+        elif kind is EventType.TRAINING_FOLD_COMPLETED:
+            self.bus.publish(event)
+        elif kind in (EventType.TRAINING_COMPLETED, EventType.TRAINING_FAILED, EventType.TRAINING_STOPPED):
+            self._finish(job_id, kind, event, late)
+        else:
+            jlog.warning("ignoring %s from the worker: only the server sends it", kind.value)
+
+    def _finish(self, job_id: str, kind: EventType, event: dict[str, Any], late: str | None = None) -> None:
+        """Record a terminal event (lock held): status first (it may be refused), then the event, then job.status.
+
+        ``late`` (why the step had to wait for the disk) is put in front of a failure's ``error``."""
+        if late is not None and kind is EventType.TRAINING_FAILED:
+            note = f"{late} when the job ended (recorded once the disk took writes)"
+            event = {**event, "error": f"{note}: {event['error']}"}
         fields: dict[str, Any] = {"finished_at": utc_now()}
         if kind is EventType.TRAINING_COMPLETED:
             target = JobStatus.COMPLETED
@@ -360,15 +446,21 @@ class JobManager:
         with self._lock:
             self._running.pop(job_id, None)
             _close_quietly(worker.proc.stdin)  # the readers close their own streams when they reach EOF
-            job = self.store.get_job(job_id)
-            if job.status not in TERMINAL:
-                self._finish_without_terminal_event(worker, code)
-            elif job.status is JobStatus.FAILED and job.error and job.error.get("exit_code") is None:
-                self.store.update_job(job_id, error={**job.error, "exit_code": code})  # the worker could not know it
-            self._dispatch()
-            self._changed.notify_all()
+            try:
+                self._supervise(job_id, lambda late: self._settle_exit(worker, code, late))
+            finally:  # whatever happened, the slot is free: the queue moves on
+                self._dispatch()
+                self._changed.notify_all()
 
-    def _finish_without_terminal_event(self, worker: _Worker, code: int) -> None:
+    def _settle_exit(self, worker: _Worker, code: int, late: str | None) -> None:
+        """The worker has exited with ``code`` (lock held): end its job if its own terminal event did not."""
+        job = self.store.get_job(worker.job_id)
+        if job.status not in TERMINAL:
+            self._finish_without_terminal_event(worker, code, late)
+        elif job.status is JobStatus.FAILED and job.error and job.error.get("exit_code") is None:
+            self.store.update_job(job.job_id, error={**job.error, "exit_code": code})
+
+    def _finish_without_terminal_event(self, worker: _Worker, code: int, late: str | None) -> None:
         job_id = worker.job_id
         tail = "\n".join(worker.stderr_tail)
         if worker.stop_reason is not None:
@@ -377,13 +469,81 @@ class JobManager:
             )
             self._finish(job_id, EventType.TRAINING_STOPPED, event)
         elif worker.timeout_reason is not None:
-            self._fail(job_id, "start", "StartTimeout", worker.timeout_reason, tail, code)
+            self._fail(job_id, "start", "StartTimeout", worker.timeout_reason, tail, code, late)
         else:
             stage = "worker" if worker.started else "start"
             kind = "WorkerKilled" if code < 0 else "WorkerExited"
-            self._fail(job_id, stage, kind, f"the worker {_describe_exit(code)} without a final event", tail, code)
+            error = f"the worker {_describe_exit(code)} without a final event"
+            self._fail(job_id, stage, kind, error, tail, code, late)
 
-    def _fail(self, job_id: str, stage: str, error_type: str, error: str, tail: str, code: int | None) -> None:
+    # ---- writes the disk may refuse ---------------------------------------------------------------------------
+
+    def _supervise(self, job_id: str, step: Callable[[str | None], None]) -> None:
+        """Run a supervision ``step`` now (lock held), or keep it for the settler when the disk refuses its first
+        write or earlier steps already wait (so steps stay in order). A step must write the job's status before
+        anything else, so a refused one has changed nothing."""
+        if self._waiting:
+            self._waiting.append(_Waiting(job_id, step, self._waiting[-1].cause))
+            return
+        try:
+            step(None)
+        except Exception as exc:
+            if not is_write_failure(exc):
+                raise
+            job_logger(log, job_id).error(
+                "cannot record the job's progress: %s; kept in memory and retried every %g s",
+                describe_failure(exc),
+                WRITE_RETRY_S,
+            )
+            self._waiting.append(_Waiting(job_id, step, exc))
+            self._schedule_settler()
+
+    def _schedule_settler(self) -> None:
+        if self._settler is None:
+            self._settler = threading.Timer(WRITE_RETRY_S, self._settle)
+            self._settler.daemon = True
+            self._settler.start()
+
+    def _settle(self) -> None:
+        """Run the waiting steps in order while the disk takes them, then start queued jobs (settler thread)."""
+        with self._lock:
+            self._settler = None
+            while self._waiting:
+                waiting = self._waiting[0]
+                try:
+                    waiting.run(describe_failure(waiting.cause))
+                except Exception as exc:
+                    if is_write_failure(exc):
+                        self._schedule_settler()
+                        return
+                    job_logger(log, waiting.job_id).exception("a supervision step failed; dropped")
+                else:
+                    job_logger(log, waiting.job_id).warning("recorded what waited for disk space")
+                self._waiting.popleft()
+            try:
+                self._dispatch()
+            finally:
+                self._changed.notify_all()
+
+    def _try_update(self, job_id: str, **fields: Any) -> None:
+        """``store.update_job`` for values that are written again later (progress, pid): a full disk is logged."""
+        try:
+            self.store.update_job(job_id, **fields)
+        except Exception as exc:
+            if not is_write_failure(exc):
+                raise
+            job_logger(log, job_id).warning("not saved (%s): %s", describe_failure(exc), ", ".join(fields))
+
+    def _fail(
+        self,
+        job_id: str,
+        stage: str,
+        error_type: str,
+        error: str,
+        tail: str,
+        code: int | None,
+        late: str | None = None,
+    ) -> None:
         event = make_event(
             EventType.TRAINING_FAILED,
             job_id,
@@ -394,7 +554,7 @@ class JobManager:
             exit_code=code,
         )
         job_logger(log, job_id).error("job failed (%s): %s", stage, error)
-        self._finish(job_id, EventType.TRAINING_FAILED, event)
+        self._finish(job_id, EventType.TRAINING_FAILED, event, late)
 
     def _start_timed_out(self, worker: _Worker) -> None:
         with self._lock:
@@ -484,19 +644,28 @@ class JobManager:
         reason = "the server is shutting down"
         with self._lock:
             self._closing = True
-            for job_id in list(self._queue):
-                self.stop(job_id, reason)
-            for job_id in list(self._running):
+            for job_id in [*self._queue, *self._running]:
                 try:
                     self.stop(job_id, reason)
                 except IllegalTransition:
                     pass  # the job has finished; its worker is only exiting (waited for below)
+                except Exception as exc:  # a full disk: the next start finds the job unfinished and ends it
+                    if not is_write_failure(exc):
+                        raise
+                    log.error("cannot cancel job %s: %s", job_id, describe_failure(exc))
             limit = timeout if timeout is not None else 2 * self.settings.stop_grace_s + 5
             if not self._changed.wait_for(lambda: not self._running, limit):
                 for worker in self._running.values():
                     log.error("worker of job %s still alive after %g s; killing it", worker.job_id, limit)
                     _signal_group(worker.proc, SIGKILL)
                 self._changed.wait_for(lambda: not self._running, 5)
+            if self._settler is not None:
+                self._settler.cancel()
+            if self._waiting:
+                log.error(
+                    "the disk never took the end of job(s) %s; the next start marks them interrupted",
+                    ", ".join(dict.fromkeys(w.job_id for w in self._waiting)),
+                )
 
     # ---- helpers ----------------------------------------------------------------------------------------------
 
