@@ -101,7 +101,9 @@ class TrainingCompleted(_Base):
 
 class TrainingFailed(_Base):
     """The job failed. ``stage``: where (``config``, ``data``, ``train``, ``evaluate``, ``artifacts``,
-    ``worker``, ``start``); ``exit_code`` is the worker's, or null while it still runs."""
+    ``worker``, ``start``); ``exit_code`` is the worker's exit status, the same as the job's ``error.exit_code``:
+    1 when the worker reports its own failure (it exits with 1 right after), the observed status when the server
+    reports a worker that died (negative: killed by that signal), null when no worker process could be created."""
 
     stage: str
     error_type: str

@@ -104,7 +104,7 @@ def _failed(job_id: str, stage: str, error: BaseException) -> dict[str, Any]:
     return make_event(
         EventType.TRAINING_FAILED, job_id, stage=stage, error_type=type(error).__name__,
         error=" ".join(str(error).split()) or repr(error),  # one line; the traceback keeps the layout
-        traceback_tail="\n".join(lines[-TRACEBACK_LINES:]), exit_code=None,
+        traceback_tail="\n".join(lines[-TRACEBACK_LINES:]), exit_code=EXIT_FAILED,  # what it exits with next
     )
 
 
