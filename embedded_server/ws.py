@@ -61,7 +61,7 @@ def _hard_close(ws: Server) -> None:
 def _answer(ws: Server, raw: str | bytes, peer: str) -> None:
     try:
         message = json.loads(raw)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # not JSON, a huge integer, or nested too deeply
         message = None
     if isinstance(message, dict) and message.get("type") == "ping":
         _send(ws, ping_message("pong", services().bus.last_seq))

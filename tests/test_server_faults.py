@@ -115,3 +115,26 @@ def test_submit_on_a_full_disk_is_a_507_that_leaves_nothing_behind(small_data_di
     small_data_disk.free()
     assert server.post("/start_training", TINY_JOB).status_code == 202
     assert len(list(jobs.iterdir())) == len(before) + 1
+
+
+# ---- requests the server must refuse cleanly ---------------------------------------------------------------------
+
+
+def test_deep_nesting_and_huge_integers_are_400_not_500(live_server) -> None:
+    server = live_server(max_concurrent_jobs=0)
+    headers = {"Content-Type": "application/json"}
+    deep = server.session.post(server.url + "/start_training", data="[" * 100_000, headers=headers, timeout=30)
+    assert "nested too deeply" in assert_problem(deep, 400)["detail"]
+    deep_object = '{"epochs": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert_problem(server.session.post(server.url + "/datasets/import", data=deep_object, headers=headers), 400)
+    huge = server.session.post(server.url + "/start_training", data='{"epochs": ' + "9" * 5000 + "}", headers=headers)
+    assert "too large" in assert_problem(huge, 400)["detail"]
+    # The WebSocket hub survives the same messages and still answers a ping.
+    ws = server.ws()
+    ws.recv()
+    ws.send("[" * 100_000)
+    ws.send('{"type": "ping", "n": ' + "9" * 5000 + "}")
+    ws.send('{"type": "ping"}')
+    assert receive_until(ws, lambda m: m["type"] == "pong")[-1]["type"] == "pong"
+    ws.close()
+    assert "Traceback" not in server.output.read_text()
