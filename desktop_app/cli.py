@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from trainer import __version__
 from trainer.config import TrainingConfig
+from trainer.paths import FolderError
 
 #: subcommand -> module whose ``run(args) -> int`` carries it out.
 COMMANDS = {
@@ -113,14 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()  # first: a frozen child process must not parse our arguments
     args = build_parser().parse_args(argv)
     module = COMMANDS.get(args.command, "desktop_app.app")
-    if module == "embedded_server.serve":  # the app migrates by itself, to show what happened in its window
-        from desktop_app.config_migration import migrate_at_start
-        from trainer.paths import config_dir
-
-        migrate_at_start(config_dir() / "config.json")  # an old flat config.json becomes the current format
     try:
+        if module == "embedded_server.serve":  # the app migrates by itself, to show what happened in its window
+            from desktop_app.config_migration import migrate_at_start
+            from trainer.paths import config_dir
+
+            migrate_at_start(config_dir() / "config.json")  # an old flat config.json becomes the current format
         return int(importlib.import_module(module).run(args) or 0)
-    except UserError as exc:
+    except (UserError, FolderError) as exc:  # FolderError: e.g. a read-only CANDLECAST_HOME
         print(f"candlecast: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_fixtures import LONG_JOB, TINY_JOB, assert_problem, is_final_status, receive_until, wait_for
+from server_fixtures import (
+    LONG_JOB,
+    REPO_ROOT,
+    TINY_JOB,
+    assert_problem,
+    is_final_status,
+    receive_until,
+    wait_for,
+)
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="tmpfs, POSIX signals")
 
@@ -138,3 +146,39 @@ def test_deep_nesting_and_huge_integers_are_400_not_500(live_server) -> None:
     assert receive_until(ws, lambda m: m["type"] == "pong")[-1]["type"] == "pong"
     ws.close()
     assert "Traceback" not in server.output.read_text()
+
+
+# ---- start-up ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def read_only_home(tmp_path: Path) -> Iterator[Path]:
+    """An empty folder nobody may write: a read-only tmpfs as root (root ignores permission bits), else mode 555."""
+    folder = tmp_path / "read-only-home"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_a_read_only_home_is_one_line_and_exit_2(read_only_home: Path) -> None:
+    env = dict(os.environ, CANDLECAST_HOME=str(read_only_home))
+    env.pop("CANDLECAST_PORT", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "desktop_app.cli", "serve", "--port", "0"],
+        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("candlecast: error: cannot create the config folder"), lines
+    assert str(read_only_home / "config") in lines[0] and "CANDLECAST_HOME" in lines[0]
