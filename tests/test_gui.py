@@ -142,6 +142,13 @@ def test_status_dots_follow_the_server(launch, candlecast_home: Path) -> None:
     app = launch("dots", "--connect", server.url)
     try:
         app.wait("both dots green", ready)
+        # The idle app sleeps between frames; a server event must still be drawn at once (a functional check
+        # with generous slack, not a speed claim: benchmarks/gui_idle_cpu.py measures the idle cost).
+        time.sleep(2)
+        accepted = requests.post(server.url + "/start_training", json=TINY, timeout=30)
+        assert accepted.status_code == 202  # max_concurrent_jobs 0: the job stays queued, no worker starts
+        drawn = app.wait("the event drawn", lambda p: p["frame_stats"]["idle_event_to_frame"]["count"] > 0)
+        assert drawn["frame_stats"]["idle_event_to_frame"]["max_ms"] <= 100, drawn["frame_stats"]
         server.shutdown(timeout=30)
         gone = app.wait("both dots red", lambda p: p["ws"] == "disconnected" and p["rest_ok"] is False, timeout=60)
         assert gone["server_url"] is None  # --connect: no embedded server
