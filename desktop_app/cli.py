@@ -12,7 +12,7 @@ import importlib
 import multiprocessing
 import sys
 from trainer import __version__
-from trainer.cli_common import OneLineParser, UserError, add_training_options
+from trainer.cli_common import OneLineParser, UserError, add_training_options, add_worker_arguments
 from trainer.data.import_cli import add_import_arguments
 from trainer.paths import FolderError
 
@@ -50,8 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", metavar="DIR", help="write the artifacts into DIR (default: a new job folder)")
     train.add_argument("--json", action="store_true", help="print the metrics JSON instead of the summary table")
 
-    worker = sub.add_parser("worker", help="run one job's worker (used by the server)")
-    worker.add_argument("--job-dir", required=True, metavar="DIR", help="the job folder holding config.json")
+    add_worker_arguments(sub.add_parser("worker", help="run one job's worker (used by the server)"))
 
     add_import_arguments(sub.add_parser("import", help="import a candle file into the local dataset store"))
 

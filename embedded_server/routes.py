@@ -143,6 +143,7 @@ def health() -> Response:
             uptime_s=round(time.monotonic() - svc.started_monotonic, 3),
             time=utc_now(),
             jobs=svc.manager.counts(),
+            spare_worker=svc.manager.spare_info(),
         )
     )
 

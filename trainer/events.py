@@ -37,6 +37,19 @@ TERMINAL_EVENTS = frozenset(
 )
 
 
+#: The event types a worker may send (the server sends the others); anything else from a worker is dropped.
+WORKER_EVENTS = frozenset(
+    {
+        EventType.TRAINING_STARTED,
+        EventType.TRAINING_EPOCH,
+        EventType.TRAINING_FOLD_COMPLETED,
+        EventType.TRAINING_COMPLETED,
+        EventType.TRAINING_FAILED,
+        EventType.TRAINING_STOPPED,
+    }
+)
+
+
 class _Base(TypedDict):
     type: str
     job_id: str
