@@ -12,8 +12,9 @@ import importlib
 import multiprocessing
 import sys
 from trainer import __version__
-from trainer.cli_common import OneLineParser, UserError, add_training_options
+from trainer.cli_common import OneLineParser, UserError, add_training_options, add_worker_arguments
 from trainer.data.import_cli import add_import_arguments
+from trainer.paths import FolderError
 
 #: subcommand -> module whose ``run(args) -> int`` carries it out.
 COMMANDS = {
@@ -49,8 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", metavar="DIR", help="write the artifacts into DIR (default: a new job folder)")
     train.add_argument("--json", action="store_true", help="print the metrics JSON instead of the summary table")
 
-    worker = sub.add_parser("worker", help="run one job's worker (used by the server)")
-    worker.add_argument("--job-dir", required=True, metavar="DIR", help="the job folder holding config.json")
+    add_worker_arguments(sub.add_parser("worker", help="run one job's worker (used by the server)"))
 
     add_import_arguments(sub.add_parser("import", help="import a candle file into the local dataset store"))
 
@@ -70,14 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()  # first: a frozen child process must not parse our arguments
     args = build_parser().parse_args(argv)
     module = COMMANDS.get(args.command, "desktop_app.app")
-    if module == "embedded_server.serve":  # the app migrates by itself, to show what happened in its window
-        from desktop_app.config_migration import migrate_at_start
-        from trainer.paths import config_dir
-
-        migrate_at_start(config_dir() / "config.json")  # an old flat config.json becomes the current format
     try:
+        if module == "embedded_server.serve":  # the app migrates by itself, to show what happened in its window
+            from desktop_app.config_migration import migrate_at_start
+            from trainer.paths import config_dir
+
+            migrate_at_start(config_dir() / "config.json")  # an old flat config.json becomes the current format
         return int(importlib.import_module(module).run(args) or 0)
-    except UserError as exc:
+    except (UserError, FolderError) as exc:  # FolderError: e.g. a read-only CANDLECAST_HOME
         print(f"candlecast: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -97,6 +97,15 @@ class JobCounts(_Response):
     queued: int
 
 
+class SpareWorker(_Response):
+    """The warm spare worker: a process that has imported torch and the trainer and waits for the next job."""
+
+    pid: int
+    ready: bool = Field(description="Its imports are done: a job handed to it starts at once.")
+    rss_mib: float | None = Field(description="Its resident memory in MiB (null where the OS does not tell).")
+    age_s: float = Field(description="Seconds since it started.")
+
+
 class Health(_Response):
     """``GET /``: the server is up."""
 
@@ -107,6 +116,9 @@ class Health(_Response):
     uptime_s: float = Field(description="Seconds since the server started.")
     time: str = Field(description="Server time, ISO-8601 UTC.")
     jobs: JobCounts
+    spare_worker: SpareWorker | None = Field(
+        description="The warm worker waiting for the next job (config.json warm_worker), or null: none right now."
+    )
 
 
 class StartAccepted(_Response):

@@ -165,6 +165,7 @@ def _serve_locked(
     try:
         with app.app_context():
             services().manager.recover(lock)
+            services().manager.warm_up()  # the spare worker, if config.json's warm_worker is on
     except BaseException:
         server.server_close()
         close_app(app)

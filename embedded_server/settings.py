@@ -46,6 +46,10 @@ class AppSettings(BaseModel):
         10, gt=0, le=600, description="Seconds between the stop line, terminate and kill when stopping a worker."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Level of backend.log.")
+    warm_worker: bool = Field(
+        True, description="Keep one spare worker with torch loaded, so a job starts in a fraction of a second "
+        "(costs its memory, see GET /); false for small machines."
+    )
     training: dict[str, Any] = Field(
         default_factory=dict, description="TrainingConfig fields used as defaults for new jobs."
     )

@@ -179,7 +179,7 @@ def test_a_job_the_worker_fails_keeps_its_reason_and_exit_code(live_server, cand
     job_id = server.post("/start_training", {**TINY_JOB, "timeframe": "1d", "lookback": 4096}).json()["job_id"]
     messages = receive_until(ws, is_final_status(job_id))
     failed = next(m for m in messages if m["type"] == "training.failed")
-    assert failed["stage"] == "data" and "no usable samples" in failed["error"]
+    assert failed["stage"] == "data" and "no usable samples" in failed["error"] and failed["exit_code"] == 1
     assert [m["status"] for m in messages if m["type"] == "job.status"] == ["queued", "starting", "failed"]
     assert server.job(job_id)["error"]["error"] == failed["error"]
     # Shut down at once, while the worker (its job already finished) is still exiting: no error, and the

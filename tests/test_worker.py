@@ -192,7 +192,7 @@ def test_bad_config_fails_in_stage_config(tmp_path: Path, config, needle: str) -
     events, code, _ = finish(proc, [], job_dir)
     terminal = assert_one_terminal_last(events, "job-bad")
     assert code == 1 and terminal["type"] == "training.failed" and terminal["stage"] == "config"
-    assert needle in terminal["error"] and terminal["exit_code"] is None
+    assert needle in terminal["error"] and terminal["exit_code"] == code  # the status it then exits with
     assert terminal["error_type"] == "ConfigError" and "\n" not in terminal["error"]
     assert terminal["error_type"] and terminal["traceback_tail"]
 

@@ -40,6 +40,13 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=name, type=kind, default=None, help=f"{info.description} (default {info.default})")
 
 
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--job-dir DIR`` or ``--spare``: the arguments of ``candlecast worker`` / ``python -m trainer.worker``."""
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--job-dir", metavar="DIR", help="the job folder holding config.json")
+    target.add_argument("--spare", action="store_true", help="load everything, then wait on stdin for a job")
+
+
 def training_config_from_args(args: argparse.Namespace) -> TrainingConfig:
     """Build the validated ``TrainingConfig`` from the parsed training options; raises ``UserError``."""
     given = {name: getattr(args, name) for name in TrainingConfig.model_fields if getattr(args, name, None) is not None}

@@ -1,0 +1,184 @@
+"""Issue 9's fault-injection findings against the real ``candlecast serve`` subprocess: a full disk (a real, small
+tmpfs mounted as the data folder; skipped where mounting is not permitted), and requests the server must refuse
+cleanly. Real worker subprocesses, websocket-client, raw sockets.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from server_fixtures import (
+    LONG_JOB,
+    REPO_ROOT,
+    TINY_JOB,
+    assert_problem,
+    is_final_status,
+    receive_until,
+    wait_for,
+)
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="tmpfs, POSIX signals")
+
+
+# ---- a small real disk -------------------------------------------------------------------------------------------
+
+
+class SmallDisk:
+    """A tmpfs of a few MiB mounted at ``path``; ``fill()`` takes every free byte, ``free()`` gives them back."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.filler = path / "filler.bin"
+
+    def fill(self) -> None:
+        with open(self.filler, "ab", buffering=0) as handle:
+            for chunk in (1 << 16, 4096, 512, 1):
+                try:
+                    while True:
+                        handle.write(b"\0" * chunk)
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC, exc
+        assert os.statvfs(self.path).f_bavail == 0
+
+    def free(self) -> None:
+        self.filler.unlink()
+
+
+@pytest.fixture
+def small_data_disk(candlecast_home: Path) -> Iterator[SmallDisk]:
+    """``CANDLECAST_HOME/data`` (jobs, the SQLite store) on a 4 MiB tmpfs; config and logs stay on the big disk."""
+    folder = candlecast_home / "data"
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        yield SmallDisk(folder)
+    finally:  # the live_server fixture (set up after this one) has stopped the server by now
+        if subprocess.run(["umount", str(folder)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def worker_started(ws: Any, job_id: str) -> dict[str, Any]:
+    return receive_until(
+        ws, lambda m: m["type"] == "training.started" and m.get("origin") == "worker" and m["job_id"] == job_id
+    )[-1]
+
+
+def test_a_full_disk_never_strands_a_job_and_the_queue_moves_on(small_data_disk, live_server) -> None:
+    server = live_server(max_concurrent_jobs=1)
+    ws = server.ws()
+    ws.recv()
+    running = server.post("/start_training", LONG_JOB).json()["job_id"]
+    queued = server.post("/start_training", TINY_JOB).json()["job_id"]
+    pid = worker_started(ws, running)["pid"]
+
+    small_data_disk.fill()
+    # A training.epoch event arrives that the store cannot take, then the worker dies and that cannot be written.
+    assert wait_for(lambda: "database or disk is full" in server.output.read_text(), 60)
+    os.kill(pid, signal.SIGKILL)
+    backend_log = server.home / "logs" / "backend.log"
+    assert wait_for(lambda: "job failed (worker): the worker was killed" in backend_log.read_text(), 60)
+    assert server.job(running)["status"] == "running" and server.job(queued)["status"] == "queued"
+    small_data_disk.free()
+
+    messages = receive_until(ws, is_final_status(running))
+    failed = next(m for m in messages if m["type"] == "training.failed" and m["job_id"] == running)
+    assert failed["error"].startswith("disk full (") and "SIGKILL" in failed["error"]
+    assert failed["exit_code"] == -signal.SIGKILL and messages[-1]["status"] == "failed"
+    seqs = [m["seq"] for m in messages if m["type"] not in ("ping", "pong")]
+    assert seqs == list(range(seqs[0], seqs[-1] + 1)), "an event was lost, sent twice or out of order"
+    assert "cannot store events: disk full" in server.output.read_text()  # some waited in memory, then came
+    job = server.job(running)
+    assert job["status"] == "failed" and job["error"]["error"] == failed["error"]
+    assert job["last_seq"] == messages[-1]["seq"]  # what clients saw is what the store holds
+
+    # The queue moved on, and the server is well: stop the next job as usual.
+    assert server.wait_status(queued, {"starting", "running", "completed"})["status"] != "queued"
+    server.post(f"/jobs/{queued}/stop")
+    assert server.wait_status(queued, {"stopped", "completed", "failed"})["status"] in ("stopped", "completed")
+    assert "Traceback" not in server.output.read_text()
+
+
+def test_submit_on_a_full_disk_is_a_507_that_leaves_nothing_behind(small_data_disk, live_server) -> None:
+    server = live_server(max_concurrent_jobs=0)  # jobs stay queued: no worker needed
+    jobs = small_data_disk.path / "jobs"
+    before = sorted(jobs.iterdir())
+    small_data_disk.fill()
+    body = assert_problem(server.post("/start_training", TINY_JOB), 507)
+    assert str(small_data_disk.path) in body["detail"] and "free of" in body["detail"], body
+    assert "disk full" in body["detail"]
+    assert sorted(jobs.iterdir()) == before
+    assert server.get("/jobs").json()["count"] == 0
+    small_data_disk.free()
+    assert server.post("/start_training", TINY_JOB).status_code == 202
+    assert len(list(jobs.iterdir())) == len(before) + 1
+
+
+# ---- requests the server must refuse cleanly ---------------------------------------------------------------------
+
+
+def test_deep_nesting_and_huge_integers_are_400_not_500(live_server) -> None:
+    server = live_server(max_concurrent_jobs=0)
+    headers = {"Content-Type": "application/json"}
+    deep = server.session.post(server.url + "/start_training", data="[" * 100_000, headers=headers, timeout=30)
+    assert "nested too deeply" in assert_problem(deep, 400)["detail"]
+    deep_object = '{"epochs": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert_problem(server.session.post(server.url + "/datasets/import", data=deep_object, headers=headers), 400)
+    huge = server.session.post(server.url + "/start_training", data='{"epochs": ' + "9" * 5000 + "}", headers=headers)
+    assert "too large" in assert_problem(huge, 400)["detail"]
+    # The WebSocket hub survives the same messages and still answers a ping.
+    ws = server.ws()
+    ws.recv()
+    ws.send("[" * 100_000)
+    ws.send('{"type": "ping", "n": ' + "9" * 5000 + "}")
+    ws.send('{"type": "ping"}')
+    assert receive_until(ws, lambda m: m["type"] == "pong")[-1]["type"] == "pong"
+    ws.close()
+    assert "Traceback" not in server.output.read_text()
+
+
+# ---- start-up ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def read_only_home(tmp_path: Path) -> Iterator[Path]:
+    """An empty folder nobody may write: a read-only tmpfs as root (root ignores permission bits), else mode 555."""
+    folder = tmp_path / "read-only-home"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_a_read_only_home_is_one_line_and_exit_2(read_only_home: Path) -> None:
+    env = dict(os.environ, CANDLECAST_HOME=str(read_only_home))
+    env.pop("CANDLECAST_PORT", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "desktop_app.cli", "serve", "--port", "0"],
+        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("candlecast: error: cannot create the config folder"), lines
+    assert str(read_only_home / "config") in lines[0] and "CANDLECAST_HOME" in lines[0]
