@@ -47,6 +47,8 @@ worker_log = logging.getLogger("embedded_server.worker")
 #: What a job id looks like: letters, digits, ``-`` and ``_``, so it is always one safe folder name.
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 _JOB_ID = re.compile(JOB_ID_PATTERN)
+#: Why a worker dies by a signal it did not ask for (the kernel's OOM killer sends SIGKILL and logs it).
+KILLED_HINT = "often the system ran out of memory (check `dmesg`), or another program ended it"
 #: Worker stderr lines kept in memory for a ``training.failed`` event's ``traceback_tail``.
 TAIL_LINES = 20
 #: How long the exit handler waits for the stdout reader to deliver the last events (a grandchild may keep
@@ -381,7 +383,8 @@ class JobManager:
         else:
             stage = "worker" if worker.started else "start"
             kind = "WorkerKilled" if code < 0 else "WorkerExited"
-            self._fail(job_id, stage, kind, f"the worker {_describe_exit(code)} without a final event", tail, code)
+            hint = f": {KILLED_HINT}" if code < 0 else ""
+            self._fail(job_id, stage, kind, f"the worker {_describe_exit(code)} without a final event{hint}", tail, code)
 
     def _fail(self, job_id: str, stage: str, error_type: str, error: str, tail: str, code: int | None) -> None:
         event = make_event(
@@ -513,7 +516,7 @@ class JobManager:
 def _describe_exit(code: int) -> str:
     if code < 0:
         try:
-            return f"was killed by {signal.Signals(-code).name}"
+            return f"was killed by signal {-code} ({signal.Signals(-code).name})"
         except ValueError:
             return f"was killed by signal {-code}"
     return f"exited with code {code}"
