@@ -143,6 +143,16 @@ class GuiApp:
         time.sleep(0.2)  # let a frame see the hover before the press, as with a real mouse
         self._xdotool("click", "1")
 
+    def type_into(self, item: dict[str, Any], text: str) -> None:
+        """Click the input ``item`` (a probe's rectangle and ``value``), erase what it holds (End, then a backspace
+        per character, as a hand would) and type ``text``, key by key."""
+        self.click(item)
+        time.sleep(0.2)
+        self._xdotool("key", "End")
+        erase = len(self.state()["items"][item["tag"]]["value"]) if "tag" in item else 80
+        self._xdotool("key", "--repeat", str(erase + 2), "--delay", "15", "BackSpace")
+        self._xdotool("type", "--delay", "40", text)
+
     def scroll_down(self, x: int, y: int, clicks: int) -> None:
         """Turn the mouse wheel ``clicks`` notches down with the pointer at (x, y) (viewport pixels)."""
         self._xdotool("mousemove", "--window", self.window(), str(x), str(y))
