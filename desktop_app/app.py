@@ -454,6 +454,8 @@ def _probe_snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) ->
         "losses": len(state.run.losses),
         "time_axis": list(dpg.get_axis_limits("rv_time_x")),
         "loss_axes": [list(dpg.get_axis_limits("tv_x")), list(dpg.get_axis_limits("tv_y"))],
+        "loss_lines": sum(1 for item in dpg.get_item_children("tv_y", 1) or ()
+                          if dpg.get_item_type(item).endswith("mvLineSeries") and dpg.is_item_shown(item)),
         "field_errors": dict(state.field_errors),
         "failure": state.run.failure.message if state.run.failure else None,
         "items": {tag: _item(dpg, tag) for tag in PROBED},

@@ -29,6 +29,9 @@ TINY = {"epochs": 3, "cv_folds": 2, "lookback": 8, "batch_size": 512}
 #: menus).
 MENU_FILE = {"x": 10, "y": 3, "width": 36, "height": 20}
 MENU_IMPORT = {"x": 10, "y": 34, "width": 120, "height": 20}
+#: The Training and Results tabs (viewport pixels).
+TRAINING_TAB = {"x": 382, "y": 40, "width": 66, "height": 18}
+RESULTS_TAB = {"x": 460, "y": 40, "width": 62, "height": 18}
 #: A real window has text, widgets and plots: far more colours than a blank or half-drawn one.
 MIN_COLOURS = 50
 
@@ -101,6 +104,7 @@ def test_click_start_runs_a_job_to_completion(launch, candlecast_home: Path) -> 
     # The loss plot fits its epochs with room on both sides (it used to clip the first and last points).
     (x_low, x_high), _ = done["loss_axes"]
     assert x_low < 1 and x_high > done["losses"], done["loss_axes"]
+    assert done["loss_lines"] == 2 * TINY["cv_folds"]  # train and validation per fold: no line joins two folds
 
     # The wheel over the metrics scrolls the Results tab and brings the "p_up over time" plot under the pointer:
     # the page must scroll on, and the plot keep the data's time range (it used to catch the wheel and zoom out).
@@ -122,6 +126,12 @@ def test_click_start_runs_a_job_to_completion(launch, candlecast_home: Path) -> 
     assert stats["streaming"]["count"] > 0 and stats["events"] > 0, stats
     (ARTIFACTS / "frame_times.json").write_text(json.dumps(stats, indent=2))
     print(f"\nGUI frame times while events streamed: {stats['streaming']}")  # figure for docs/benchmarks.md
+
+    app.click(TRAINING_TAB)
+    after(app)
+    assert_not_blank(app.screenshot("5-loss-per-fold"))
+    app.click(RESULTS_TAB)
+    after(app)
 
     assert app.close() == 0
     saved = json.loads((candlecast_home / "config" / "layout.json").read_text())

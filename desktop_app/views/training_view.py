@@ -13,7 +13,7 @@ from desktop_app.views import theme
 
 #: Space left around the loss curves when the axes fit them (share of the data range: x, y), so no line touches
 #: the plot's edge.
-FIT_PADDING = (0.03, 0.1)
+FIT_PADDING = (0.08, 0.2)
 #: The run's own line (the left panel shows it too) is repeated in the header only while the run goes on.
 ACTIVE = (Phase.PENDING, Phase.RUNNING, Phase.STOPPING)
 FIGURES = (
@@ -95,7 +95,8 @@ class TrainingView:
         dpg.add_progress_bar(tag="tv_progress", width=-1, height=24, overlay="")
         with dpg.plot(label="Loss per epoch (mean NLL per sample, nats)", height=-120, width=-1, tag="tv_plot",
                       no_mouse_pos=True):
-            dpg.add_plot_legend(location=dpg.mvPlot_Location_NorthEast)
+            # Outside, below the axes: inside it would cover the curves' ends.
+            dpg.add_plot_legend(location=dpg.mvPlot_Location_South, horizontal=True, outside=True)
             dpg.add_plot_axis(dpg.mvXAxis, label="epoch (all folds in order)", tag="tv_x", auto_fit=True)
             with dpg.plot_axis(dpg.mvYAxis, label="loss", tag="tv_y", auto_fit=True):
                 dpg.add_inf_line_series([], label="fold start", tag="tv_folds")
@@ -149,7 +150,10 @@ class TrainingView:
     def _plot(self, run: Run) -> None:
         segments = loss_segments(run.losses)
         while len(self._segments) < len(segments):
-            pair = tuple(dpg.add_line_series([], [], label=label, parent="tv_y") for label in ("train", "validation"))
+            # One legend entry per kind: the later folds' labels start with "##", which ImPlot keeps out of it.
+            hidden = "##" if self._segments else ""
+            pair = tuple(dpg.add_line_series([], [], label=f"{hidden}{label}", parent="tv_y")
+                         for label in ("train", "validation"))
             for series, colours in zip(pair, self._themes):
                 dpg.bind_item_theme(series, colours)
             self._segments.append(pair)
