@@ -185,7 +185,7 @@ class App:
 
     def _start_server(self) -> tuple[str, str, dict[str, Any]]:
         """Returns (URL, status bar note, the settings' training defaults)."""
-        from desktop_app.cli import UserError
+        from trainer.cli_common import UserError
 
         if self.connect_url:
             url = self.connect_url.rstrip("/")
@@ -284,6 +284,10 @@ class App:
         return 0
 
     def _loop(self, dpg: Any, shell: Any, runtime: Any) -> None:
+        from desktop_app.frame_pacing import FramePacer
+
+        pacer = FramePacer()
+        shell.on_post = pacer.wake
         probe = os.environ.get(PROBE_ENV)
         # SIGTERM and Ctrl-C close the app like the window's X: layout saved, workers stopped.
         close = lambda *_: dpg.stop_dearpygui()  # noqa: E731 (a signal handler)
@@ -291,10 +295,15 @@ class App:
         next_probe = 0.0
         try:
             while dpg.is_dearpygui_running():
+                slept = pacer.wait(shell.streaming)  # idle: until input, a message or the next tick
                 started = time.perf_counter()
-                shell.step()
+                changed, first_event = shell.step()
                 dpg.render_dearpygui_frame()
-                shell.stats.record(time.perf_counter() - started, shell.streaming)
+                ended = time.perf_counter()
+                pacer.after_frame(changed)
+                shell.stats.record(ended - started, shell.streaming)
+                if slept and first_event is not None:
+                    shell.stats.record_idle_event(ended - first_event)
                 if probe and started >= next_probe:
                     next_probe = started + PROBE_INTERVAL_S
                     snapshot = _probe_snapshot(dpg, shell, self.server)

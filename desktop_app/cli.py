@@ -11,12 +11,9 @@ import argparse
 import importlib
 import multiprocessing
 import sys
-from typing import NoReturn, get_args
-
-from pydantic import ValidationError
-
 from trainer import __version__
-from trainer.config import TrainingConfig
+from trainer.cli_common import OneLineParser, UserError, add_training_options
+from trainer.data.import_cli import add_import_arguments
 
 #: subcommand -> module whose ``run(args) -> int`` carries it out.
 COMMANDS = {
@@ -26,17 +23,6 @@ COMMANDS = {
     "datasets": "trainer.data.import_cli",
     "serve": "embedded_server.serve",
 }
-
-
-class UserError(Exception):
-    """A mistake the user can fix; ``main`` prints its one-line message and exits 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are one line (plus where to find help), not the whole usage block."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _port(text: str) -> int:
@@ -50,40 +36,15 @@ def _port(text: str) -> int:
     return port
 
 
-def _add_training_options(parser: argparse.ArgumentParser) -> None:
-    """One ``--option`` per ``TrainingConfig`` field (``cv_folds`` → ``--cv-folds``), default None = the schema's."""
-    for name, info in TrainingConfig.model_fields.items():
-        flag = "--" + name.replace("_", "-")
-        choices = get_args(info.annotation) or None
-        if info.annotation is bool:
-            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=info.description)
-        elif choices and all(isinstance(c, str) for c in choices):
-            parser.add_argument(flag, dest=name, choices=choices, default=None, help=f"{info.description} (default {info.default})")
-        else:
-            kind = {int: int, float: float}.get(info.annotation, str)
-            parser.add_argument(flag, dest=name, type=kind, default=None, help=f"{info.description} (default {info.default})")
-
-
-def training_config_from_args(args: argparse.Namespace) -> TrainingConfig:
-    """Build the validated ``TrainingConfig`` from the parsed training options; raises ``UserError``."""
-    given = {name: getattr(args, name) for name in TrainingConfig.model_fields if getattr(args, name, None) is not None}
-    try:
-        return TrainingConfig(**given)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "request"
-        raise UserError(f"--{field.replace('_', '-')}: {first['msg']}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The whole ``candlecast`` argument parser."""
-    parser = _Parser(prog="candlecast", description="Train calibrated up/down forecasters on crypto candles.")
+    parser = OneLineParser(prog="candlecast", description="Train calibrated up/down forecasters on crypto candles.")
     parser.add_argument("--version", action="version", version=f"candlecast {__version__}")
     parser.add_argument("--connect", metavar="URL", help="open the app on an already running server, e.g. http://127.0.0.1:8000")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
 
     train = sub.add_parser("train", help="train one job in this process and print its metrics")
-    _add_training_options(train)
+    add_training_options(train)
     train.add_argument("--data", metavar="FILE", help="train on this candle file (imported on the fly)")
     train.add_argument("--out", metavar="DIR", help="write the artifacts into DIR (default: a new job folder)")
     train.add_argument("--json", action="store_true", help="print the metrics JSON instead of the summary table")
@@ -91,11 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run one job's worker (used by the server)")
     worker.add_argument("--job-dir", required=True, metavar="DIR", help="the job folder holding config.json")
 
-    imp = sub.add_parser("import", help="import a candle file into the local dataset store")
-    imp.add_argument("file", metavar="FILE")
-    imp.add_argument("--symbol", help="exchange symbol, if the file does not name it")
-    imp.add_argument("--timeframe", help="expected timeframe, checked against the file's spacing")
-    imp.add_argument("--json", action="store_true", help="print the import report as JSON")
+    add_import_arguments(sub.add_parser("import", help="import a candle file into the local dataset store"))
 
     datasets = sub.add_parser("datasets", help="list the stored datasets")
     datasets.add_argument("--json", action="store_true", help="print the list as JSON")
@@ -128,8 +85,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Under `python -m desktop_app.cli` this file is `__main__`; run the importable copy so that the
-    # `desktop_app.cli.UserError` the subcommands raise is the class its main() catches (exit 2, one line).
-    from desktop_app.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

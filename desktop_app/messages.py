@@ -190,6 +190,7 @@ class ServerEvent:
 
     now: float
     event: dict[str, Any]
+    posted: float | None = None  # ``time.perf_counter()`` when queued: how long until it was drawn (frame stats)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from embedded_server.app import close_app, create_app
 from embedded_server.folder_lock import FolderBusy, FolderLock
+from embedded_server.logging_setup import configure_logging
 from embedded_server.security import is_loopback
 from embedded_server.services import EXTENSION, services
 from embedded_server.settings import AppSettings, load_settings
@@ -151,6 +152,7 @@ def _serve_locked(
 ) -> ServerHandle:
     """The rest of ``start_server``, holding ``lock``: build the app on ``listener``, recover, start serving."""
     port = listener.getsockname()[1]
+    configure_logging(paths.log_dir(), settings.log_level)
     try:
         app = create_app({"BIND_HOST": host, "BIND_PORT": port, "TOKEN": token}, settings=settings)
         try:
@@ -194,7 +196,7 @@ def _get_once(path: str, settings: AppSettings) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """``candlecast serve [--host H] [--port P] [--token T] [--get PATH]``: serve until Ctrl-C or SIGTERM."""
-    from desktop_app.cli import UserError
+    from trainer.cli_common import UserError
 
     try:
         loaded = load_settings()

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from desktop_app.cli import UserError, build_parser
+from desktop_app.cli import build_parser
+from trainer.cli_common import UserError
 from trainer import train_cli
 from trainer.data.importer import import_file
 from trainer.data.store import load_dataset

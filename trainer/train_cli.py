@@ -29,6 +29,7 @@ from typing import Any
 from tqdm import tqdm
 
 from trainer import paths
+from trainer.cli_common import UserError, training_config_from_args
 from trainer.config import TrainingConfig
 from trainer.events import EventType
 
@@ -90,8 +91,6 @@ class JobFolder:
 
     def create(self) -> None:
         """Make the folder and note the files already in it; raises ``UserError`` if it cannot be made."""
-        from desktop_app.cli import UserError
-
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -124,8 +123,6 @@ class JobFolder:
 
 def _import_data(args: argparse.Namespace, config: TrainingConfig) -> TrainingConfig:
     """Import ``--data FILE`` into the dataset store and point ``config`` at the resulting dataset."""
-    from desktop_app.cli import UserError
-
     try:
         importer = importlib.import_module("trainer.data.importer")
     except ModuleNotFoundError:
@@ -168,8 +165,6 @@ def _interrupted(folder: JobFolder) -> str:
 
 
 def _train(args: argparse.Namespace, folder: JobFolder) -> int:
-    from desktop_app.cli import UserError, training_config_from_args
-
     config = training_config_from_args(args)
     if getattr(args, "data", None):
         config = _import_data(args, config)

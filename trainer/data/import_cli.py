@@ -29,6 +29,7 @@ import argparse
 import json
 import sys
 
+from trainer.cli_common import OneLineParser
 from trainer.data.catalog import list_datasets
 
 _REASONS = {
@@ -111,6 +112,28 @@ def _datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_import_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``candlecast import`` (shared by the ``candlecast`` parser and this module's ``main``)."""
+    parser.add_argument("file", metavar="FILE")
+    parser.add_argument("--symbol", help="exchange symbol, if the file does not name it")
+    parser.add_argument("--timeframe", help="expected timeframe, checked against the file's spacing")
+    parser.add_argument("--json", action="store_true", help="print the import report as JSON")
+
+
 def run(args: argparse.Namespace) -> int:
     """Carry out ``candlecast import`` or ``candlecast datasets`` (by ``args.command``); return the exit code."""
     return _import(args) if args.command == "import" else _datasets(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m trainer.data.import_cli FILE [--symbol S] [--timeframe TF] [--json]``: ``candlecast import``
+    without the app's command line (the server runs imports this way, in a process of their own)."""
+    parser = OneLineParser(prog="candlecast import", description="Import a candle file into the dataset store.")
+    add_import_arguments(parser)
+    args = parser.parse_args(argv)
+    args.command = "import"
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
