@@ -437,8 +437,25 @@ def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], l
     Warnings(warnings)
 
 
+#: Items whose rectangle (viewport pixels), visibility and text the probe reports, so the GUI test can click and
+#: type into them: inputs, buttons, the dialogs' texts.
+PROBED = ("cp_symbol", "cp_batch_size", "cp_error_symbol", "cp_error_batch_size", "cp_blocked", "cp_message",
+          "tv_message", "imp_path", "imp_go", "imp_summary", "err_window", "err_message",
+          "err_where", "err_details", "err_retry", "err_close", "rv_title", "tv_fig_elapsed_s", "cp_cv_folds",
+          "imp_symbol", "imp_close")
+
+
+def _item(dpg: Any, tag: str) -> dict[str, Any]:
+    state = dpg.get_item_state(tag)  # some items (windows, menus) have no rectangle or no visibility
+    (x, y), (w, h) = state.get("rect_min", (0, 0)), state.get("rect_size", (0, 0))
+    value = dpg.get_value(tag)
+    return {"tag": tag, "x": x, "y": y, "width": w, "height": h, "shown": dpg.is_item_shown(tag),
+            "visible": bool(state.get("visible", False)), "value": value if isinstance(value, str) else None}
+
+
 def _probe_snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) -> dict[str, Any]:
-    """What the GUI test reads: state, the Start button's rectangle (viewport pixels), frame statistics."""
+    """What the GUI test reads: state, the Start button's rectangle (viewport pixels), the ``PROBED`` items, the
+    loss plot's axes, frame statistics."""
     state = shell.state
     x, y = dpg.get_item_rect_min("cp_start")
     w, h = dpg.get_item_rect_size("cp_start")
@@ -459,6 +476,12 @@ def _probe_snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) ->
         "warning_shown": dpg.does_item_exist("warn_window") and dpg.is_item_shown("warn_window"),
         "losses": len(state.run.losses),
         "time_axis": list(dpg.get_axis_limits("rv_time_x")),
+        "loss_axes": [list(dpg.get_axis_limits("tv_x")), list(dpg.get_axis_limits("tv_y"))],
+        "loss_lines": sum(1 for item in dpg.get_item_children("tv_y", 1) or ()
+                          if dpg.get_item_type(item).endswith("mvLineSeries") and dpg.is_item_shown(item)),
+        "field_errors": dict(state.field_errors),
+        "failure": state.run.failure.message if state.run.failure else None,
+        "items": {tag: _item(dpg, tag) for tag in PROBED},
         "time_data": _span(state.results.series.get("time", ())),
         "frame_stats": shell.stats.snapshot(),
     }

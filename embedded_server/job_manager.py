@@ -64,6 +64,8 @@ SPARE_RETRY_S = 2.0
 #: Spares that die within ``SPARE_MIN_LIFE_S`` of their start, in a row, before the manager stops replacing them.
 SPARE_MAX_FAILURES = 3
 SPARE_MIN_LIFE_S = 60.0
+#: Why a worker dies by a signal it did not ask for (the kernel's OOM killer sends SIGKILL and logs it).
+KILLED_HINT = "often the system ran out of memory (check `dmesg`), or another program ended it"
 
 
 class ManagerClosed(RuntimeError):
@@ -446,7 +448,8 @@ class JobManager:
         else:
             stage = "worker" if worker.started else "start"
             kind = "WorkerKilled" if code < 0 else "WorkerExited"
-            error = f"the worker {describe_exit(code)} without a final event"
+            hint = f": {KILLED_HINT}" if code < 0 else ""
+            error = f"the worker {describe_exit(code)} without a final event{hint}"
             self._fail(job_id, stage, kind, error, tail, code, late)
 
     # ---- writes the disk may refuse ---------------------------------------------------------------------------
@@ -635,5 +638,3 @@ class JobManager:
         self.bus.publish(
             make_event(EventType.JOB_STATUS, job_id, status=status.value, previous=previous.value if previous else None)
         )
-
-

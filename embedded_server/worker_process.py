@@ -63,10 +63,10 @@ def _worker_env() -> dict[str, str]:
 
 
 def describe_exit(code: int) -> str:
-    """``"exited with code 1"`` or ``"was killed by SIGKILL"`` for a ``Popen.returncode``."""
+    """``"exited with code 1"`` or ``"was killed by signal 9 (SIGKILL)"`` for a ``Popen.returncode``."""
     if code < 0:
         try:
-            return f"was killed by {signal.Signals(-code).name}"
+            return f"was killed by signal {-code} ({signal.Signals(-code).name})"
         except ValueError:
             return f"was killed by signal {-code}"
     return f"exited with code {code}"

@@ -15,7 +15,8 @@ import pytest
 
 from desktop_app import app, form
 from desktop_app import messages as m
-from desktop_app.series import reduce_predictions, rolling_window
+from desktop_app.controller import LossPoint
+from desktop_app.series import epoch_ticks, loss_segments, reduce_predictions, rolling_window
 from desktop_app.shell import FrameStats, Shell, percentile
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -146,6 +147,11 @@ def test_form_validate() -> None:
     assert errors == {} and body["symbol"] == "BTCUSDT" and body["seed"] == 7 and "dataset" not in body
     body, errors = form.validate({**form.defaults(), "cv_folds": 21, "learning_rate": "fast"})
     assert body is None and set(errors) == {"cv_folds", "learning_rate"}
+    # What the inputs hold as one types (text): a message for what is there, never a silent default.
+    assert form.validate({**form.defaults(), "batch_size": "abc"})[1] == {"batch_size": "'abc' is not a whole number"}
+    assert form.validate({**form.defaults(), "batch_size": "1.5"})[1] == {"batch_size": "'1.5' is not a whole number"}
+    assert form.validate({**form.defaults(), "learning_rate": "x"})[1] == {"learning_rate": "'x' is not a number"}
+    assert form.validate({**form.defaults(), "batch_size": " 256 "})[0]["batch_size"] == 256
 
 
 def test_form_defaults_drop_bad_remembered_values() -> None:
@@ -162,6 +168,22 @@ def test_problem_fields_maps_locations() -> None:
 
 
 # ---------------------------------------------------------------- predictions → plot series
+
+
+def test_loss_plot_draws_one_line_per_fold() -> None:
+    points = [LossPoint(1, 1, 2.0, 2.1), LossPoint(1, 2, 1.5, 1.6), LossPoint(2, 1, 2.2, 2.3), LossPoint(2, 2, 1.4, 1.5)]
+    assert loss_segments(points) == [(1, [1.0, 2.0], [2.0, 1.5], [2.1, 1.6]), (2, [3.0, 4.0], [2.2, 1.4], [2.3, 1.5])]
+    assert loss_segments([]) == []
+
+
+def test_epoch_ticks_are_whole_numbers() -> None:
+    assert epoch_ticks(3) == (("1", 1.0), ("2", 2.0), ("3", 3.0))
+    assert [v for _, v in epoch_ticks(100)] == [10.0 * k for k in range(1, 11)]
+    assert [v for _, v in epoch_ticks(23)] == [2.0 * k for k in range(1, 12)]
+    assert epoch_ticks(0) == (("1", 1.0),)
+    for last in (1, 7, 40, 399, 5000):
+        ticks = epoch_ticks(last)
+        assert 1 <= len(ticks) <= 12 and all(v == int(v) and label == str(int(v)) for label, v in ticks)
 
 
 def test_reduce_predictions() -> None:

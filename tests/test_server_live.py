@@ -165,6 +165,8 @@ def test_a_killed_worker_becomes_training_failed(live_server) -> None:
     failed = next(m for m in messages if m["type"] == "training.failed")
     assert failed["job_id"] == job_id and failed["exit_code"] == -signal.SIGKILL
     assert failed["stage"] == "worker" and failed["error_type"] == "WorkerKilled" and "SIGKILL" in failed["error"]
+    assert "killed by signal 9 (SIGKILL) without a final event: often the system ran out of memory (check `dmesg`)" \
+        in failed["error"]  # a hint at the usual cause
     assert "trainer" in failed["traceback_tail"]  # the worker's last log lines
     assert messages[-1]["status"] == "failed"
     job = server.job(job_id)

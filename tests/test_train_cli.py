@@ -147,7 +147,8 @@ def test_too_short_data_file_is_a_one_line_error(
     line = error_line(proc.stderr)
     assert line.startswith("candlecast: error:") and message in line, line
     if not options:
-        assert "(112 samples)" in line
+        assert "the data give 112 samples" in line  # the numbers, and what to change:
+        assert "use a shorter lookback or horizon, or import more candles" in line
     assert job_folders(candlecast_home) == []
     assert not (candlecast_home / "logs").is_dir() or list((candlecast_home / "logs").iterdir()) == []
 

@@ -200,7 +200,9 @@ def test_bad_config_fails_in_stage_config(tmp_path: Path, config, needle: str) -
 def test_missing_dataset_fails_in_stage_data(tmp_path: Path) -> None:
     job_dir = tmp_path / "job-nodata"
     proc = start_worker(job_dir, {**TINY, "symbol": "ETHUSDT"})
-    events, code, _ = finish(proc, [], job_dir)
+    events, code, err = finish(proc, [], job_dir)
     terminal = assert_one_terminal_last(events, "job-nodata")
     assert code == 1 and terminal["stage"] == "data" and terminal["error_type"] == "CandleError"
     assert "ETHUSDT-1h" in terminal["error"] and "candlecast import" in terminal["error"]
+    # An expected data problem is one sentence for the user; the traceback is only in the log.
+    assert terminal["traceback_tail"] == "" and "Traceback (most recent call last)" in err

@@ -105,8 +105,10 @@ class StopWatcher:
         self.stop("stdin closed (the parent process is gone)")
 
 
-def _failed(job_id: str, stage: str, error: BaseException) -> dict[str, Any]:
-    lines = "".join(traceback.format_exception(error)).splitlines()
+def _failed(job_id: str, stage: str, error: BaseException, expected: bool = False) -> dict[str, Any]:
+    """The ``training.failed`` event; an ``expected`` error (a data problem the message fully explains) carries no
+    traceback: the user reads one sentence, the traceback stays in the log."""
+    lines = [] if expected else "".join(traceback.format_exception(error)).splitlines()
     return make_event(
         EventType.TRAINING_FAILED, job_id, stage=stage, error_type=type(error).__name__,
         error=" ".join(str(error).split()) or repr(error),  # one line; the traceback keeps the layout
@@ -176,6 +178,8 @@ def run_worker(job_dir: Path, stdin: IO[str] | None = None, taken: tuple[EventWr
         return EXIT_FAILED
 
     # Imported after the config is known to be good: torch takes a second or two to load.
+    from trainer.data.candles import CandleError
+    from trainer.features import DataError
     from trainer.model import TrainingStopped
     from trainer.train import JobError, run_job
 
@@ -187,7 +191,7 @@ def run_worker(job_dir: Path, stdin: IO[str] | None = None, taken: tuple[EventWr
         return EXIT_STOPPED
     except JobError as exc:
         log.error("job failed in stage %s", exc.stage, exc_info=exc.error)
-        writer.emit(_failed(job_id, exc.stage, exc.error))
+        writer.emit(_failed(job_id, exc.stage, exc.error, expected=isinstance(exc.error, (DataError, CandleError))))
         return EXIT_FAILED
     except Exception as exc:  # a bug outside any stage still ends with one terminal event
         log.exception("worker error")
