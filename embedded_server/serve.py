@@ -29,7 +29,7 @@ from embedded_server.app import close_app, create_app
 from embedded_server.folder_lock import FolderBusy, FolderLock
 from embedded_server.security import is_loopback
 from embedded_server.services import EXTENSION, services
-from embedded_server.settings import AppSettings, load_settings
+from embedded_server.settings import AppSettings, load_settings, token_problem
 from trainer import paths
 
 log = logging.getLogger(__name__)
@@ -130,8 +130,13 @@ def start_server(
     if settings is None:
         settings = load_settings().settings
     token = token or settings.token
+    if token is not None and (why := token_problem(token)):
+        raise ServerError(f"the token {why}")
     if not is_loopback(host) and not token:
-        raise ServerError(f"refusing to listen on {host} without a token: pass --token (or set token in config.json)")
+        raise ServerError(
+            f"refusing to listen on {host} without a token: set CANDLECAST_TOKEN, pass --token-file FILE or --token,"
+            " or set token in config.json"
+        )
     folder = paths.data_dir()
     try:
         lock = FolderLock(folder).acquire()
@@ -192,23 +197,43 @@ def _get_once(path: str, settings: AppSettings) -> int:
         close_app(app)
 
 
+def cli_token(token: str | None, token_file: str | None) -> str | None:
+    """The token given by ``--token`` or ``--token-file FILE`` (its text, surrounding whitespace removed), checked by
+    the token rule; None when neither is given. ``ValueError`` naming the option (and file) otherwise."""
+    if token_file is not None:
+        try:
+            token = Path(token_file).expanduser().read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"--token-file {token_file}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
+        source = f"--token-file {token_file}"
+    elif token is not None:
+        source = "--token"
+    else:
+        return None
+    if why := token_problem(token):
+        raise ValueError(f"{source}: the token {why}")
+    return token
+
+
 def run(args: argparse.Namespace) -> int:
-    """``candlecast serve [--host H] [--port P] [--token T] [--get PATH]``: serve until Ctrl-C or SIGTERM."""
+    """``candlecast serve [--host H] [--port P] [--token T | --token-file F] [--get PATH]``: serve until Ctrl-C or
+    SIGTERM. The token: ``--token``/``--token-file``, else ``CANDLECAST_TOKEN``, else ``config.json``'s."""
     from desktop_app.cli import UserError
 
     try:
-        loaded = load_settings()
-    except ValueError as exc:  # CANDLECAST_PORT is not a port
+        loaded = load_settings()  # CANDLECAST_PORT / CANDLECAST_TOKEN applied
+        token = cli_token(args.token, getattr(args, "token_file", None))
+    except ValueError as exc:  # a bad port or token, named by where it came from
         raise UserError(str(exc)) from None
     if loaded.warning:
         print(f"candlecast: warning: {loaded.warning}", file=sys.stderr)
-    settings = loaded.settings
+    settings = loaded.settings if token is None else loaded.settings.model_copy(update={"token": token})
     if args.get:
         return _get_once(args.get, settings)
     _log_to_console()
     port = args.port if args.port is not None else settings.port
     try:
-        handle = start_server(args.host, port, args.token, settings)
+        handle = start_server(args.host, port, None, settings)
     except ServerError as exc:
         raise UserError(str(exc)) from None
 

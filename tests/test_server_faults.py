@@ -6,6 +6,7 @@ cleanly. Real worker subprocesses, websocket-client, raw sockets.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from server_fixtures import (
     LONG_JOB,
     REPO_ROOT,
@@ -22,8 +24,13 @@ from server_fixtures import (
     assert_problem,
     is_final_status,
     receive_until,
+    start_live_server,
     wait_for,
+    ws_connect,
 )
+
+from embedded_server.serve import ServerError, start_server
+from embedded_server.settings import AppSettings
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="tmpfs, POSIX signals")
 
@@ -92,6 +99,8 @@ def test_a_full_disk_never_strands_a_job_and_the_queue_moves_on(small_data_disk,
     assert server.job(running)["status"] == "running" and server.job(queued)["status"] == "queued"
     small_data_disk.free()
 
+    # Bounded wait first (the WebSocket's pings would keep a plain read waiting forever), then what clients saw.
+    assert server.wait_status(running, {"failed", "completed", "stopped"}, timeout=60)["status"] == "failed"
     messages = receive_until(ws, is_final_status(running))
     failed = next(m for m in messages if m["type"] == "training.failed" and m["job_id"] == running)
     assert failed["error"].startswith("disk full (") and "SIGKILL" in failed["error"]
@@ -182,3 +191,72 @@ def test_a_read_only_home_is_one_line_and_exit_2(read_only_home: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("candlecast: error: cannot create the config folder"), lines
     assert str(read_only_home / "config") in lines[0] and "CANDLECAST_HOME" in lines[0]
+
+
+# ---- the token: one rule, three sources --------------------------------------------------------------------------
+
+
+def serve_once(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``candlecast serve --port 0 ARGS`` that is expected to refuse to start."""
+    environ = dict(os.environ, CANDLECAST_HOME=str(home), **env)
+    environ.pop("CANDLECAST_PORT", None)
+    return subprocess.run(
+        [sys.executable, "-m", "desktop_app.cli", "serve", "--port", "0", *args],
+        capture_output=True, text=True, env=environ, cwd=REPO_ROOT, timeout=120,
+    )
+
+
+def assert_refused(done: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("candlecast: error: "), lines
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def test_an_invalid_token_refuses_to_start_whatever_its_source(candlecast_home: Path, tmp_path: Path) -> None:
+    assert_refused(serve_once(candlecast_home, "--token", "abc"), "--token: the token must be 8 to 256")
+    assert_refused(serve_once(candlecast_home, "--token", "with space!"), "may hold only letters")
+    token_file = tmp_path / "token.txt"
+    token_file.write_text("short\n", encoding="utf-8")
+    assert_refused(serve_once(candlecast_home, "--token-file", str(token_file)), f"--token-file {token_file}")
+    assert_refused(serve_once(candlecast_home, CANDLECAST_TOKEN="1"), "CANDLECAST_TOKEN: the token must be 8")
+
+
+def test_a_bad_token_in_config_json_keeps_every_other_setting(candlecast_home: Path) -> None:
+    config = candlecast_home / "config" / "config.json"
+    config.parent.mkdir(parents=True)
+    original = json.dumps({"schema_version": 2, "token": "short", "max_concurrent_jobs": 3, "log_level": "DEBUG"})
+    config.write_text(original, encoding="utf-8")
+    assert_refused(serve_once(candlecast_home), str(config), 'field "token"', "8 to 256")
+    assert config.read_text(encoding="utf-8") == original  # nothing reset, nothing moved aside
+    assert sorted(p.name for p in config.parent.iterdir()) == ["config.json"]
+
+
+@pytest.mark.parametrize("source", ["token-file", "env"])
+def test_the_token_can_stay_out_of_ps(candlecast_home: Path, tmp_path: Path, monkeypatch, source: str) -> None:
+    token = "s3cret.Token_of-our~own"
+    args: tuple[str, ...] = ()
+    if source == "env":
+        monkeypatch.setenv("CANDLECAST_TOKEN", token)
+    else:
+        path = tmp_path / "token"
+        path.write_text(token + "\n", encoding="utf-8")
+        args = ("--token-file", str(path))
+    server = start_live_server(candlecast_home, *args, token=token)
+    try:
+        assert token not in " ".join(server.proc.args)
+        assert_problem(requests.get(server.url + "/", timeout=30), 401)
+        ws = ws_connect(server.ws_url + f"?token={token}", timeout=30)
+        assert json.loads(ws.recv())["type"] == "hello"
+        ws.close()
+    finally:
+        server.stop()
+
+
+def test_the_settings_model_and_start_server_follow_the_same_rule() -> None:
+    with pytest.raises(ValueError, match="token must be 8 to 256"):
+        AppSettings(token="seven77")
+    assert AppSettings(token="eight888").token == "eight888"
+    with pytest.raises(ServerError, match="the token may hold only"):
+        start_server(port=0, token="not/url/safe", settings=AppSettings())
