@@ -260,3 +260,33 @@ def test_the_settings_model_and_start_server_follow_the_same_rule() -> None:
     assert AppSettings(token="eight888").token == "eight888"
     with pytest.raises(ServerError, match="the token may hold only"):
         start_server(port=0, token="not/url/safe", settings=AppSettings())
+
+
+# ---- /openapi.json and the server agree ----------------------------------------------------------------------------
+
+
+#: Bodies the server refuses with a 422 that the served schema once accepted (issue 9, item 8).
+REFUSED_BODIES = [
+    ("/start_training", {"dataset": ""}, "TrainingStartRequest"),
+    ("/start_training", {"dataset": "btcusdt-1h"}, "TrainingStartRequest"),
+    ("/start_training", {"dataset": "../../etc"}, "TrainingStartRequest"),
+    ("/datasets/import", {"path": "0"}, "ImportRequest"),
+    ("/datasets/import", {"path": "candles.csv"}, "ImportRequest"),
+]
+
+
+def test_the_served_schema_refuses_what_the_server_refuses(live_server) -> None:
+    import jsonschema_rs
+
+    server = live_server(max_concurrent_jobs=0)
+    document = server.get("/openapi.json").json()
+    for path, body, schema in REFUSED_BODIES:
+        validator = jsonschema_rs.validator_for({"$ref": f"#/components/schemas/{schema}", **document})
+        assert not validator.is_valid(body), f"/openapi.json accepts {body}"
+        detail = assert_problem(server.post(path, body), 422)["detail"]
+        assert "not a dataset id" in detail or "not an absolute path" in detail, detail
+        # Not too strict: a well-formed value passes both (the server may still find no such file: a 422 saying so).
+        good = {"dataset": "bundled:BTCUSDT-1h"} if "dataset" in body else {"path": "/no/such/candles.csv"}
+        assert validator.is_valid(good)
+        answer = server.post(path, good)
+        assert answer.status_code == 202 or "no such file" in answer.json()["detail"], answer.text
