@@ -4,7 +4,7 @@
 one is a clear ``DataFolderInUse`` naming the first one's URL, and never touches its jobs), binds the port itself
 (so a busy port is a clear ``PortInUse``, never Werkzeug's ``sys.exit``), marks jobs a previous run left unfinished
 as ``interrupted`` (only under the lock), serves REST and WebSocket with Werkzeug's threaded server in a
-background thread, and returns a ``ServerHandle`` whose ``shutdown()`` stops the workers gracefully (their jobs
+background thread (``http_server``: read timeout, connection cap, problem+json before Flask), and returns a ``ServerHandle`` whose ``shutdown()`` stops the workers gracefully (their jobs
 end ``stopped``) before it stops serving and releases the lock. ``candlecast serve`` runs that in the
 foreground until Ctrl-C or SIGTERM; ``serve --get PATH`` answers one request in-process, with no socket.
 """
@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer
 
 from embedded_server.app import close_app, create_app
 from embedded_server.folder_lock import FolderBusy, FolderLock
+from embedded_server.http_server import RequestHandler, Server
 from embedded_server.security import is_loopback
 from embedded_server.services import EXTENSION, services
 from embedded_server.settings import AppSettings, load_settings, token_problem
@@ -159,12 +160,20 @@ def _serve_locked(
     try:
         app = create_app({"BIND_HOST": host, "BIND_PORT": port, "TOKEN": token}, settings=settings)
         try:
-            server = make_server(host, port, app, threaded=True, fd=listener.fileno())
+            server = Server(
+                host,
+                port,
+                app,
+                RequestHandler,
+                fd=listener.fileno(),
+                max_connections=settings.max_connections,
+                request_timeout_s=settings.request_timeout_s,
+            )
         except BaseException:
             close_app(app)
             raise
     finally:
-        listener.close()  # make_server works on its own duplicate of the descriptor
+        listener.close()  # the server works on its own duplicate of the descriptor
     try:
         with app.app_context():
             services().manager.recover(lock)

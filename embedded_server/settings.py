@@ -73,6 +73,12 @@ class AppSettings(BaseModel):
     stop_grace_s: float = Field(
         10, gt=0, le=600, description="Seconds between the stop line, terminate and kill when stopping a worker."
     )
+    request_timeout_s: float = Field(
+        30, gt=0, le=3600, description="Seconds a connection may send nothing while a request is awaited; then closed."
+    )
+    max_connections: int = Field(
+        512, ge=1, le=10000, description="Connections served at once (WebSocket clients included); more get a 503."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Level of backend.log.")
     training: dict[str, Any] = Field(
         default_factory=dict, description="TrainingConfig fields used as defaults for new jobs."

@@ -9,6 +9,7 @@ import errno
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+import websocket
 from server_fixtures import (
     LONG_JOB,
     REPO_ROOT,
@@ -290,3 +292,90 @@ def test_the_served_schema_refuses_what_the_server_refuses(live_server) -> None:
         assert validator.is_valid(good)
         answer = server.post(path, good)
         assert answer.status_code == 202 or "no such file" in answer.json()["detail"], answer.text
+
+
+# ---- errors before Flask, timeouts, the connection cap (raw sockets) ------------------------------------------------
+
+
+def raw_exchange(server: Any, data: bytes, timeout: float = 30) -> bytes:
+    """Send ``data`` on a fresh connection and read until the server closes it."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_problem(raw: bytes, status: int) -> dict[str, Any]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0].split(" ")[1] == str(status), lines[0]
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    assert headers["content-type"] == "application/problem+json", headers
+    problem = json.loads(body)
+    assert problem["status"] == status and problem["detail"], problem
+    return problem
+
+
+def test_oversized_request_lines_and_headers_are_problem_json(live_server) -> None:
+    server = live_server(max_concurrent_jobs=0)
+    host = server.url.removeprefix("http://").encode()
+    long_url = raw_exchange(server, b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    assert "URL is too long" in parse_problem(long_url, 414)["detail"]
+    big_header = b"GET / HTTP/1.1\r\nHost: " + host + b"\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
+    assert "header line is too long" in parse_problem(raw_exchange(server, big_header), 431)["detail"]
+    many = b"".join(b"X-%d: 1\r\n" % i for i in range(150))
+    many_headers = b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n" + many + b"\r\n"
+    assert "too many header lines" in parse_problem(raw_exchange(server, many_headers), 431)["detail"]
+    for path in ("/openapi.json",):
+        document = server.get(path).json()
+        assert {"414", "431"} <= document["paths"]["/"]["get"]["responses"].keys()
+
+
+def test_a_half_sent_request_is_dropped_and_an_idle_websocket_is_not(live_server) -> None:
+    server = live_server(max_concurrent_jobs=0, request_timeout_s=1)
+    ws = server.ws()
+    ws.recv()  # hello
+    host = server.url.removeprefix("http://").encode()
+    # Half a request: no blank line ends the headers. The server closes it after its 1 s timeout; before the fix it
+    # waited forever (this read would give up after 30 s and fail).
+    assert raw_exchange(server, b"POST /start_training HTTP/1.1\r\nHost: " + host + b"\r\n") == b""
+    body_missing = b"POST /start_training HTTP/1.1\r\nHost: " + host + b"\r\nContent-Type: application/json\r\n"
+    answer = raw_exchange(server, body_missing + b"Content-Length: 100\r\n\r\n{")  # the body stops early
+    assert "did not arrive" in parse_problem(answer, 408)["detail"]
+    # The WebSocket client has been idle for longer than the timeout by now, and still gets events.
+    job_id = server.post("/start_training", TINY_JOB).json()["job_id"]
+    queued = receive_until(ws, lambda m: m.get("type") == "job.status" and m.get("job_id") == job_id)
+    assert queued[-1]["status"] == "queued"
+    ws.close()
+
+
+def test_connections_past_the_cap_get_a_503_problem(live_server) -> None:
+    cap = 6
+    server = live_server(max_concurrent_jobs=0, max_connections=cap)
+    server.session.close()
+    clients = []
+    try:
+        while len(clients) <= cap:  # WebSocket clients hold their connection (and its slot) open
+            try:
+                clients.append(ws_connect(server.ws_url, timeout=30))
+            except websocket.WebSocketBadStatusException as refused:
+                assert refused.status_code == 503
+                break
+        assert cap - 1 <= len(clients) <= cap  # a keep-alive connection of the readiness check may hold one
+        problem = parse_problem(raw_exchange(server, b""), 503)
+        assert f"limit of {cap} connections" in problem["detail"]
+        clients.pop().close()
+        assert wait_for(lambda: _health(server) == 200)  # a freed slot serves again
+    finally:
+        for client in clients:
+            client.close()
+
+
+def _health(server: Any) -> int:
+    try:
+        return requests.get(server.url + "/", timeout=10).status_code
+    except requests.ConnectionError:
+        return 0
