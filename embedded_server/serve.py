@@ -4,7 +4,8 @@
 one is a clear ``DataFolderInUse`` naming the first one's URL, and never touches its jobs), binds the port itself
 (so a busy port is a clear ``PortInUse``, never Werkzeug's ``sys.exit``), marks jobs a previous run left unfinished
 as ``interrupted`` (only under the lock), serves REST and WebSocket with Werkzeug's threaded server in a
-background thread (``http_server``: read timeout, connection cap, problem+json before Flask), and returns a ``ServerHandle`` whose ``shutdown()`` stops the workers gracefully (their jobs
+background thread (``http_server``: read timeout, connection cap, problem+json before Flask), removes what an
+earlier crash left behind (``JobManager.remove_leftovers``), and returns a ``ServerHandle`` whose ``shutdown()`` stops the workers gracefully (their jobs
 end ``stopped``) before it stops serving and releases the lock. ``candlecast serve`` runs that in the
 foreground until Ctrl-C or SIGTERM; ``serve --get PATH`` answers one request in-process, with no socket.
 """
@@ -31,6 +32,7 @@ from embedded_server.http_server import RequestHandler, Server
 from embedded_server.security import is_loopback
 from embedded_server.services import EXTENSION, services
 from embedded_server.settings import AppSettings, load_settings, token_problem
+from embedded_server.storage import StorageFull, is_write_failure
 from trainer import paths
 
 log = logging.getLogger(__name__)
@@ -177,9 +179,12 @@ def _serve_locked(
     try:
         with app.app_context():
             services().manager.recover(lock)
-    except BaseException:
+            services().manager.remove_leftovers(lock, [paths.config_dir()])
+    except BaseException as exc:
         server.server_close()
         close_app(app)
+        if isinstance(exc, Exception) and is_write_failure(exc):  # e.g. the disk is full at start
+            raise ServerError(str(StorageFull(paths.data_dir(), exc))) from None
         raise
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="http-server", daemon=True

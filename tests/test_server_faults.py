@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -379,3 +380,50 @@ def _health(server: Any) -> int:
         return requests.get(server.url + "/", timeout=10).status_code
     except requests.ConnectionError:
         return 0
+
+
+# ---- leftovers of crashes --------------------------------------------------------------------------------------------
+
+
+def test_leftovers_of_crashes_are_removed_at_the_next_start(live_server, candlecast_home: Path) -> None:
+    first = live_server(max_concurrent_jobs=0)
+    kept_job = first.post("/start_training", TINY_JOB).json()["job_id"]
+    assert first.stop() == 0
+    config, jobs = candlecast_home / "config", candlecast_home / "data" / "jobs"
+    old = time.time() - 3600
+
+    def make(path: Path, *, folder: bool = False, age: float = old) -> Path:
+        if folder:
+            path.mkdir()
+        else:
+            path.write_text("{}", encoding="utf-8")
+        os.utime(path, (age, age))
+        return path
+
+    gone = [
+        make(config / ".config.json.k2j4h1x_.tmp"),
+        make(config / ".layout.json.a1b2c3d4.tmp"),
+        make(jobs / kept_job / ".metrics.json.zz99yy88.tmp"),
+    ]
+    orphan = jobs / "20240101-120000-abcdef"  # killed between its folder and its row
+    orphan.mkdir()
+    make(orphan / "config.json")
+    make(orphan / ".config.json.qwertyui.tmp")
+    os.utime(orphan, (old, old))
+    empty_orphan = make(jobs / "20240101-120001-abcdef", folder=True)
+    kept = [
+        make(config / ".config.json.fresh123.tmp", age=time.time()),  # may be a write in progress
+        make(config / "notes.tmp"),  # not a name of ours
+        make(jobs / "cli-20240101-120000-abcdef", folder=True),  # candlecast train's own folder
+        make(jobs / "20240101-120002-abcdef", folder=True),  # a job id without a row, but holding more than ours
+    ]
+    make(kept[-1] / "metrics.json")
+
+    second = live_server(max_concurrent_jobs=0)
+    for path in [*gone, orphan, empty_orphan]:
+        assert not path.exists(), path
+    for path in kept:
+        assert path.exists(), path
+    assert second.job(kept_job)["status"] == "cancelled" and (jobs / kept_job / "config.json").is_file()
+    output = second.output.read_text()
+    assert output.count("removed a leftover of an earlier crash") == 5 and str(orphan) in output
