@@ -60,7 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the local REST/WebSocket server in the foreground")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=None, help="port (default: CANDLECAST_PORT, else config, else 8000; 0 = any free)")
-    serve.add_argument("--token", default=None, help="bearer token (required to bind a non-loopback address)")
+    token = serve.add_mutually_exclusive_group()
+    token.add_argument(
+        "--token",
+        default=None,
+        help="bearer token, required to bind a non-loopback address (other users see it in ps: prefer "
+        "CANDLECAST_TOKEN or --token-file); 8-256 letters, digits, - . _ ~",
+    )
+    token.add_argument("--token-file", metavar="FILE", default=None, help="read the bearer token from FILE")
     serve.add_argument("--get", metavar="PATH", help="answer one GET request in-process and exit (0 on 200)")
     return parser
 

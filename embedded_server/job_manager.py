@@ -30,7 +30,6 @@ import logging
 import re
 import secrets
 import shutil
-import signal
 import threading
 import time
 from collections import deque
@@ -47,9 +46,9 @@ from embedded_server.job_store import JobRecord, JobStore, utc_now
 from embedded_server.logging_setup import job_logger
 from embedded_server.settings import AppSettings
 from embedded_server.storage import StorageFull, describe_failure, is_write_failure
-from trainer.atomic import atomic_write_json
-from trainer.config import TrainingConfig
 from embedded_server.worker_process import SIGKILL, WorkerProcess, describe_exit
+from trainer.atomic import atomic_write_json, remove_stale_temp_files
+from trainer.config import TrainingConfig
 from trainer.events import WORKER_EVENTS, EventType, make_event
 
 log = logging.getLogger(__name__)
@@ -57,6 +56,10 @@ log = logging.getLogger(__name__)
 #: What a job id looks like: letters, digits, ``-`` and ``_``, so it is always one safe folder name.
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 _JOB_ID = re.compile(JOB_ID_PATTERN)
+#: The ids ``new_job_id`` makes (``candlecast train``'s own folders, ``cli-…``, never look like this).
+_NEW_JOB_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+#: Leftovers (temp files, job folders without a job) younger than this are left alone: they may be in use.
+LEFTOVER_AGE_S = 600
 #: Seconds between attempts to run the supervision steps a full disk refused.
 WRITE_RETRY_S = 1.0
 #: A spare that dies is replaced after this many seconds times its failures in a row.
@@ -593,6 +596,46 @@ class JobManager:
         if changed:
             log.warning("found %d unfinished job(s) from a previous run: %s", len(changed), ", ".join(changed))
         return changed
+
+    def remove_leftovers(self, lock: FolderLock, folders: list[Path]) -> list[Path]:
+        """At server start, after ``recover``: remove what a crash left behind, older than ``LEFTOVER_AGE_S``.
+
+        Job folders named like ``new_job_id``'s with no job in the store, holding only what ``submit`` writes
+        before the job's row (``config.json`` or its temp file: a kill between the two), and the temp files of
+        atomic writes in ``folders``, the data folder, its ``datasets`` and every job folder. Anything else is
+        left alone. Logs each removal; returns the paths removed. Needs the data folder's held ``lock``.
+        """
+        if not lock.held or lock.folder.resolve() != self.jobs_dir.parent.resolve():
+            raise RuntimeError(f"remove_leftovers() needs the held lock of {self.jobs_dir.parent}")
+        removed: list[Path] = []
+        job_dirs = sorted(p for p in self.jobs_dir.iterdir() if p.is_dir()) if self.jobs_dir.is_dir() else []
+        cutoff = datetime.now(UTC).timestamp() - LEFTOVER_AGE_S
+        for job_dir in job_dirs:
+            if self._is_orphan(job_dir, cutoff):
+                shutil.rmtree(job_dir, ignore_errors=True)
+                removed.append(job_dir)
+        for folder in [*folders, self.jobs_dir.parent, self.jobs_dir.parent / "datasets", *job_dirs]:
+            removed += remove_stale_temp_files(folder, LEFTOVER_AGE_S)
+        for path in removed:
+            log.warning("removed a leftover of an earlier crash: %s", path)
+        return removed
+
+    def _is_orphan(self, job_dir: Path, cutoff: float) -> bool:
+        """A folder ``submit`` made whose job row was never written (see ``remove_leftovers``)."""
+        if not _NEW_JOB_ID.fullmatch(job_dir.name):
+            return False
+        try:
+            self.store.get_job(job_dir.name)
+            return False
+        except KeyError:
+            pass
+        try:
+            names = [p.name for p in job_dir.iterdir()]
+            newest = max([job_dir.stat().st_mtime, *((job_dir / n).stat().st_mtime for n in names)])
+        except OSError:
+            return False
+        ours = all(n == "config.json" or (n.startswith(".config.json.") and n.endswith(".tmp")) for n in names)
+        return ours and newest < cutoff
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Refuse new jobs, cancel queued ones, stop running ones (they end ``stopped``) and wait for every worker

@@ -48,10 +48,8 @@ class Problem(Exception):
         self.headers = headers or {}
 
 
-def problem_response(
-    status: int, detail: str, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
-) -> Response:
-    """The problem+json response; ``title`` is the HTTP reason phrase, as RFC 9457 asks for ``about:blank``."""
+def problem_body(status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The problem+json object; ``title`` is the HTTP reason phrase, as RFC 9457 asks for ``about:blank``."""
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
@@ -60,7 +58,14 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = errors
-    response = Response(json.dumps(body), status=status, mimetype=MEDIA_TYPE)
+    return body
+
+
+def problem_response(
+    status: int, detail: str, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """The problem+json response (``problem_body``)."""
+    response = Response(json.dumps(problem_body(status, detail, errors)), status=status, mimetype=MEDIA_TYPE)
     response.headers.update(headers or {})
     return response
 

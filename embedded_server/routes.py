@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request
 from pydantic import BaseModel
+from werkzeug.exceptions import ClientDisconnected
 
 from embedded_server.datasets import dataset_problem, import_dataset, list_datasets
 from embedded_server.job_manager import ManagerClosed
@@ -100,6 +101,10 @@ def _read_body(limit: int) -> bytes:
                 break
             chunks.append(chunk)
             size += len(chunk)
+    except (TimeoutError, ClientDisconnected) as exc:  # Werkzeug turns a read timeout into ClientDisconnected
+        if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+            raise Problem(408, "the body did not arrive within the server's request timeout") from None
+        raise Problem(400, "the body ended before its Content-Length") from None
     except OSError as exc:  # e.g. a malformed chunk header
         raise Problem(400, f"the body could not be read: {exc}") from None
     if size > limit:

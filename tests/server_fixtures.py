@@ -149,8 +149,12 @@ def write_settings(home: Path, **settings: Any) -> Path:
     return path
 
 
-def start_live_server(home: Path, *args: str, timeout: float = 60) -> LiveServer:
-    """Start ``candlecast serve --port 0`` with CANDLECAST_HOME=``home``; returns once ``GET /`` answers 200."""
+def start_live_server(home: Path, *args: str, timeout: float = 60, token: str | None = None) -> LiveServer:
+    """Start ``candlecast serve --port 0`` with CANDLECAST_HOME=``home``; returns once ``GET /`` answers 200.
+    With ``token``, the server's session (and the readiness check) sends it as a bearer token."""
+    session = requests.Session()
+    if token is not None:
+        session.headers["Authorization"] = f"Bearer {token}"
     output = home / f"serve-{time.monotonic_ns()}.out"
     env = dict(os.environ, CANDLECAST_HOME=str(home), PYTHONUNBUFFERED="1")
     env.pop("CANDLECAST_PORT", None)
@@ -171,8 +175,8 @@ def start_live_server(home: Path, *args: str, timeout: float = 60) -> LiveServer
             url = found.group(1) if found else None
         if url is not None:
             try:
-                if requests.get(url + "/", timeout=2).status_code == 200:
-                    return LiveServer(proc, url, home, output)
+                if session.get(url + "/", timeout=2).status_code == 200:
+                    return LiveServer(proc, url, home, output, session)
             except requests.ConnectionError:
                 pass
         time.sleep(0.1)
