@@ -15,6 +15,8 @@ from pathlib import Path
 
 import requests
 
+from trainer.processes import end_process
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -46,12 +48,7 @@ def serve(**settings: object) -> Iterator[tuple[subprocess.Popen[bytes], str, Pa
                 raise RuntimeError("the server did not start: " + out.read_text())
             yield proc, url, home
         finally:
-            proc.terminate()
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            end_process(proc)
 
 
 def rss_mib(pid: int, field: str = "VmRSS") -> float:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import time
 from pathlib import Path
 
 import requests
+
+from trainer.processes import end_process
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDRESS = re.compile(rb"(http://127\.0\.0\.1:\d+)")
@@ -56,12 +57,7 @@ def first_answer(argv: list[str], timeout: float = 120) -> float:
                 time.sleep(0.01)
             raise RuntimeError(f"{argv[0]}: no answer within {timeout} s")
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            end_process(proc)
 
 
 def main() -> int:

@@ -83,11 +83,24 @@ def _x_reachable(display: str) -> bool:
 
 
 def run_headless() -> int:
-    """The README's "main job" without a display: one training run on the bundled BTCUSDT 1 h candles."""
-    from desktop_app.cli import build_parser
+    """The README's "main job" without a display: one ``candlecast train`` run with the training defaults the app's
+    form starts from, the ``training`` block of ``config.json`` (empty by default: the schema's defaults, the
+    bundled BTCUSDT 1 h candles). Raises ``UserError`` for a ``CANDLECAST_PORT`` that is not a port, as the app does.
+    """
+    from desktop_app.cli import UserError, build_parser
+    from embedded_server.settings import load_settings
     from trainer import train_cli
 
-    return int(train_cli.run(build_parser().parse_args(["train"])) or 0)
+    try:
+        loaded = load_settings()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if loaded.warning:
+        print(f"candlecast: {loaded.warning}", file=sys.stderr, flush=True)
+    args = build_parser().parse_args(["train"])
+    for name, value in loaded.settings.training.items():  # validated against TrainingConfig by the settings
+        setattr(args, name, value)
+    return int(train_cli.run(args) or 0)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     problem = display_problem()
     if problem:
         print(f"candlecast: {problem}, so no window: `candlecast serve` runs the API and `candlecast train` one job;"
-              " running the headless training on the bundled BTCUSDT 1h candles now.", file=sys.stderr, flush=True)
+              " running the headless training now (on the bundled BTCUSDT 1h candles unless config.json's"
+              " training defaults say otherwise).", file=sys.stderr, flush=True)
         migrate_settings()  # no window to show its lines in: they are logged
         return run_headless()
     listener = _start_logging()
@@ -185,7 +199,7 @@ class App:
 
     def _start_server(self) -> tuple[str, str, dict[str, Any]]:
         """Returns (URL, status bar note, the settings' training defaults)."""
-        from desktop_app.cli import UserError
+        from trainer.cli_common import UserError
 
         if self.connect_url:
             url = self.connect_url.rstrip("/")
@@ -284,6 +298,10 @@ class App:
         return 0
 
     def _loop(self, dpg: Any, shell: Any, runtime: Any) -> None:
+        from desktop_app.frame_pacing import FramePacer
+
+        pacer = FramePacer()
+        shell.on_post = pacer.wake
         probe = os.environ.get(PROBE_ENV)
         # SIGTERM and Ctrl-C close the app like the window's X: layout saved, workers stopped.
         close = lambda *_: dpg.stop_dearpygui()  # noqa: E731 (a signal handler)
@@ -291,10 +309,15 @@ class App:
         next_probe = 0.0
         try:
             while dpg.is_dearpygui_running():
+                slept = pacer.wait(shell.streaming)  # idle: until input, a message or the next tick
                 started = time.perf_counter()
-                shell.step()
+                changed, first_event = shell.step()
                 dpg.render_dearpygui_frame()
-                shell.stats.record(time.perf_counter() - started, shell.streaming)
+                ended = time.perf_counter()
+                pacer.after_frame(changed)
+                shell.stats.record(ended - started, shell.streaming)
+                if slept and first_event is not None:
+                    shell.stats.record_idle_event(ended - first_event)
                 if probe and started >= next_probe:
                     next_probe = started + PROBE_INTERVAL_S
                     snapshot = _probe_snapshot(dpg, shell, self.server)
@@ -414,8 +437,25 @@ def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], l
     Warnings(warnings)
 
 
+#: Items whose rectangle (viewport pixels), visibility and text the probe reports, so the GUI test can click and
+#: type into them: inputs, buttons, the dialogs' texts.
+PROBED = ("cp_symbol", "cp_batch_size", "cp_error_symbol", "cp_error_batch_size", "cp_blocked", "cp_message",
+          "tv_message", "imp_path", "imp_go", "imp_summary", "err_window", "err_message",
+          "err_where", "err_details", "err_retry", "err_close", "rv_title", "tv_fig_elapsed_s", "cp_cv_folds",
+          "imp_symbol", "imp_close")
+
+
+def _item(dpg: Any, tag: str) -> dict[str, Any]:
+    state = dpg.get_item_state(tag)  # some items (windows, menus) have no rectangle or no visibility
+    (x, y), (w, h) = state.get("rect_min", (0, 0)), state.get("rect_size", (0, 0))
+    value = dpg.get_value(tag)
+    return {"tag": tag, "x": x, "y": y, "width": w, "height": h, "shown": dpg.is_item_shown(tag),
+            "visible": bool(state.get("visible", False)), "value": value if isinstance(value, str) else None}
+
+
 def _probe_snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) -> dict[str, Any]:
-    """What the GUI test reads: state, the Start button's rectangle (viewport pixels), frame statistics."""
+    """What the GUI test reads: state, the Start button's rectangle (viewport pixels), the ``PROBED`` items, the
+    loss plot's axes, the Results tab's verdicts and marked cells, frame statistics."""
     from desktop_app.views.results_view import probe as results_probe
 
     state = shell.state
@@ -438,6 +478,12 @@ def _probe_snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) ->
         "warning_shown": dpg.does_item_exist("warn_window") and dpg.is_item_shown("warn_window"),
         "losses": len(state.run.losses),
         "time_axis": list(dpg.get_axis_limits("rv_time_x")),
+        "loss_axes": [list(dpg.get_axis_limits("tv_x")), list(dpg.get_axis_limits("tv_y"))],
+        "loss_lines": sum(1 for item in dpg.get_item_children("tv_y", 1) or ()
+                          if dpg.get_item_type(item).endswith("mvLineSeries") and dpg.is_item_shown(item)),
+        "field_errors": dict(state.field_errors),
+        "failure": state.run.failure.message if state.run.failure else None,
+        "items": {tag: _item(dpg, tag) for tag in PROBED},
         "time_data": _span(state.results.series.get("time", ())),
         "frame_stats": shell.stats.snapshot(),
         "results_tab": results_probe(),

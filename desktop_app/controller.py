@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -29,6 +30,10 @@ EARLY_EVENTS_KEPT = 256
 TERMINAL_EVENTS = frozenset(
     {"training.completed", "training.failed", "training.stopped", "training.cancelled"}
 )
+#: The error window's title for each kind of failure (the panel then says only where the details are).
+FAILURE_TITLES = {"training": "Training failed", "lost": "Training failed", "rejected": "Unable to start training",
+                  "unacknowledged": "Unable to start training"}
+IMPORT_HINT = "File → Import data…"
 
 
 class Phase(str, Enum):
@@ -131,6 +136,7 @@ class Run:
     failure: Failure | None = None
     message: str = "Ready"
     ended: str | None = None  # how the run ended: completed, stopped, cancelled or failed; None until then
+    duration_s: float | None = None  # the completed job's duration (``job_duration_s``), once its results loaded
 
 
 @dataclass(frozen=True)
@@ -221,7 +227,8 @@ def allowed_actions(state: State) -> frozenset[Action]:
     allowed = {Action.VIEW_LOGS}
     if not state.importing.busy:
         allowed.add(Action.IMPORT)
-    if run.phase is Phase.IDLE:
+    reachable = start_blocked(state) is None
+    if run.phase is Phase.IDLE and reachable:
         allowed.add(Action.START)
     elif run.phase is Phase.PENDING:
         allowed.add(Action.CANCEL_START)
@@ -229,11 +236,31 @@ def allowed_actions(state: State) -> frozenset[Action]:
         allowed.add(Action.STOP)
     elif run.phase is Phase.FAILED and run.failure is not None:
         allowed.add(Action.DISMISS)
-        if run.failure.retryable:
+        if run.failure.retryable and reachable:
             allowed.add(Action.RETRY)
         if run.failure.kind == "unacknowledged":
             allowed.add(Action.CANCEL_START)
     return frozenset(allowed)
+
+
+def start_blocked(state: State) -> str | None:
+    """Why Start (and Retry) are disabled although no run is going on, or None: the server did not answer its
+    last health check. A click then is ignored, never queued to be sent when the server is back."""
+    if state.conn.rest_ok is False:
+        detail = f" ({state.conn.rest_detail})" if state.conn.rest_detail else ""
+        return f"The server does not answer{detail}. Start is enabled again as soon as it does."
+    return None
+
+
+def job_duration_s(job: dict[str, Any] | None) -> float | None:
+    """A job's duration in seconds, ``finished_at − started_at`` of ``GET /jobs/{id}`` (ISO-8601 UTC): the one
+    figure the status line, the Elapsed field and the Results header show. None while either is missing."""
+    try:
+        started = datetime.fromisoformat(str((job or {})["started_at"]))
+        finished = datetime.fromisoformat(str((job or {})["finished_at"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return max(0.0, (finished - started).total_seconds())
 
 
 def update(state: State, msg: m.Message) -> tuple[State, Effects]:
@@ -352,6 +379,13 @@ def _on_import(state: State, msg: m.ImportRequested) -> tuple[State, Effects]:
     return replace(state, importing=importing), (m.ImportDataset(msg.path, msg.symbol, msg.timeframe),)
 
 
+def _on_field_edited(state: State, msg: m.FieldEdited) -> tuple[State, Effects]:
+    if msg.name not in state.field_errors:
+        return state, ()
+    errors = {name: text for name, text in state.field_errors.items() if name != msg.name}
+    return replace(state, field_errors=errors), ()
+
+
 def _on_import_closed(state: State, msg: m.ImportReportClosed) -> tuple[State, Effects]:
     return replace(state, importing=replace(state.importing, show=False)), ()
 
@@ -433,14 +467,28 @@ def _on_start_answered(state: State, msg: m.StartAnswered) -> tuple[State, Effec
         errors = form.problem_fields(problem.errors)
         run = Run(config=run.config, message="The server rejected the parameters: " + _fields_line(errors))
         return replace(state, run=run, field_errors=errors), ()
+    if problem.status == 404:  # no candles for this symbol and timeframe: retrying cannot help, importing can
+        return _no_dataset(state), ()
     if problem.status is not None and 400 <= problem.status < 500 and problem.status not in (408, 429):
         failure = Failure(kind="rejected", message="Unable to start training: " + problem.line())
-        run = replace(run, phase=Phase.FAILED, deadline=None, failure=failure, message=failure.message)
-        return replace(state, run=run), ()
+        return _fail(state, failure), ()
     # No answer or a 5xx: the attempt's timer repeats the request (same key, so never a second job).
     then = "will ask again" if run.attempt <= state.timing.max_retries else "no retries left"
     message = f"No answer to the start request{_retry_note(run, state.timing)}: {problem.line()} – {then}"
     return replace(state, run=replace(run, message=message)), ()
+
+
+def _no_dataset(state: State) -> State:
+    """The start's 404: mark the field that named the missing candles and say how to get them."""
+    config = state.run.config
+    pair = f"{config.get('symbol', '?')} {config.get('timeframe', '?')}"
+    if config.get("dataset"):
+        errors = {"dataset": f"no stored dataset {config['dataset']!r}: pick one (▾ next to Symbol) or import it"}
+    else:
+        errors = {"symbol": f"no candles for {pair}: import a file with {IMPORT_HINT}"}
+    message = (f"No candles for {pair}. Import a candle file with {IMPORT_HINT}, or pick a stored dataset with "
+               "▾ next to Symbol, then Start again.")
+    return replace(state, run=Run(config=config, message=message), field_errors=errors)
 
 
 def _accepted(state: State, now: float, job_id: str) -> tuple[State, Effects]:
@@ -548,7 +596,12 @@ def _on_results(state: State, msg: m.ResultsLoaded) -> tuple[State, Effects]:
     if msg.job_id != state.results.job_id:
         return state, ()
     results = Results(job_id=msg.job_id, job=msg.job, series=msg.series, loading=False, problem=msg.problem)
-    return replace(state, results=results), ()
+    state = replace(state, results=results)
+    run = state.run
+    duration = job_duration_s(msg.job)
+    if msg.job_id == run.job_id and run.ended == "completed" and run.phase is Phase.IDLE and duration is not None:
+        state = replace(state, run=replace(run, duration_s=duration, message=f"Training completed in {duration:.1f} s"))
+    return state, ()
 
 
 def _on_log_tail(state: State, msg: m.LogTailLoaded) -> tuple[State, Effects]:
@@ -630,7 +683,7 @@ def _apply_event(state: State, now: float, event: dict[str, Any]) -> tuple[State
         metrics = event.get("metrics") if isinstance(event.get("metrics"), dict) else {}
         return replace(state, run=replace(run, folds_done=run.folds_done + 1, fold_metrics=metrics)), ()
     if kind == "training.completed":
-        return _completed(state, event.get("duration_s"))
+        return _completed(state)
     if kind == "training.failed":
         return _fail(state, _failure_from(event)), ()
     if kind == "training.stopped":
@@ -646,7 +699,7 @@ def _apply_status(state: State, now: float, status: str, job: dict[str, Any]) ->
     if status == "running":
         return _confirm(state), ()
     if status == "completed":
-        return _completed(state, None)
+        return _completed(state)
     if status == "failed":
         error = job.get("error")
         failure = _failure_from(error if isinstance(error, dict) else {"error": error or "the job failed"})
@@ -687,21 +740,21 @@ def _record_epoch(state: State, event: dict[str, Any]) -> State:
     )
 
 
-def _completed(state: State, duration_s: Any) -> tuple[State, Effects]:
+def _completed(state: State) -> tuple[State, Effects]:
+    """The job completed: load its results (whose ``job_duration_s`` then completes the message)."""
     run = state.run
     if run.job_id is None:
         return state, ()
-    took = f" in {float(duration_s):.1f} s" if isinstance(duration_s, (int, float)) else ""
-    run = replace(run, phase=Phase.IDLE, deadline=None, failure=None, message=f"Training completed{took}",
-                  ended="completed")
+    run = replace(run, phase=Phase.IDLE, deadline=None, failure=None, message="Training completed", ended="completed")
     results = Results(job_id=run.job_id, loading=True)
     return replace(state, run=run, results=results), (m.LoadResults(run.job_id), m.ListJobs())
 
 
 def _fail(state: State, failure: Failure) -> State:
+    """Show ``failure`` in the error window; the panel's line only points there (the message is shown once)."""
     ended = "failed" if failure.kind in ("training", "lost") else None  # the others never started the job
-    run = replace(state.run, phase=Phase.FAILED, deadline=None, failure=failure, message=failure.message,
-                  ended=ended)
+    message = f"{FAILURE_TITLES[failure.kind]} – the error window says why"
+    run = replace(state.run, phase=Phase.FAILED, deadline=None, failure=failure, message=message, ended=ended)
     return replace(state, run=run)
 
 
@@ -715,15 +768,15 @@ def _ended(state: State, how: str, message: str) -> State:
 
 
 def _failure_from(event: dict[str, Any]) -> Failure:
+    """A ``training.failed`` event (or a failed job's ``error``) as the error window's sentence; the stage, error
+    type and exit code are kept apart for its small print."""
     stage = event.get("stage")
     error_type = event.get("error_type")
     error = str(event.get("error") or "the job failed")
-    head = f"{error_type}: {error}" if error_type else error
-    where = f" (stage: {stage})" if stage else ""
     exit_code = event.get("exit_code")
     return Failure(
         kind="training",
-        message=f"Training failed{where}: {head}",
+        message=f"Training failed: {error}",
         stage=str(stage) if stage else None,
         error_type=str(error_type) if error_type else None,
         traceback_tail=str(event.get("traceback_tail") or ""),
@@ -787,6 +840,7 @@ _HANDLERS: dict[type, Callable[[State, Any], tuple[State, Effects]]] = {
     m.JobsRefreshClicked: _on_jobs_refresh,
     m.ImportRequested: _on_import,
     m.ImportReportClosed: _on_import_closed,
+    m.FieldEdited: _on_field_edited,
     m.StartAnswered: _on_start_answered,
     m.StopAnswered: _on_stop_answered,
     m.JobPolled: _on_job_polled,

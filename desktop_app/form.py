@@ -121,8 +121,21 @@ def validate(values: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str
     try:
         config = TrainingConfig.model_validate(given, strict=False)  # widgets give text: "7" means 7 here, not in the API
     except ValidationError as exc:
-        return None, problem_fields((err["loc"], err["msg"]) for err in exc.errors())
+        return None, problem_fields((err["loc"], _typed(err)) for err in exc.errors())
     return config.model_dump(mode="json", exclude_none=True), {}
+
+
+#: What a field that cannot be read as its type says (pydantic's "unable to parse string as an integer" reads
+#: like a programmer's message).
+NOT_A = {"int_parsing": "a whole number", "int_from_float": "a whole number", "float_parsing": "a number"}
+
+
+def _typed(error: Any) -> str:
+    """One validation error's message; for text that is not a number of the field's type, that text quoted."""
+    wanted = NOT_A.get(error.get("type", ""))
+    if wanted and isinstance(error.get("input"), str):
+        return f"{error['input']!r} is not {wanted}"
+    return error["msg"]
 
 
 def problem_fields(errors: Iterable[tuple[Any, str]]) -> dict[str, str]:

@@ -101,6 +101,14 @@ class ImportRequested:
 
 
 @dataclass(frozen=True)
+class FieldEdited:
+    """The user changed the input of request field ``name``: the server's message about it no longer applies."""
+
+    now: float
+    name: str
+
+
+@dataclass(frozen=True)
 class ImportReportClosed:
     """The import report was read and closed."""
 
@@ -127,6 +135,12 @@ class Problem:
         """One line for the user: ``"409 Conflict: job already finished"`` or the network error."""
         head = f"{self.status} {self.title}" if self.status else self.title
         return f"{head}: {self.detail}" if self.detail and self.detail != self.title else head
+
+    def plain(self) -> str:
+        """The problem in the user's words: the server's ``detail`` (else its title) without the HTTP status
+        (``"x.csv: no time column"``, not ``"422 Unprocessable Entity: x.csv: no time column"``); a network
+        error as ``line()``."""
+        return self.line() if self.status is None else (self.detail or self.title)
 
 
 @dataclass(frozen=True)
@@ -176,6 +190,7 @@ class ServerEvent:
 
     now: float
     event: dict[str, Any]
+    posted: float | None = None  # ``time.perf_counter()`` when queued: how long until it was drawn (frame stats)
 
 
 @dataclass(frozen=True)

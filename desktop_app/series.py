@@ -61,3 +61,31 @@ def reduce_predictions(rows: Iterable[Mapping[str, Any]], max_points: int = MAX_
         "up_rate": tuple(up_rate[i] for i in keep),
         "window": (float(window),),
     }
+
+
+#: Steps between labelled epochs on the loss plot's x axis: whole epochs only.
+TICK_STEPS = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000)
+
+
+def loss_segments(points: Iterable[Any]) -> list[tuple[int, list[float], list[float], list[float]]]:
+    """Loss points (``fold``, ``train_loss``, ``val_loss`` attributes, in arrival order) as one line per fold:
+    ``[(fold, x, train, validation), …]`` where x counts epochs over all folds from 1, so each fold's curve
+    starts where the previous one ended and no line joins a fold's last epoch to the next fold's first."""
+    segments: list[tuple[int, list[float], list[float], list[float]]] = []
+    for index, point in enumerate(points, start=1):
+        if not segments or segments[-1][0] != point.fold:
+            segments.append((point.fold, [], [], []))
+        _, xs, train, val = segments[-1]
+        xs.append(float(index))
+        train.append(point.train_loss)
+        val.append(point.val_loss)
+    return segments
+
+
+def epoch_ticks(last: int, most: int = 12) -> tuple[tuple[str, float], ...]:
+    """Labelled ticks for an epoch axis running 1..``last``: whole numbers only, at most about ``most`` of them
+    (1, 2, 3 … for a short run; 10, 20, 30 … for a long one)."""
+    last = max(1, last)
+    step = next((s for s in TICK_STEPS if last / s <= most), -(-last // most))
+    first = 1 if step == 1 else step
+    return tuple((str(n), float(n)) for n in range(first, last + 1, step)) or (("1", 1.0),)

@@ -17,7 +17,7 @@ from embedded_server import problems, security
 from embedded_server.event_bus import DEFAULT_CLIENT_QUEUE, EventBus
 from embedded_server.job_manager import JobManager
 from embedded_server.job_store import DB_NAME, JobStore
-from embedded_server.logging_setup import configure_logging
+from embedded_server.logging_setup import LOG_NAME
 from embedded_server.services import EXTENSION, Services, services
 from embedded_server.settings import AppSettings, load_settings
 from trainer import paths
@@ -46,7 +46,7 @@ def create_app(config: Mapping[str, Any] | None = None, settings: AppSettings | 
     )
     app.config.from_mapping(config or {})
 
-    log_path = configure_logging(paths.log_dir(), settings.log_level)
+    log_path = paths.log_dir() / LOG_NAME  # written once ``serve`` has set up logging; the app leaves it alone
     store = JobStore(paths.data_dir() / DB_NAME)
     store.prune_events()
     bus = EventBus(store, app.config["WS_CLIENT_QUEUE"])

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 #: Longest an import may take (a multi-year 1 m file is a few million rows).
 IMPORT_TIMEOUT_S = 900
-#: ``candlecast``'s exit status for a user mistake (``desktop_app.cli.UserError``).
+#: ``candlecast``'s exit status for a user mistake (``trainer.cli_common.UserError``).
 USER_ERROR_EXIT = 2
 
 
@@ -76,8 +76,9 @@ def _resolves(symbol: str, timeframe: str, bundled_only: bool) -> bool:
 
 def import_command(path: Path, symbol: str | None, timeframe: str | None) -> list[str]:
     """argv of ``candlecast import PATH --json [--symbol S] [--timeframe T]`` (the app itself when frozen)."""
-    base = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "desktop_app.cli"]
-    argv = [*base, "import", str(path), "--json"]
+    # Frozen: the app is its own importer (``candlecast import``); from source, the trainer's own entry point.
+    base = [sys.executable, "import"] if getattr(sys, "frozen", False) else [sys.executable, "-m", "trainer.data.import_cli"]
+    argv = [*base, str(path), "--json"]
     if symbol:
         argv += ["--symbol", symbol]
     if timeframe:

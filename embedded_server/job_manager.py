@@ -1,32 +1,40 @@
-"""The job manager: a queue of training jobs, each run by a real worker subprocess, at most
-``max_concurrent_jobs`` at a time.
+"""The job manager: a queue of training jobs, each run by a real worker subprocess
+(``embedded_server.worker_process``), at most ``max_concurrent_jobs`` at a time.
 
-A worker (``python -m trainer.worker --job-dir DIR``; frozen: ``<app> worker --job-dir DIR``) writes events as
-JSON lines on stdout and logs on stderr, and reads ``{"cmd": "stop"}`` lines on stdin. Per worker, three threads:
-one reads stdout into the event bus, one copies stderr to ``DIR/worker.log`` and ``backend.log``, one waits for
-the exit. The waiter turns an exit without a terminal event (crash, ``kill -9``, out of memory) into
-``training.failed`` at once (it blocks in ``wait()``, no polling), and a timer kills a worker that never reports
-``training.started`` within ``start_timeout_s``. Stopping is a stop line, then terminate, then kill, each after
-``stop_grace_s``. Workers run in their own process group so a Ctrl-C in the server's terminal reaches only the
-server, which then stops them gracefully.
+An exit without a terminal event (crash, ``kill -9``, out of memory) becomes ``training.failed`` at once, and a
+timer kills a worker that never reports ``training.started`` within ``start_timeout_s``. Stopping is a stop line,
+then terminate, then kill, each after ``stop_grace_s``. Only the event types a worker may send
+(``trainer.events.WORKER_EVENTS``) are accepted from it; anything else is logged and dropped.
+
+**Warm spare** (``warm_worker`` in ``config.json``, on by default; ``warm_up`` starts it): one worker process that
+has already imported torch and the trainer waits for the next job. A job takes the spare — still one process per
+job, never reused — and a new spare starts once that job's worker reports ``training.started`` (so the spare's
+imports do not slow the job's start). A spare that dies is replaced, after ``SPARE_RETRY_S`` × the failures in a
+row, and no more after ``SPARE_MAX_FAILURES`` quick deaths (then jobs start cold, as without a spare).
 
 Every status change goes through ``JobStore.set_status`` (which enforces ``job_states``) and is announced as a
 ``job.status`` event after the event that caused it.
+
+A disk that cannot take writes (full, read-only; ``storage.is_write_failure``) never strands a job or stops the
+queue. Each supervision step (a worker event, a worker's exit, a failed start) writes the job's status *first*,
+so a step refused by the disk has changed nothing and is kept, in order, for the settler, which runs the waiting
+steps every ``WRITE_RETRY_S`` until the disk takes them, then starts queued jobs again. A failure recorded that way
+says so (``"disk full (…) when the job ended …"``). Events go through the bus, which keeps unstored events
+until they can be stored (``event_bus``). Progress and pid writes are best effort. ``submit`` refuses with
+``StorageFull`` (a 507) and removes the job folder it made.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 import secrets
-import signal
-import subprocess
-import sys
+import shutil
 import threading
+import time
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -37,24 +45,30 @@ from embedded_server.job_states import ACTIVE, TERMINAL, IllegalTransition, JobS
 from embedded_server.job_store import JobRecord, JobStore, utc_now
 from embedded_server.logging_setup import job_logger
 from embedded_server.settings import AppSettings
-from trainer.atomic import atomic_write_json
+from embedded_server.storage import StorageFull, describe_failure, is_write_failure
+from embedded_server.worker_process import SIGKILL, WorkerProcess, describe_exit
+from trainer.atomic import atomic_write_json, remove_stale_temp_files
 from trainer.config import TrainingConfig
-from trainer.events import EventType, make_event
+from trainer.events import WORKER_EVENTS, EventType, make_event
 
 log = logging.getLogger(__name__)
-worker_log = logging.getLogger("embedded_server.worker")
 
 #: What a job id looks like: letters, digits, ``-`` and ``_``, so it is always one safe folder name.
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 _JOB_ID = re.compile(JOB_ID_PATTERN)
-#: Worker stderr lines kept in memory for a ``training.failed`` event's ``traceback_tail``.
-TAIL_LINES = 20
-#: How long the exit handler waits for the stdout reader to deliver the last events (a grandchild may keep
-#: the pipe open after the worker died); keeps "death → training.failed" well within 2 s.
-READER_JOIN_S = 1.0
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
-#: The signal that cannot be ignored (Windows has none: ``_signal_group`` kills the process there).
-SIGKILL = getattr(signal, "SIGKILL", signal.SIGTERM)
+#: The ids ``new_job_id`` makes (``candlecast train``'s own folders, ``cli-…``, never look like this).
+_NEW_JOB_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+#: Leftovers (temp files, job folders without a job) younger than this are left alone: they may be in use.
+LEFTOVER_AGE_S = 600
+#: Seconds between attempts to run the supervision steps a full disk refused.
+WRITE_RETRY_S = 1.0
+#: A spare that dies is replaced after this many seconds times its failures in a row.
+SPARE_RETRY_S = 2.0
+#: Spares that die within ``SPARE_MIN_LIFE_S`` of their start, in a row, before the manager stops replacing them.
+SPARE_MAX_FAILURES = 3
+SPARE_MIN_LIFE_S = 60.0
+#: Why a worker dies by a signal it did not ask for (the kernel's OOM killer sends SIGKILL and logs it).
+KILLED_HINT = "often the system ran out of memory (check `dmesg`), or another program ended it"
 
 
 class ManagerClosed(RuntimeError):
@@ -71,34 +85,14 @@ def new_job_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-def worker_command(job_dir: Path) -> list[str]:
-    """The argv that runs one job's worker: the same executable with a subcommand when frozen (PyInstaller)."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, "worker", "--job-dir", str(job_dir)]
-    return [sys.executable, "-m", "trainer.worker", "--job-dir", str(job_dir)]
-
-
-def _worker_env() -> dict[str, str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
-    if not getattr(sys, "frozen", False):
-        # From source, ``-m trainer.worker`` must find the package whatever the current directory is.
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
-@dataclass(eq=False)
-class _Worker:
-    """One running worker process and what the manager knows about it."""
+@dataclass(frozen=True)
+class _Waiting:
+    """A supervision step the disk refused: ``run(late)`` does it (``late`` describes why it waited), ``cause`` is
+    the first refusal."""
 
     job_id: str
-    proc: subprocess.Popen[bytes]
-    log_file: Any
-    stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
-    started: bool = False
-    exited: threading.Event = field(default_factory=threading.Event)
-    stop_reason: str | None = None
-    timeout_reason: str | None = None
-    timer: threading.Timer | None = None
+    run: Callable[[str | None], None]
+    cause: BaseException
 
 
 @dataclass(frozen=True)
@@ -128,8 +122,12 @@ class JobManager:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._queue: deque[str] = deque()
-        self._running: dict[str, _Worker] = {}
+        self._running: dict[str, WorkerProcess] = {}
+        self._waiting: deque[_Waiting] = deque()
+        self._settler: threading.Timer | None = None
         self._closing = False
+        self._spare: WorkerProcess | None = None
+        self._spare_failures = 0
 
     # ---- queries ----------------------------------------------------------------------------------------------
 
@@ -171,20 +169,12 @@ class JobManager:
                     return Submission(existing, False, existing.pid, self.queue_position(existing.job_id))
             if self._closing:
                 raise ManagerClosed("the server is shutting down")
-            job_id, job_dir = self._new_job_dir()
-            config_json = config.model_dump(mode="json")
-            atomic_write_json(job_dir / "config.json", config_json)
-            self.store.create_job(job_id, config_json, idempotency_key)
+            job_id = self._create_job(config, idempotency_key)
             self._announce_status(job_id, JobStatus.QUEUED, None)
             self._queue.append(job_id)
-            spawn_error: OSError | None = None
-            expected_pid = None
-            if self._queue[0] == job_id and self._has_free_slot():
-                self._queue.popleft()
-                try:
-                    expected_pid = self._spawn(job_id)
-                except OSError as exc:
-                    spawn_error = exc
+            started = self._start_next() if self._queue[0] == job_id else None
+            spawn_error = started[1] if started is not None and isinstance(started[1], OSError) else None
+            expected_pid = started[1] if started is not None and spawn_error is None else None
             self.bus.publish(
                 make_event(
                     EventType.TRAINING_STARTED,
@@ -198,13 +188,29 @@ class JobManager:
                 )
             )
             if spawn_error is not None:
-                self._fail(
-                    job_id, "start", type(spawn_error).__name__, f"cannot start the worker: {spawn_error}", "", None
-                )
+                self._spawn_failed(job_id, spawn_error)
             return Submission(self.store.get_job(job_id), True, expected_pid, self.queue_position(job_id))
 
+    def _create_job(self, config: TrainingConfig, idempotency_key: str | None) -> str:
+        """Make the job's folder with its ``config.json`` and its ``queued`` row (lock held); returns its id.
+
+        Raises ``StorageFull`` when the disk refuses a write; the folder is then removed, so nothing is left behind.
+        """
+        job_id, job_dir = self._new_job_dir()
+        config_json = config.model_dump(mode="json")
+        try:
+            atomic_write_json(job_dir / "config.json", config_json)
+            self.store.create_job(job_id, config_json, idempotency_key)
+        except BaseException as exc:
+            shutil.rmtree(job_dir, ignore_errors=True)
+            if isinstance(exc, Exception) and is_write_failure(exc):
+                raise StorageFull(self.jobs_dir.parent, exc) from None
+            raise
+        return job_id
+
     def _new_job_dir(self) -> tuple[str, Path]:
-        """A fresh job id and its (created, empty) folder; a clash of ids (same second, same random part) retries."""
+        """A fresh job id and its (created, empty) folder; a clash of ids (same second, same random part) retries.
+        ``StorageFull`` when the disk refuses the folder."""
         while True:
             job_id = new_job_id()
             try:
@@ -212,122 +218,182 @@ class JobManager:
                 return job_id, self.jobs_dir / job_id
             except FileExistsError:
                 continue
+            except OSError as exc:
+                if is_write_failure(exc):
+                    raise StorageFull(self.jobs_dir.parent, exc) from None
+                raise
 
     def _has_free_slot(self) -> bool:
         return not self._closing and len(self._running) < self.settings.max_concurrent_jobs
 
     def _dispatch(self) -> None:
         """Start queued jobs while slots are free (lock held)."""
-        while self._queue and self._has_free_slot():
-            job_id = self._queue.popleft()
-            try:
-                self._spawn(job_id)
-            except OSError as exc:
-                self._fail(job_id, "start", type(exc).__name__, f"cannot start the worker: {exc}", "", None)
+        while (started := self._start_next()) is not None:
+            job_id, result = started
+            if isinstance(result, OSError):
+                self._spawn_failed(job_id, result)
+
+    def _start_next(self) -> tuple[str, int | OSError] | None:
+        """Start the job at the head of the queue if a slot is free and no supervision step waits for the disk
+        (lock held). Returns ``(job_id, worker pid)``, or ``(job_id, OSError)`` when the process could not be
+        created (the job is then ``starting``; the caller fails it), or None when nothing started: no job, no
+        slot, or the disk refused the ``starting`` status (the job then stays first in the queue; the settler
+        tries again).
+        """
+        if not self._queue or not self._has_free_slot() or self._waiting:
+            return None
+        job_id = self._queue[0]
+        try:
+            self._set_status(job_id, JobStatus.STARTING)
+        except Exception as exc:
+            if not is_write_failure(exc):
+                raise
+            job_logger(log, job_id).error("cannot start the job yet: %s; retrying", describe_failure(exc))
+            self._schedule_settler()
+            return None
+        self._queue.popleft()
+        try:
+            return job_id, self._spawn(job_id)
+        except OSError as exc:
+            return job_id, exc
+
+    def _spawn_failed(self, job_id: str, exc: OSError) -> None:
+        self._supervise(
+            job_id,
+            lambda late: self._fail(
+                job_id, "start", type(exc).__name__, f"cannot start the worker: {exc}", "", None, late
+            ),
+        )
 
     def _spawn(self, job_id: str) -> int:
-        """Move ``job_id`` to ``starting`` and start its worker (lock held); returns the worker's pid.
-
-        Raises ``OSError`` when the process cannot be created (the job is then ``starting``; the caller fails it).
-        """
-        self._set_status(job_id, JobStatus.STARTING)
+        """Start the worker of ``job_id``, already ``starting`` (lock held): hand it to the spare if one is alive,
+        else start a process. Returns the worker's pid; raises ``OSError`` when no process can be created (the
+        caller fails the job)."""
         job_dir = self.jobs_dir / job_id
-        log_file = open(job_dir / "worker.log", "ab")  # noqa: SIM115 (closed by the exit handler)
-        try:
-            proc = subprocess.Popen(
-                worker_command(job_dir),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=job_dir,
-                env=_worker_env(),
-                # Own process group: a Ctrl-C in the server's terminal reaches only the server, which then stops
-                # the worker gracefully. (process_group keeps Popen's fast vfork path; a new session would not.)
-                process_group=0 if os.name == "posix" else None,
-                creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
-            )
-        except OSError:
-            log_file.close()
-            raise
-        worker = _Worker(job_id, proc, log_file)
+        worker, how = self._take_spare(job_id, job_dir), "took the spare"
+        if worker is None:
+            worker, how = WorkerProcess.spawn(job_id, job_dir, self._on_worker_event, self._on_exit), "started"
         self._running[job_id] = worker
-        self.store.update_job(job_id, pid=proc.pid)
-        job_logger(log, job_id).info("worker started: pid %d, %s", proc.pid, " ".join(proc.args))
-        worker.timer = threading.Timer(self.settings.start_timeout_s, self._start_timed_out, (worker,))
-        worker.timer.daemon = True
-        worker.timer.start()
-        out = threading.Thread(target=self._read_events, args=(worker,), name=f"worker-out-{job_id}", daemon=True)
-        err = threading.Thread(target=self._read_log, args=(worker,), name=f"worker-err-{job_id}", daemon=True)
-        out.start()
-        err.start()
-        threading.Thread(
-            target=self._wait_exit, args=(worker, out, err), name=f"worker-wait-{job_id}", daemon=True
-        ).start()
-        return proc.pid
+        self._try_update(job_id, pid=worker.pid)  # best effort: ``running`` writes the pid again
+        job_logger(log, job_id).info("worker %s: pid %d, %s", how, worker.pid, " ".join(worker.proc.args))
+        worker.start_timer(self.settings.start_timeout_s, self._start_timed_out)
+        return worker.pid
+
+    # ---- the warm spare ---------------------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Start the spare worker if ``warm_worker`` is on and none is alive (the server calls this once it serves)."""
+        with self._lock:
+            self._start_spare()
+
+    def spare_info(self) -> dict[str, Any] | None:
+        """``{"pid", "ready", "rss_mib", "age_s"}`` of the waiting spare, or None (none, or ``warm_worker`` off)."""
+        with self._lock:
+            spare = self._spare
+        if spare is None:
+            return None
+        return {
+            "pid": spare.pid, "ready": spare.ready, "rss_mib": spare.rss_mib(),
+            "age_s": round(time.monotonic() - spare.born, 1),
+        }
+
+    def _start_spare(self) -> None:
+        """Start a spare unless one exists, it is off, the manager closes or spares keep dying (lock held)."""
+        if (self._spare is not None or not self.settings.warm_worker or self._closing
+                or self._spare_failures >= SPARE_MAX_FAILURES):
+            return
+        try:
+            self._spare = WorkerProcess.spawn_spare(self.jobs_dir, self._on_worker_event, self._on_exit)
+        except OSError as exc:
+            log.error("cannot start a spare worker (%s); jobs start cold", exc)
+            return
+        log.info("spare worker started: pid %d", self._spare.pid)
+
+    def _take_spare(self, job_id: str, job_dir: Path) -> WorkerProcess | None:
+        """The spare, handed ``job_id`` (lock held); None when there is none or it is gone (then it is dropped)."""
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        try:
+            spare.assign(job_id, job_dir)
+        except OSError as exc:
+            job_logger(log, job_id).warning("%s; starting a worker instead", exc)
+            spare.signal_group(SIGKILL)
+            return None
+        return spare
+
+    def _spare_exited(self, spare: WorkerProcess, code: int) -> None:
+        """A spare died before it had a job (lock held): replace it, a little later each time it happens again."""
+        if self._spare is spare:
+            self._spare = None
+        if self._closing:
+            return
+        quick = time.monotonic() - spare.born < SPARE_MIN_LIFE_S
+        self._spare_failures = self._spare_failures + 1 if quick else 1
+        tail = " | ".join(list(spare.stderr_tail)[-3:])
+        if self._spare_failures >= SPARE_MAX_FAILURES:
+            log.error("spare worker (pid %d) %s; %d in a row died early, jobs start cold from now on: %s",
+                      spare.pid, describe_exit(code), self._spare_failures, tail)
+            return
+        log.warning("spare worker (pid %d) %s; replacing it: %s", spare.pid, describe_exit(code), tail)
+        timer = threading.Timer(SPARE_RETRY_S * self._spare_failures, self.warm_up)
+        timer.daemon = True
+        timer.start()
 
     # ---- worker output ----------------------------------------------------------------------------------------
 
-    def _read_events(self, worker: _Worker) -> None:
-        jlog = job_logger(log, worker.job_id)
-        assert worker.proc.stdout is not None
-        with worker.proc.stdout:
-            for raw in worker.proc.stdout:
-                line = raw.decode("utf-8", errors="replace").strip()
-                if not line:
-                    continue
-                try:
-                    event = json.loads(line)
-                    EventType(event["type"])
-                except (ValueError, TypeError, KeyError):
-                    jlog.warning("worker stdout line is not an event, ignored: %.200s", line)
-                    continue
-                try:
-                    self._on_worker_event(worker, event)
-                except Exception:  # one bad event must not stop the reader: the terminal one still has to count
-                    jlog.exception("could not handle worker event %.200s", line)
-
-    def _read_log(self, worker: _Worker) -> None:
-        jlog = job_logger(worker_log, worker.job_id)
-        assert worker.proc.stderr is not None
-        with worker.proc.stderr, worker.log_file:
-            for raw in worker.proc.stderr:
-                worker.log_file.write(raw)
-                worker.log_file.flush()
-                line = raw.decode("utf-8", errors="replace").rstrip()
-                worker.stderr_tail.append(line)
-                jlog.info("%s", line)
-
-    def _on_worker_event(self, worker: _Worker, event: dict[str, Any]) -> None:
+    def _on_worker_event(self, worker: WorkerProcess, event: dict[str, Any]) -> None:
+        """One event line of a worker (its stdout reader's thread)."""
         job_id = worker.job_id
-        jlog = job_logger(log, job_id)
+        jlog = job_logger(log, job_id or f"spare-{worker.pid}")
+        if job_id is None:
+            jlog.warning("a spare worker wrote an event before it had a job; dropped: %.200s", event)
+            return
+        if event.get("type") not in WORKER_EVENTS:
+            jlog.warning("a worker may not send %r events; dropped", event.get("type"))
+            return
         if event.get("job_id") != job_id:
             jlog.warning("worker event names job %r; counted for %s", event.get("job_id"), job_id)
             event["job_id"] = job_id
-        kind = EventType(event["type"])
         with self._lock:
-            status = self.store.get_job(job_id).status
-            if status in TERMINAL:
-                jlog.warning("ignoring %s: the job is already %s", kind.value, status.value)
-                return
-            if kind is EventType.TRAINING_STARTED and event.get("origin") == "worker":
-                worker.started = True
-                if worker.timer is not None:
-                    worker.timer.cancel()
-                self.bus.publish(event)
-                self._set_status(job_id, JobStatus.RUNNING, started_at=utc_now(), pid=event.get("pid", worker.proc.pid))
-            elif kind is EventType.TRAINING_EPOCH:
-                progress = {k: event.get(k) for k in ("fold", "folds", "epoch", "epochs", "fraction", "eta_s")}
-                self.store.update_job(job_id, progress=progress)
-                self.bus.publish(event)
-            elif kind is EventType.TRAINING_FOLD_COMPLETED:
-                self.bus.publish(event)
-            elif kind in (EventType.TRAINING_COMPLETED, EventType.TRAINING_FAILED, EventType.TRAINING_STOPPED):
-                self._finish(job_id, kind, event)
-            else:
-                jlog.warning("ignoring %s from the worker: only the server sends it", kind.value)
+            self._supervise(job_id, lambda late: self._handle_worker_event(worker, event, late))
 
-    def _finish(self, job_id: str, kind: EventType, event: dict[str, Any]) -> None:
-        """Record a terminal event (lock held): status first (it may be refused), then the event, then job.status."""
+    def _handle_worker_event(self, worker: WorkerProcess, event: dict[str, Any], late: str | None) -> None:
+        """One worker event (lock held): the status write first (the disk may refuse it), then the events."""
+        job_id = worker.job_id
+        jlog = job_logger(log, job_id)
+        kind = EventType(event["type"])
+        status = self.store.get_job(job_id).status
+        if status in TERMINAL:
+            jlog.warning("ignoring %s: the job is already %s", kind.value, status.value)
+            return
+        if kind is EventType.TRAINING_STARTED and event.get("origin") == "worker":
+            worker.started = True
+            worker.cancel_timer()
+            previous, _ = self.store.set_status(
+                job_id, JobStatus.RUNNING, started_at=utc_now(), pid=event.get("pid", worker.pid)
+            )
+            self.bus.publish(event)
+            self._announce_status(job_id, JobStatus.RUNNING, previous)
+            self._start_spare()  # now that this job has started, the next one's spare may import
+        elif kind is EventType.TRAINING_EPOCH:
+            progress = {k: event.get(k) for k in ("fold", "folds", "epoch", "epochs", "fraction", "eta_s")}
+            self._try_update(job_id, progress=progress)
+            self.bus.publish(event)
+        elif kind is EventType.TRAINING_FOLD_COMPLETED:
+            self.bus.publish(event)
+        elif kind in (EventType.TRAINING_COMPLETED, EventType.TRAINING_FAILED, EventType.TRAINING_STOPPED):
+            self._finish(job_id, kind, event, late)
+        else:
+            jlog.warning("ignoring %s from the worker: only the server sends it", kind.value)
+
+    def _finish(self, job_id: str, kind: EventType, event: dict[str, Any], late: str | None = None) -> None:
+        """Record a terminal event (lock held): status first (it may be refused), then the event, then job.status.
+
+        ``late`` (why the step had to wait for the disk) is put in front of a failure's ``error``."""
+        if late is not None and kind is EventType.TRAINING_FAILED:
+            note = f"{late} when the job ended (recorded once the disk took writes)"
+            event = {**event, "error": f"{note}: {event['error']}"}
         fields: dict[str, Any] = {"finished_at": utc_now()}
         if kind is EventType.TRAINING_COMPLETED:
             target = JobStatus.COMPLETED
@@ -348,42 +414,115 @@ class JobManager:
         self.bus.publish(event)
         self._announce_status(job_id, target, previous)
 
-    def _wait_exit(self, worker: _Worker, out: threading.Thread, err: threading.Thread) -> None:
-        code = worker.proc.wait()
-        worker.exited.set()
-        if worker.timer is not None:
-            worker.timer.cancel()
-        out.join(READER_JOIN_S)
-        err.join(READER_JOIN_S / 2)
+    def _on_exit(self, worker: WorkerProcess, code: int) -> None:
+        """A worker process has exited with ``code`` (its waiter thread): end its job, free its slot."""
         job_id = worker.job_id
-        job_logger(log, job_id).info("worker exited with code %s", code)
         with self._lock:
+            if job_id is None:
+                self._spare_exited(worker, code)
+                return
+            job_logger(log, job_id).info("worker exited with code %s", code)
             self._running.pop(job_id, None)
-            _close_quietly(worker.proc.stdin)  # the readers close their own streams when they reach EOF
-            job = self.store.get_job(job_id)
-            if job.status not in TERMINAL:
-                self._finish_without_terminal_event(worker, code)
-            elif job.status is JobStatus.FAILED and job.error and job.error.get("exit_code") is None:
-                self.store.update_job(job_id, error={**job.error, "exit_code": code})  # the worker could not know it
-            self._dispatch()
-            self._changed.notify_all()
+            try:
+                self._supervise(job_id, lambda late: self._settle_exit(worker, code, late))
+            finally:  # whatever happened, the slot is free: the queue moves on
+                self._start_spare()  # a worker that died before it started never asked for the next spare
+                self._dispatch()
+                self._changed.notify_all()
 
-    def _finish_without_terminal_event(self, worker: _Worker, code: int) -> None:
+    def _settle_exit(self, worker: WorkerProcess, code: int, late: str | None) -> None:
+        """The worker has exited with ``code`` (lock held): end its job if its own terminal event did not."""
+        job = self.store.get_job(worker.job_id)
+        if job.status not in TERMINAL:
+            self._finish_without_terminal_event(worker, code, late)
+        elif job.status is JobStatus.FAILED and job.error and job.error.get("exit_code") is None:
+            self.store.update_job(job.job_id, error={**job.error, "exit_code": code})
+
+    def _finish_without_terminal_event(self, worker: WorkerProcess, code: int, late: str | None) -> None:
         job_id = worker.job_id
         tail = "\n".join(worker.stderr_tail)
         if worker.stop_reason is not None:
             event = make_event(
-                EventType.TRAINING_STOPPED, job_id, reason=f"{worker.stop_reason} ({_describe_exit(code)})"
+                EventType.TRAINING_STOPPED, job_id, reason=f"{worker.stop_reason} ({describe_exit(code)})"
             )
             self._finish(job_id, EventType.TRAINING_STOPPED, event)
         elif worker.timeout_reason is not None:
-            self._fail(job_id, "start", "StartTimeout", worker.timeout_reason, tail, code)
+            self._fail(job_id, "start", "StartTimeout", worker.timeout_reason, tail, code, late)
         else:
             stage = "worker" if worker.started else "start"
             kind = "WorkerKilled" if code < 0 else "WorkerExited"
-            self._fail(job_id, stage, kind, f"the worker {_describe_exit(code)} without a final event", tail, code)
+            hint = f": {KILLED_HINT}" if code < 0 else ""
+            error = f"the worker {describe_exit(code)} without a final event{hint}"
+            self._fail(job_id, stage, kind, error, tail, code, late)
 
-    def _fail(self, job_id: str, stage: str, error_type: str, error: str, tail: str, code: int | None) -> None:
+    # ---- writes the disk may refuse ---------------------------------------------------------------------------
+
+    def _supervise(self, job_id: str, step: Callable[[str | None], None]) -> None:
+        """Run a supervision ``step`` now (lock held), or keep it for the settler when the disk refuses its first
+        write or earlier steps already wait (so steps stay in order). A step must write the job's status before
+        anything else, so a refused one has changed nothing."""
+        if self._waiting:
+            self._waiting.append(_Waiting(job_id, step, self._waiting[-1].cause))
+            return
+        try:
+            step(None)
+        except Exception as exc:
+            if not is_write_failure(exc):
+                raise
+            job_logger(log, job_id).error(
+                "cannot record the job's progress: %s; kept in memory and retried every %g s",
+                describe_failure(exc),
+                WRITE_RETRY_S,
+            )
+            self._waiting.append(_Waiting(job_id, step, exc))
+            self._schedule_settler()
+
+    def _schedule_settler(self) -> None:
+        if self._settler is None:
+            self._settler = threading.Timer(WRITE_RETRY_S, self._settle)
+            self._settler.daemon = True
+            self._settler.start()
+
+    def _settle(self) -> None:
+        """Run the waiting steps in order while the disk takes them, then start queued jobs (settler thread)."""
+        with self._lock:
+            self._settler = None
+            while self._waiting:
+                waiting = self._waiting[0]
+                try:
+                    waiting.run(describe_failure(waiting.cause))
+                except Exception as exc:
+                    if is_write_failure(exc):
+                        self._schedule_settler()
+                        return
+                    job_logger(log, waiting.job_id).exception("a supervision step failed; dropped")
+                else:
+                    job_logger(log, waiting.job_id).warning("recorded what waited for disk space")
+                self._waiting.popleft()
+            try:
+                self._dispatch()
+            finally:
+                self._changed.notify_all()
+
+    def _try_update(self, job_id: str, **fields: Any) -> None:
+        """``store.update_job`` for values that are written again later (progress, pid): a full disk is logged."""
+        try:
+            self.store.update_job(job_id, **fields)
+        except Exception as exc:
+            if not is_write_failure(exc):
+                raise
+            job_logger(log, job_id).warning("not saved (%s): %s", describe_failure(exc), ", ".join(fields))
+
+    def _fail(
+        self,
+        job_id: str,
+        stage: str,
+        error_type: str,
+        error: str,
+        tail: str,
+        code: int | None,
+        late: str | None = None,
+    ) -> None:
         event = make_event(
             EventType.TRAINING_FAILED,
             job_id,
@@ -394,9 +533,9 @@ class JobManager:
             exit_code=code,
         )
         job_logger(log, job_id).error("job failed (%s): %s", stage, error)
-        self._finish(job_id, EventType.TRAINING_FAILED, event)
+        self._finish(job_id, EventType.TRAINING_FAILED, event, late)
 
-    def _start_timed_out(self, worker: _Worker) -> None:
+    def _start_timed_out(self, worker: WorkerProcess) -> None:
         with self._lock:
             if worker.started or worker.exited.is_set() or worker.stop_reason is not None:
                 return
@@ -404,7 +543,7 @@ class JobManager:
                 f"the worker did not report training.started within {self.settings.start_timeout_s:g} s; killed"
             )
             job_logger(log, worker.job_id).error(worker.timeout_reason)
-            _signal_group(worker.proc, SIGKILL)
+            worker.signal_group(SIGKILL)
 
     # ---- stop -------------------------------------------------------------------------------------------------
 
@@ -429,28 +568,8 @@ class JobManager:
             if worker.stop_reason is None:
                 worker.stop_reason = reason
                 job_logger(log, job_id).info("stopping the worker: %s", reason)
-                threading.Thread(
-                    target=self._stop_worker, args=(worker,), name=f"worker-stop-{job_id}", daemon=True
-                ).start()
+                worker.stop(self.settings.stop_grace_s)
             return "stopping"
-
-    def _stop_worker(self, worker: _Worker) -> None:
-        """Stop line, then SIGTERM, then SIGKILL, each after ``stop_grace_s`` unless the worker has exited."""
-        grace = self.settings.stop_grace_s
-        try:
-            assert worker.proc.stdin is not None
-            worker.proc.stdin.write(b'{"cmd": "stop"}\n')
-            worker.proc.stdin.flush()
-        except (OSError, ValueError):  # the worker already closed its end, or exited
-            pass
-        if worker.exited.wait(grace):
-            return
-        job_logger(log, worker.job_id).warning("worker ignored the stop line for %g s; terminating", grace)
-        _signal_group(worker.proc, signal.SIGTERM)
-        if worker.exited.wait(grace):
-            return
-        job_logger(log, worker.job_id).warning("worker survived SIGTERM for %g s; killing", grace)
-        _signal_group(worker.proc, SIGKILL)
 
     # ---- start-up and shutdown --------------------------------------------------------------------------------
 
@@ -478,25 +597,79 @@ class JobManager:
             log.warning("found %d unfinished job(s) from a previous run: %s", len(changed), ", ".join(changed))
         return changed
 
+    def remove_leftovers(self, lock: FolderLock, folders: list[Path]) -> list[Path]:
+        """At server start, after ``recover``: remove what a crash left behind, older than ``LEFTOVER_AGE_S``.
+
+        Job folders named like ``new_job_id``'s with no job in the store, holding only what ``submit`` writes
+        before the job's row (``config.json`` or its temp file: a kill between the two), and the temp files of
+        atomic writes in ``folders``, the data folder, its ``datasets`` and every job folder. Anything else is
+        left alone. Logs each removal; returns the paths removed. Needs the data folder's held ``lock``.
+        """
+        if not lock.held or lock.folder.resolve() != self.jobs_dir.parent.resolve():
+            raise RuntimeError(f"remove_leftovers() needs the held lock of {self.jobs_dir.parent}")
+        removed: list[Path] = []
+        job_dirs = sorted(p for p in self.jobs_dir.iterdir() if p.is_dir()) if self.jobs_dir.is_dir() else []
+        cutoff = datetime.now(UTC).timestamp() - LEFTOVER_AGE_S
+        for job_dir in job_dirs:
+            if self._is_orphan(job_dir, cutoff):
+                shutil.rmtree(job_dir, ignore_errors=True)
+                removed.append(job_dir)
+        for folder in [*folders, self.jobs_dir.parent, self.jobs_dir.parent / "datasets", *job_dirs]:
+            removed += remove_stale_temp_files(folder, LEFTOVER_AGE_S)
+        for path in removed:
+            log.warning("removed a leftover of an earlier crash: %s", path)
+        return removed
+
+    def _is_orphan(self, job_dir: Path, cutoff: float) -> bool:
+        """A folder ``submit`` made whose job row was never written (see ``remove_leftovers``)."""
+        if not _NEW_JOB_ID.fullmatch(job_dir.name):
+            return False
+        try:
+            self.store.get_job(job_dir.name)
+            return False
+        except KeyError:
+            pass
+        try:
+            names = [p.name for p in job_dir.iterdir()]
+            newest = max([job_dir.stat().st_mtime, *((job_dir / n).stat().st_mtime for n in names)])
+        except OSError:
+            return False
+        ours = all(n == "config.json" or (n.startswith(".config.json.") and n.endswith(".tmp")) for n in names)
+        return ours and newest < cutoff
+
     def shutdown(self, timeout: float | None = None) -> None:
         """Refuse new jobs, cancel queued ones, stop running ones (they end ``stopped``) and wait for every worker
         to exit: at most ``timeout`` seconds (default: two grace periods and a margin), then kill what is left."""
         reason = "the server is shutting down"
         with self._lock:
             self._closing = True
-            for job_id in list(self._queue):
-                self.stop(job_id, reason)
-            for job_id in list(self._running):
+            spare, self._spare = self._spare, None
+            if spare is not None:
+                spare.close_stdin()  # EOF: a spare with no job exits at once
+            for job_id in [*self._queue, *self._running]:
                 try:
                     self.stop(job_id, reason)
                 except IllegalTransition:
                     pass  # the job has finished; its worker is only exiting (waited for below)
+                except Exception as exc:  # a full disk: the next start finds the job unfinished and ends it
+                    if not is_write_failure(exc):
+                        raise
+                    log.error("cannot cancel job %s: %s", job_id, describe_failure(exc))
             limit = timeout if timeout is not None else 2 * self.settings.stop_grace_s + 5
             if not self._changed.wait_for(lambda: not self._running, limit):
                 for worker in self._running.values():
                     log.error("worker of job %s still alive after %g s; killing it", worker.job_id, limit)
-                    _signal_group(worker.proc, SIGKILL)
+                    worker.signal_group(SIGKILL)
                 self._changed.wait_for(lambda: not self._running, 5)
+            if spare is not None and not spare.exited.wait(5):
+                spare.signal_group(SIGKILL)
+            if self._settler is not None:
+                self._settler.cancel()
+            if self._waiting:
+                log.error(
+                    "the disk never took the end of job(s) %s; the next start marks them interrupted",
+                    ", ".join(dict.fromkeys(w.job_id for w in self._waiting)),
+                )
 
     # ---- helpers ----------------------------------------------------------------------------------------------
 
@@ -508,34 +681,3 @@ class JobManager:
         self.bus.publish(
             make_event(EventType.JOB_STATUS, job_id, status=status.value, previous=previous.value if previous else None)
         )
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
-
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    """Send ``sig`` to the worker and its children (its own process group on POSIX); no error if it is gone."""
-    if proc.poll() is not None:
-        return
-    try:
-        if os.name == "posix":
-            os.killpg(proc.pid, sig)
-        elif sig == signal.SIGTERM:
-            proc.terminate()
-        else:
-            proc.kill()
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _close_quietly(stream: Any) -> None:
-    try:
-        stream.close()
-    except (OSError, ValueError):
-        pass

@@ -129,9 +129,19 @@ class JobStore:
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except BaseException:
+                # A full disk can fail the COMMIT itself; SQLite may or may not have rolled back. Without this the
+                # connection stayed inside the failed transaction and every later BEGIN failed too.
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     # ---- jobs -------------------------------------------------------------------------------------------------
 

@@ -45,7 +45,15 @@ def _err(description: str) -> tuple[str, Any, str]:
 
 NOT_FOUND = {404: _err("No such job.")}
 INVALID = {422: _err("Invalid field (errors lists each one).")}
-BODY_ERRORS = {400: _err("Malformed JSON."), 413: _err("Body over 1 MiB."), 415: _err("Body is not JSON."), **INVALID}
+BODY_ERRORS = {
+    400: _err("Malformed JSON (or nested too deeply, or a number too large)."),
+    408: _err("The body did not arrive within the server's request timeout."),
+    413: _err("Body over 1 MiB."),
+    415: _err("Body is not JSON."),
+    **INVALID,
+}
+#: Routes that write to the data folder.
+WRITES = {507: _err("The data folder's disk is full; detail names the folder and its free space.")}
 IDEMPOTENCY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -65,6 +73,7 @@ OPERATIONS: list[Operation] = [
             404: _err("No dataset for this symbol and timeframe."),
             503: _err("The server is shutting down."),
             **BODY_ERRORS,
+            **WRITES,
         },
         body=s.TrainingStartRequest,
         headers=[IDEMPOTENCY],
@@ -75,7 +84,12 @@ OPERATIONS: list[Operation] = [
         "post",
         "/jobs/{job_id}/stop",
         "Stop a running job or cancel a queued one",
-        {202: _ok("Stopping or cancelled.", s.StopAccepted), 409: _err("The job has finished."), **NOT_FOUND},
+        {
+            202: _ok("Stopping or cancelled.", s.StopAccepted),
+            409: _err("The job has finished."),
+            **NOT_FOUND,
+            **WRITES,
+        },
     ),
     Operation(
         "post",
@@ -86,6 +100,7 @@ OPERATIONS: list[Operation] = [
             409: _err("No job running, several running, or the job has finished."),
             **NOT_FOUND,
             **BODY_ERRORS,
+            **WRITES,
         },
         body=s.StopTrainingRequest,
     ),
@@ -126,7 +141,7 @@ OPERATIONS: list[Operation] = [
         "post",
         "/datasets/import",
         "Import a candle file into the dataset store",
-        {201: _ok("The imported dataset with its import report.", s.ImportedDataset), **BODY_ERRORS},
+        {201: _ok("The imported dataset with its import report.", s.ImportedDataset), **BODY_ERRORS, **WRITES},
         body=s.ImportRequest,
     ),
     Operation("get", "/openapi.json", "This document", {200: _ok("OpenAPI 3.1.", None)}),
@@ -144,7 +159,13 @@ OPERATIONS: list[Operation] = [
 ]
 
 #: Every route may answer these (the Host/Origin guard and the token).
-COMMON = {403: _err("Host or Origin refused (local-machine safety)."), 401: _err("Bearer token missing or wrong.")}
+COMMON = {
+    403: _err("Host or Origin refused (local-machine safety)."),
+    401: _err("Bearer token missing or wrong."),
+    414: _err("URL too long."),
+    431: _err("A header line too long, or too many headers."),
+    503: _err("The server serves its limit of connections; retry shortly."),
+}
 
 
 def _components() -> tuple[dict[tuple[type[BaseModel], str], dict[str, Any]], dict[str, Any]]:
@@ -180,7 +201,8 @@ def build_openapi(app: Flask | None = None) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in OPERATIONS:
         responses: dict[str, Any] = {}
-        for status, (description, model, media) in {**op.responses, **COMMON}.items():
+        common = {status: answer for status, answer in COMMON.items() if status not in op.responses}
+        for status, (description, model, media) in {**op.responses, **common}.items():
             entry: dict[str, Any] = {"description": description}
             if media:
                 schema = refs[(model, "serialization")] if model is not None else {"type": "object"}

@@ -2,7 +2,9 @@
 
 Routes raise ``Problem`` (or let ``IllegalTransition``/``HTTPException`` escape); the handlers registered by
 ``register_error_handlers`` turn each into the one shape. An unexpected exception becomes a 500 problem whose
-``detail`` names the error, with the full traceback in ``backend.log``; never Werkzeug's HTML page.
+``detail`` names the error, with the full traceback in ``backend.log``; never Werkzeug's HTML page. A disk that
+refuses a write (``storage.StorageFull``, or a full-disk error from SQLite) is a 507 naming the folder and its free
+space.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing.exceptions import WebsocketMismatch
 
 from embedded_server.job_states import IllegalTransition
+from embedded_server.storage import StorageFull, is_write_failure
+from trainer import paths
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +48,8 @@ class Problem(Exception):
         self.headers = headers or {}
 
 
-def problem_response(
-    status: int, detail: str, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
-) -> Response:
-    """The problem+json response; ``title`` is the HTTP reason phrase, as RFC 9457 asks for ``about:blank``."""
+def problem_body(status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The problem+json object; ``title`` is the HTTP reason phrase, as RFC 9457 asks for ``about:blank``."""
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
@@ -56,7 +58,14 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = errors
-    response = Response(json.dumps(body), status=status, mimetype=MEDIA_TYPE)
+    return body
+
+
+def problem_response(
+    status: int, detail: str, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """The problem+json response (``problem_body``)."""
+    response = Response(json.dumps(problem_body(status, detail, errors)), status=status, mimetype=MEDIA_TYPE)
     response.headers.update(headers or {})
     return response
 
@@ -106,7 +115,14 @@ def register_error_handlers(app: Flask) -> None:
         headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
         return problem_response(status, detail, headers=headers)
 
+    @app.errorhandler(StorageFull)
+    def _storage_full(exc: StorageFull) -> Response:
+        log.error("%s %s refused: %s", request.method, request.path, exc)
+        return problem_response(507, str(exc))
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        if is_write_failure(exc):  # the disk, not a bug: say so (507), like StorageFull
+            return _storage_full(StorageFull(paths.data_dir(), exc))
         log.exception("unhandled error in %s %s", request.method, request.path)
         return problem_response(500, f"internal error: {type(exc).__name__}: {exc} (traceback in backend.log)")

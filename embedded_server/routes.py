@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request
 from pydantic import BaseModel
+from werkzeug.exceptions import ClientDisconnected
 
 from embedded_server.datasets import dataset_problem, import_dataset, list_datasets
 from embedded_server.job_manager import ManagerClosed
@@ -53,8 +54,8 @@ MAX_IDEMPOTENCY_KEY = 255
 
 
 def json_body() -> dict[str, Any]:
-    """The request's JSON object; ``{}`` for an empty body. 415 if not JSON, 400 if malformed, 422 if not an object,
-    413 if over ``MAX_CONTENT_LENGTH``.
+    """The request's JSON object; ``{}`` for an empty body. 415 if not JSON, 400 if malformed (or nested deeper or
+    holding an integer longer than Python's parser takes), 422 if not an object, 413 if over ``MAX_CONTENT_LENGTH``.
     """
     data = _read_body(current_app.config["MAX_CONTENT_LENGTH"])
     if not data.strip():
@@ -67,6 +68,10 @@ def json_body() -> dict[str, Any]:
         raise Problem(400, f"the body is not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise Problem(400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise Problem(400, "the JSON body is nested too deeply") from None
+    except ValueError as exc:  # an integer of more digits than int() converts (sys.get_int_max_str_digits)
+        raise Problem(400, f"the JSON body holds a number too large to read: {exc}") from None
     if not isinstance(body, dict):
         raise Problem(
             422,
@@ -96,6 +101,10 @@ def _read_body(limit: int) -> bytes:
                 break
             chunks.append(chunk)
             size += len(chunk)
+    except (TimeoutError, ClientDisconnected) as exc:  # Werkzeug turns a read timeout into ClientDisconnected
+        if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+            raise Problem(408, "the body did not arrive within the server's request timeout") from None
+        raise Problem(400, "the body ended before its Content-Length") from None
     except OSError as exc:  # e.g. a malformed chunk header
         raise Problem(400, f"the body could not be read: {exc}") from None
     if size > limit:
@@ -139,6 +148,7 @@ def health() -> Response:
             uptime_s=round(time.monotonic() - svc.started_monotonic, 3),
             time=utc_now(),
             jobs=svc.manager.counts(),
+            spare_worker=svc.manager.spare_info(),
         )
     )
 

@@ -7,6 +7,8 @@ Response models allow extra keys: clients ignore keys they don't know (API.md's 
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +18,10 @@ from embedded_server.job_manager import JOB_ID_PATTERN
 from embedded_server.job_states import JobStatus
 from embedded_server.job_store import JobRecord
 from trainer.config import Timeframe, TrainingConfig, normalize_symbol
+
+
+#: An absolute path on this server's system (``~/`` expands to the home folder); also ``/openapi.json``'s pattern.
+ABSOLUTE_PATH_PATTERN = r"^([A-Za-z]:[\\/]|\\\\|~[\\/])" if os.name == "nt" else r"^(/|~/)"
 
 
 class _Request(BaseModel):
@@ -43,9 +49,21 @@ class StopTrainingRequest(_Request):
 class ImportRequest(_Request):
     """``POST /datasets/import`` body: a candle file on this machine to import into the dataset store."""
 
-    path: str = Field(min_length=1, description="Absolute path of the candle file (CSV, JSON, feather, parquet…).")
+    path: str = Field(
+        min_length=1,
+        description="Absolute path of the candle file (CSV, JSON, feather, parquet…).",
+        json_schema_extra={"pattern": ABSOLUTE_PATH_PATTERN},  # checked by ``_absolute`` with a clearer message
+    )
     symbol: str | None = Field(None, min_length=1, description="Exchange symbol, if the file does not name it.")
     timeframe: Timeframe | None = Field(None, description="Expected timeframe, checked against the file's spacing.")
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if value and not re.match(ABSOLUTE_PATH_PATTERN, value):
+            hint = "a drive letter or \\\\" if os.name == "nt" else "/ or ~/"
+            raise ValueError(f"not an absolute path to a file: {value!r} (start it with {hint})")
+        return value
 
     @field_validator("symbol")
     @classmethod
@@ -97,6 +115,15 @@ class JobCounts(_Response):
     queued: int
 
 
+class SpareWorker(_Response):
+    """The warm spare worker: a process that has imported torch and the trainer and waits for the next job."""
+
+    pid: int
+    ready: bool = Field(description="Its imports are done: a job handed to it starts at once.")
+    rss_mib: float | None = Field(description="Its resident memory in MiB (null where the OS does not tell).")
+    age_s: float = Field(description="Seconds since it started.")
+
+
 class Health(_Response):
     """``GET /``: the server is up."""
 
@@ -107,6 +134,9 @@ class Health(_Response):
     uptime_s: float = Field(description="Seconds since the server started.")
     time: str = Field(description="Server time, ISO-8601 UTC.")
     jobs: JobCounts
+    spare_worker: SpareWorker | None = Field(
+        description="The warm worker waiting for the next job (config.json warm_worker), or null: none right now."
+    )
 
 
 class StartAccepted(_Response):
@@ -179,7 +209,7 @@ class Job(_Response):
     started_at: str | None
     finished_at: str | None
     progress: Progress
-    metrics: dict[str, Any] | None = Field(description="metrics.json once completed (see the shared contract).")
+    metrics: dict[str, Any] | None = Field(description="metrics.json once completed (docs/API.md, Job).")
     error: dict[str, Any] | None = Field(description="stage, error_type, error, traceback_tail, exit_code if failed.")
     artifacts: Artifacts
     last_seq: int = Field(description="seq of this job's newest event (0: none).")

@@ -4,7 +4,8 @@
 one is a clear ``DataFolderInUse`` naming the first one's URL, and never touches its jobs), binds the port itself
 (so a busy port is a clear ``PortInUse``, never Werkzeug's ``sys.exit``), marks jobs a previous run left unfinished
 as ``interrupted`` (only under the lock), serves REST and WebSocket with Werkzeug's threaded server in a
-background thread, and returns a ``ServerHandle`` whose ``shutdown()`` stops the workers gracefully (their jobs
+background thread (``http_server``: read timeout, connection cap, problem+json before Flask), removes what an
+earlier crash left behind (``JobManager.remove_leftovers``), and returns a ``ServerHandle`` whose ``shutdown()`` stops the workers gracefully (their jobs
 end ``stopped``) before it stops serving and releases the lock. ``candlecast serve`` runs that in the
 foreground until Ctrl-C or SIGTERM; ``serve --get PATH`` answers one request in-process, with no socket.
 """
@@ -23,14 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer
 
 from embedded_server.app import close_app, create_app
 from embedded_server.folder_lock import FolderBusy, FolderLock
+from embedded_server.http_server import RequestHandler, Server
+from embedded_server.logging_setup import configure_logging
 from embedded_server.security import is_loopback
 from embedded_server.services import EXTENSION, services
-from embedded_server.settings import AppSettings, load_settings
+from embedded_server.settings import AppSettings, load_settings, token_problem
+from embedded_server.storage import StorageFull, is_write_failure
 from trainer import paths
+from trainer.cli_common import UserError
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +135,13 @@ def start_server(
     if settings is None:
         settings = load_settings().settings
     token = token or settings.token
+    if token is not None and (why := token_problem(token)):
+        raise ServerError(f"the token {why}")
     if not is_loopback(host) and not token:
-        raise ServerError(f"refusing to listen on {host} without a token: pass --token (or set token in config.json)")
+        raise ServerError(
+            f"refusing to listen on {host} without a token: set CANDLECAST_TOKEN, pass --token-file FILE or --token,"
+            " or set token in config.json"
+        )
     folder = paths.data_dir()
     try:
         lock = FolderLock(folder).acquire()
@@ -151,21 +161,34 @@ def _serve_locked(
 ) -> ServerHandle:
     """The rest of ``start_server``, holding ``lock``: build the app on ``listener``, recover, start serving."""
     port = listener.getsockname()[1]
+    configure_logging(paths.log_dir(), settings.log_level)
     try:
         app = create_app({"BIND_HOST": host, "BIND_PORT": port, "TOKEN": token}, settings=settings)
         try:
-            server = make_server(host, port, app, threaded=True, fd=listener.fileno())
+            server = Server(
+                host,
+                port,
+                app,
+                RequestHandler,
+                fd=listener.fileno(),
+                max_connections=settings.max_connections,
+                request_timeout_s=settings.request_timeout_s,
+            )
         except BaseException:
             close_app(app)
             raise
     finally:
-        listener.close()  # make_server works on its own duplicate of the descriptor
+        listener.close()  # the server works on its own duplicate of the descriptor
     try:
         with app.app_context():
             services().manager.recover(lock)
-    except BaseException:
+            services().manager.remove_leftovers(lock, [paths.config_dir()])
+            services().manager.warm_up()  # the spare worker, if config.json's warm_worker is on
+    except BaseException as exc:
         server.server_close()
         close_app(app)
+        if isinstance(exc, Exception) and is_write_failure(exc):  # e.g. the disk is full at start
+            raise ServerError(str(StorageFull(paths.data_dir(), exc))) from None
         raise
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="http-server", daemon=True
@@ -192,23 +215,42 @@ def _get_once(path: str, settings: AppSettings) -> int:
         close_app(app)
 
 
+def cli_token(token: str | None, token_file: str | None) -> str | None:
+    """The token given by ``--token`` or ``--token-file FILE`` (its text, surrounding whitespace removed), checked by
+    the token rule; None when neither is given. ``ValueError`` naming the option (and file) otherwise."""
+    if token_file is not None:
+        try:
+            token = Path(token_file).expanduser().read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"--token-file {token_file}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
+        source = f"--token-file {token_file}"
+    elif token is not None:
+        source = "--token"
+    else:
+        return None
+    if why := token_problem(token):
+        raise ValueError(f"{source}: the token {why}")
+    return token
+
+
 def run(args: argparse.Namespace) -> int:
-    """``candlecast serve [--host H] [--port P] [--token T] [--get PATH]``: serve until Ctrl-C or SIGTERM."""
-    from desktop_app.cli import UserError
+    """``candlecast serve [--host H] [--port P] [--token T | --token-file F] [--get PATH]``: serve until Ctrl-C or
+    SIGTERM. The token: ``--token``/``--token-file``, else ``CANDLECAST_TOKEN``, else ``config.json``'s."""
 
     try:
-        loaded = load_settings()
-    except ValueError as exc:  # CANDLECAST_PORT is not a port
+        loaded = load_settings()  # CANDLECAST_PORT / CANDLECAST_TOKEN applied
+        token = cli_token(args.token, getattr(args, "token_file", None))
+    except ValueError as exc:  # a bad port or token, named by where it came from
         raise UserError(str(exc)) from None
     if loaded.warning:
         print(f"candlecast: warning: {loaded.warning}", file=sys.stderr)
-    settings = loaded.settings
+    settings = loaded.settings if token is None else loaded.settings.model_copy(update={"token": token})
     if args.get:
         return _get_once(args.get, settings)
     _log_to_console()
     port = args.port if args.port is not None else settings.port
     try:
-        handle = start_server(args.host, port, args.token, settings)
+        handle = start_server(args.host, port, None, settings)
     except ServerError as exc:
         raise UserError(str(exc)) from None
 

@@ -2,7 +2,7 @@
 
 On connect: ``hello`` (with the current ``seq``), then, for ``?since=SEQ``, every retained event after SEQ in
 order, then live events. A ``ping`` every ``WS_PING_INTERVAL_S`` (15 s); a client's ``{"type": "ping"}`` gets a
-``pong``; other client messages are logged and dropped. Everything is sent from this connection's own thread
+``pong``; both carry ``last_seq`` (the newest event's ``seq``; named apart so that no two messages share a ``seq``); other client messages are logged and dropped. Everything is sent from this connection's own thread
 (simple-websocket's ``send`` is not thread-safe); the event bus only fills the bounded queue, so a slow client
 is dropped (its socket shut down) instead of blocking anyone.
 """
@@ -40,9 +40,10 @@ def hello_message(seq: int, jobs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "hello", "app": "candlecast", "version": __version__, "seq": seq, "jobs": jobs}
 
 
-def ping_message(kind: str, seq: int) -> dict[str, Any]:
-    """A keep-alive ``ping`` (every interval) or the ``pong`` answering a client's ping, with the current ``seq``."""
-    return {"type": kind, "seq": seq, "timestamp": time.time()}
+def ping_message(kind: str, last_seq: int) -> dict[str, Any]:
+    """A keep-alive ``ping`` (every interval) or the ``pong`` answering a client's ping, with ``last_seq``, the
+    ``seq`` of the newest event (not a ``seq`` of its own: that belongs to events only)."""
+    return {"type": kind, "last_seq": last_seq, "timestamp": time.time()}
 
 
 def _send(ws: Server, message: dict[str, Any]) -> None:
@@ -60,7 +61,7 @@ def _hard_close(ws: Server) -> None:
 def _answer(ws: Server, raw: str | bytes, peer: str) -> None:
     try:
         message = json.loads(raw)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # not JSON, a huge integer, or nested too deeply
         message = None
     if isinstance(message, dict) and message.get("type") == "ping":
         _send(ws, ping_message("pong", services().bus.last_seq))

@@ -35,6 +35,11 @@ from typing import Any
 import requests
 import websocket
 
+from trainer.processes import end_process
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from gui_harness import missing_tools, xvfb  # noqa: E402 (the GUI tests' own Xvfb harness)
+
 ROOT = Path(__file__).resolve().parent.parent
 #: One fold, one epoch, a short window: seconds of training on the bundled candles.
 TINY_JOB = {"epochs": 1, "cv_folds": 1, "lookback": 8, "batch_size": 512}
@@ -146,13 +151,7 @@ class Smoke:
         try:
             yield proc, output
         finally:  # after a failure: nothing this launch started may outlive the smoke test
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
+            end_process(proc)
             for entry in session_processes(proc.pid):
                 try:
                     os.kill(int(entry.split()[0]), signal.SIGKILL)
@@ -292,31 +291,6 @@ def step_no_unpacked_folders(smoke: Smoke) -> None:
 # ---- GUI under Xvfb ---------------------------------------------------------------------------------------------
 
 
-def gui_missing_tools() -> list[str]:
-    return [tool for tool in ("Xvfb", "xdotool", "import") if shutil.which(tool) is None]
-
-
-@contextmanager
-def xvfb() -> Iterator[str]:
-    """A private Xvfb on the first free display number from 99; yields ``":N"``."""
-    for number in range(99, 200):
-        if not Path(f"/tmp/.X{number}-lock").exists() and not Path(f"/tmp/.X11-unix/X{number}").exists():
-            break
-    else:
-        raise SmokeFailure("no free X display number in 99..199")
-    display = f":{number}"
-    proc = subprocess.Popen(
-        ["Xvfb", display, "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(f"Xvfb {display}", lambda: Path(f"/tmp/.X11-unix/X{number}").exists(), 30, proc)
-        yield display
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def find_window(display: str) -> str:
     done = subprocess.run(
         ["xdotool", "search", "--name", "^Candlecast$"], env=dict(os.environ, DISPLAY=display),
@@ -348,7 +322,7 @@ def read_probe(path: Path) -> dict[str, Any] | None:
 
 def step_gui(smoke: Smoke) -> None:
     """The app as a user runs it: window, embedded server, a real click on Start, the job to its results."""
-    missing = gui_missing_tools()
+    missing = missing_tools()
     if missing:
         print(f"skipped: the GUI check needs {', '.join(missing)} (apt-get install xvfb xdotool imagemagick)", flush=True)
         return

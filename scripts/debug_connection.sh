@@ -76,7 +76,8 @@ elif what == "lines":
         print("  (backend.log is empty or not written yet)")
 elif what == "jobs":
     for job in data.get("jobs", []):
-        print(f"  {job.get('job_id')}  {job.get('status'):<9}  created {job.get('created_at')}  pid {job.get('pid')}")
+        worker = "no worker yet" if job.get("pid") is None else f"pid {job['pid']}"
+        print(f"  {job.get('job_id')}  {job.get('status'):<9}  created {job.get('created_at')}  {worker}")
 PY
 }
 

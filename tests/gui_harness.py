@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from trainer.processes import end_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "gui"
@@ -54,12 +55,7 @@ def xvfb() -> Iterator[str]:
             time.sleep(0.05)
         yield f":{number}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        end_process(proc, 10)
 
 
 def write_layout(home: Path, params: dict[str, Any] | None = None, raw: bytes | None = None) -> Path:
@@ -143,6 +139,18 @@ class GuiApp:
         time.sleep(0.2)  # let a frame see the hover before the press, as with a real mouse
         self._xdotool("click", "1")
 
+    def type_into(self, item: dict[str, Any], text: str) -> None:
+        """Click the input ``item`` (a probe's ``items`` entry), erase what it holds (End, then a backspace per
+        character, as a hand would), type ``text`` key by key, and wait until the app's probe shows it."""
+        self.click(item)
+        time.sleep(0.2)
+        self._xdotool("key", "End")
+        erase = len(self.state()["items"][item["tag"]]["value"]) if "tag" in item else 80
+        self._xdotool("key", "--repeat", str(erase + 2), "--delay", "15", "BackSpace")
+        self._xdotool("type", "--delay", "40", text)
+        if "tag" in item:  # the app has seen every key
+            self.wait(f"{text!r} in {item['tag']}", lambda p: p["items"][item["tag"]]["value"] == text, timeout=30)
+
     def scroll_down(self, x: int, y: int, clicks: int) -> None:
         """Turn the mouse wheel ``clicks`` notches down with the pointer at (x, y) (viewport pixels)."""
         self._xdotool("mousemove", "--window", self.window(), str(x), str(y))
@@ -159,15 +167,10 @@ class GuiApp:
 
     def close(self, timeout: float = SLOW) -> int:
         """SIGTERM (the app closes as if its window was closed), wait, kill if it hangs; returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                raise AssertionError(f"app ignored SIGTERM for {timeout} s:\n{self.output()[-3000:]}") from None
-        return self.proc.returncode
+        code, killed = end_process(self.proc, timeout)
+        if killed:
+            raise AssertionError(f"app ignored SIGTERM for {timeout} s:\n{self.output()[-3000:]}")
+        return code
 
 
 def distinct_colours(path: Path) -> int:

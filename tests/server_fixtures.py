@@ -28,7 +28,10 @@ import requests
 import websocket
 
 from embedded_server.app import close_app, create_app
+from embedded_server.logging_setup import configure_logging
 from embedded_server.settings import AppSettings
+from trainer import paths
+from trainer.processes import end_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: A training job small enough for tests: one fold, one epoch, a short window.
@@ -67,7 +70,9 @@ def make_app() -> Iterator[Callable[..., Any]]:
     apps = []
 
     def factory(config: dict[str, Any] | None = None, **settings: Any) -> Any:
-        application = create_app(config, settings=AppSettings(**settings))
+        app_settings = AppSettings(**settings)
+        configure_logging(paths.log_dir(), app_settings.log_level)  # as ``serve`` does; create_app leaves logging alone
+        application = create_app(config, settings=app_settings)
         apps.append(application)
         return application
 
@@ -130,15 +135,10 @@ class LiveServer:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
         """Signal the server, wait for it to exit (kill after ``timeout``); returns its exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                return self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                raise AssertionError(f"server ignored {signal.Signals(sig).name} for {timeout} s") from None
-        return self.proc.returncode
+        code, killed = end_process(self.proc, timeout, sig)
+        if killed:
+            raise AssertionError(f"server ignored {signal.Signals(sig).name} for {timeout} s")
+        return code
 
 
 def write_settings(home: Path, **settings: Any) -> Path:
@@ -149,8 +149,12 @@ def write_settings(home: Path, **settings: Any) -> Path:
     return path
 
 
-def start_live_server(home: Path, *args: str, timeout: float = 60) -> LiveServer:
-    """Start ``candlecast serve --port 0`` with CANDLECAST_HOME=``home``; returns once ``GET /`` answers 200."""
+def start_live_server(home: Path, *args: str, timeout: float = 60, token: str | None = None) -> LiveServer:
+    """Start ``candlecast serve --port 0`` with CANDLECAST_HOME=``home``; returns once ``GET /`` answers 200.
+    With ``token``, the server's session (and the readiness check) sends it as a bearer token."""
+    session = requests.Session()
+    if token is not None:
+        session.headers["Authorization"] = f"Bearer {token}"
     output = home / f"serve-{time.monotonic_ns()}.out"
     env = dict(os.environ, CANDLECAST_HOME=str(home), PYTHONUNBUFFERED="1")
     env.pop("CANDLECAST_PORT", None)
@@ -171,8 +175,8 @@ def start_live_server(home: Path, *args: str, timeout: float = 60) -> LiveServer
             url = found.group(1) if found else None
         if url is not None:
             try:
-                if requests.get(url + "/", timeout=2).status_code == 200:
-                    return LiveServer(proc, url, home, output)
+                if session.get(url + "/", timeout=2).status_code == 200:
+                    return LiveServer(proc, url, home, output, session)
             except requests.ConnectionError:
                 pass
         time.sleep(0.1)
@@ -194,13 +198,7 @@ def live_server(candlecast_home: Path) -> Iterator[Callable[..., LiveServer]]:
     yield factory
     for server in servers:
         server.session.close()
-        if server.proc.poll() is None:
-            server.proc.terminate()
-            try:
-                server.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                server.proc.kill()
-                server.proc.wait(10)
+        end_process(server.proc)
 
 
 # ---- WebSocket helpers ------------------------------------------------------------------------------------------

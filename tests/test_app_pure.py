@@ -4,15 +4,22 @@ frame statistics, and the shell's frame step (with a fake runtime, no Dear PyGui
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import socket
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from desktop_app import app, form
 from desktop_app import messages as m
-from desktop_app.series import reduce_predictions, rolling_window
+from desktop_app.controller import LossPoint
+from desktop_app.series import epoch_ticks, loss_segments, reduce_predictions, rolling_window
 from desktop_app.shell import FrameStats, Shell, percentile
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # ---------------------------------------------------------------- display check
 
@@ -72,6 +79,31 @@ def test_no_display_prints_one_line_and_trains_headless(monkeypatch: pytest.Monk
     assert "no display" in err[0] and "candlecast serve" in err[0] and "candlecast train" in err[0]
 
 
+def test_the_no_display_main_job_trains_for_real_and_prints_the_summary(candlecast_home: Path) -> None:
+    """`candlecast` with no display, run as scripts/run.sh runs it (the console script), really trains: here a tiny
+    job set by the training defaults of config.json, the ones the app's form starts from."""
+    from trainer.report import summary_rows
+
+    tiny = {"epochs": 1, "cv_folds": 1, "lookback": 8, "batch_size": 1024}
+    (candlecast_home / "config").mkdir()
+    (candlecast_home / "config" / "config.json").write_text(json.dumps({"schema_version": 2, "training": tiny}))
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "candlecast")], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith("candlecast: no display (neither DISPLAY nor WAYLAND_DISPLAY is set), so no window")
+    (job,) = (candlecast_home / "data" / "jobs").iterdir()
+    config = json.loads((job / "config.json").read_text())
+    assert {k: config[k] for k in tiny} == tiny and (config["symbol"], config["timeframe"]) == ("BTCUSDT", "1h")
+    metrics = json.loads((job / "metrics.json").read_text())
+    assert [f["epochs_run"] for f in metrics["folds"]] == [1] and metrics["pooled"]["n"] > 1000
+    header, rows = summary_rows(metrics)
+    lines = proc.stdout.splitlines()
+    assert header[:2] == ["metric", "model"] and any(line.split() == header for line in lines), proc.stdout
+    assert all(any(line.startswith(row[0]) for line in lines) for row in rows), proc.stdout
+    assert f"Artifacts in {job}" in proc.stdout
+
+
 def test_the_app_uses_the_server_already_running_on_its_data_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     from embedded_server.serve import start_server
     from embedded_server.settings import AppSettings
@@ -115,6 +147,11 @@ def test_form_validate() -> None:
     assert errors == {} and body["symbol"] == "BTCUSDT" and body["seed"] == 7 and "dataset" not in body
     body, errors = form.validate({**form.defaults(), "cv_folds": 21, "learning_rate": "fast"})
     assert body is None and set(errors) == {"cv_folds", "learning_rate"}
+    # What the inputs hold as one types (text): a message for what is there, never a silent default.
+    assert form.validate({**form.defaults(), "batch_size": "abc"})[1] == {"batch_size": "'abc' is not a whole number"}
+    assert form.validate({**form.defaults(), "batch_size": "1.5"})[1] == {"batch_size": "'1.5' is not a whole number"}
+    assert form.validate({**form.defaults(), "learning_rate": "x"})[1] == {"learning_rate": "'x' is not a number"}
+    assert form.validate({**form.defaults(), "batch_size": " 256 "})[0]["batch_size"] == 256
 
 
 def test_form_defaults_drop_bad_remembered_values() -> None:
@@ -131,6 +168,22 @@ def test_problem_fields_maps_locations() -> None:
 
 
 # ---------------------------------------------------------------- predictions → plot series
+
+
+def test_loss_plot_draws_one_line_per_fold() -> None:
+    points = [LossPoint(1, 1, 2.0, 2.1), LossPoint(1, 2, 1.5, 1.6), LossPoint(2, 1, 2.2, 2.3), LossPoint(2, 2, 1.4, 1.5)]
+    assert loss_segments(points) == [(1, [1.0, 2.0], [2.0, 1.5], [2.1, 1.6]), (2, [3.0, 4.0], [2.2, 1.4], [2.3, 1.5])]
+    assert loss_segments([]) == []
+
+
+def test_epoch_ticks_are_whole_numbers() -> None:
+    assert epoch_ticks(3) == (("1", 1.0), ("2", 2.0), ("3", 3.0))
+    assert [v for _, v in epoch_ticks(100)] == [10.0 * k for k in range(1, 11)]
+    assert [v for _, v in epoch_ticks(23)] == [2.0 * k for k in range(1, 12)]
+    assert epoch_ticks(0) == (("1", 1.0),)
+    for last in (1, 7, 40, 399, 5000):
+        ticks = epoch_ticks(last)
+        assert 1 <= len(ticks) <= 12 and all(v == int(v) and label == str(int(v)) for label, v in ticks)
 
 
 def test_reduce_predictions() -> None:

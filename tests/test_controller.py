@@ -366,14 +366,19 @@ def test_epochs_build_progress_and_the_loss_curve(d: Driver) -> None:
 def test_completed_shows_results(d: Driver) -> None:
     running(d)
     effects = d.event("training.completed", "job-1", metrics={"pooled": {}}, artifacts={}, duration_s=12.34)
-    assert d.run.phase is Phase.IDLE and d.run.message == "Training completed in 12.3 s"
+    assert d.run.phase is Phase.IDLE and d.run.message == "Training completed"
     assert d.run.ended == "completed"
     assert m.LoadResults("job-1") in effects and m.ListJobs() in effects
     assert d.state.results == c.Results(job_id="job-1", loading=True)
     series = {"time": (1.0, 2.0), "p_up": (0.5, 0.6)}
-    d.send(m.ResultsLoaded, job_id="job-1", job={"job_id": "job-1", "status": "completed"}, series=series)
+    job = {"job_id": "job-1", "status": "completed", "started_at": "2024-05-01T12:00:00.100000Z",
+           "finished_at": "2024-05-01T12:00:29.000000Z", "metrics": {"duration_s": 28.7}}
+    d.send(m.ResultsLoaded, job_id="job-1", job=job, series=series)
     assert d.state.results.job["status"] == "completed" and not d.state.results.loading
     assert d.state.results.series == series
+    # One job, one duration: the server's started_at → finished_at, not the worker's own clocks.
+    assert c.job_duration_s(job) == pytest.approx(28.9)
+    assert d.run.message == "Training completed in 28.9 s" and d.run.duration_s == pytest.approx(28.9)
     assert Action.START in c.allowed_actions(d.state)
 
 
@@ -383,8 +388,9 @@ def test_failed_at_any_time_shows_the_error(d: Driver) -> None:
             traceback_tail="Traceback…", exit_code=1)
     failure = d.run.failure
     assert d.run.phase is Phase.FAILED
-    assert failure == c.Failure(kind="training", message="Training failed (stage: data): CandleError: gap at row 5",
+    assert failure == c.Failure(kind="training", message="Training failed: gap at row 5",
                                 stage="data", error_type="CandleError", traceback_tail="Traceback…", exit_code=1)
+    assert d.run.message == "Training failed – the error window says why"  # the sentence is shown once
     assert allowed_actions_names(d.state) == {"view_logs", "dismiss", "import"}
     assert d.send(m.DismissClicked) == ()
     assert d.run.phase is Phase.IDLE and d.run.failure is None
@@ -481,9 +487,9 @@ def test_422_marks_the_fields_and_returns_to_idle(d: Driver) -> None:
 
 def test_other_4xx_is_an_error_dialog_with_retry(d: Driver) -> None:
     pending(d)
-    d.send(m.StartAnswered, key="key-1", attempt=1, problem=m.Problem(404, "Not Found", "no dataset ETHUSDT-1h"))
+    d.send(m.StartAnswered, key="key-1", attempt=1, problem=m.Problem(409, "Conflict", "data folder busy"))
     assert d.run.phase is Phase.FAILED and d.run.failure.kind == "rejected"
-    assert "no dataset ETHUSDT-1h" in d.run.failure.message
+    assert "data folder busy" in d.run.failure.message
     assert d.send(m.RetryClicked, key="key-2") == (m.PostStart(CONFIG, "key-2", 1), m.RememberParams(CONFIG))
 
 
@@ -583,3 +589,45 @@ def test_problem_line() -> None:
     assert m.Problem(409, "Conflict", "job already finished").line() == "409 Conflict: job already finished"
     assert m.Problem(None, "connection refused").line() == "connection refused"
     assert m.Problem(500, "Internal Server Error", "Internal Server Error").line() == "500 Internal Server Error"
+
+
+def test_unknown_symbol_points_to_the_import_and_marks_the_field(d: Driver) -> None:
+    pending(d)
+    problem = m.Problem(404, "Not Found", "no dataset 'BTCUSDT-1h': import one with `candlecast import FILE …`")
+    assert d.send(m.StartAnswered, key="key-1", attempt=1, problem=problem) == ()
+    assert d.run.phase is Phase.IDLE and d.run.failure is None  # no error window, so no Retry that can only fail
+    assert Action.RETRY not in c.allowed_actions(d.state) and Action.START in c.allowed_actions(d.state)
+    assert d.state.field_errors == {"symbol": "no candles for BTCUSDT 1h: import a file with File → Import data…"}
+    assert "File → Import data…" in d.run.message and "candlecast import" not in d.run.message
+    pending(d, "key-2")
+    d.send(m.StartAnswered, key="key-2", attempt=1, problem=problem)
+    assert d.state.field_errors == {"symbol": "no candles for BTCUSDT 1h: import a file with File → Import data…"}
+    assert d.send(m.FieldEdited, name="seed") == () and "symbol" in d.state.field_errors
+    d.send(m.FieldEdited, name="symbol")  # the user types another symbol: the server's word on the old one goes
+    assert d.state.field_errors == {}
+    picked = {**CONFIG, "dataset": "ETHUSDT-1h"}
+    d.send(m.StartClicked, config=picked, key="key-3")
+    d.send(m.StartAnswered, key="key-3", attempt=1, problem=problem)
+    assert list(d.state.field_errors) == ["dataset"]
+
+
+def test_start_is_disabled_while_the_server_does_not_answer(d: Driver) -> None:
+    d.send(m.HealthAnswered, wall_time=0.0, problem=m.Problem(None, "cannot reach the server"))
+    assert Action.START not in c.allowed_actions(d.state)
+    assert c.start_blocked(d.state) == ("The server does not answer (cannot reach the server). Start is enabled "
+                                        "again as soon as it does.")
+    before = d.state
+    assert d.send(m.StartClicked, config=CONFIG, key="key-1") == ()  # ignored, not queued for later
+    assert d.state is before
+    for _ in range(5):
+        assert not of_type(d.advance(10), m.PostStart)
+    d.send(m.HealthAnswered, wall_time=1.0, health={"version": "x"})
+    assert c.start_blocked(d.state) is None and Action.START in c.allowed_actions(d.state)
+    assert d.run.phase is Phase.IDLE and not of_type(d.effects, m.PostStart)
+
+
+def test_retry_waits_for_the_server_too(d: Driver) -> None:
+    pending(d)
+    d.send(m.StartAnswered, key="key-1", attempt=1, problem=m.Problem(409, "Conflict", "busy"))
+    d.send(m.HealthAnswered, wall_time=0.0, problem=m.Problem(None, "cannot reach the server"))
+    assert Action.RETRY not in c.allowed_actions(d.state) and d.send(m.RetryClicked, key="key-2") == ()

@@ -34,6 +34,14 @@ def test_a_healthy_server_passes_every_step(live_server):
     assert "All checks passed" in out and "FAILED" not in out
 
 
+def test_a_queued_job_is_listed_without_a_pid(live_server):
+    server = live_server(max_concurrent_jobs=0)  # held in the queue: no worker, no pid
+    job_id = server.post("/start_training", {"epochs": 1}).json()["job_id"]
+    done = debug("--port", server.url.rsplit(":", 1)[1])
+    line = next(line for line in done.stdout.splitlines() if job_id in line)
+    assert "queued" in line and "no worker yet" in line and "None" not in line, done.stdout
+
+
 def test_a_closed_port_fails_at_step_1_and_says_what_to_try():
     with socket.socket() as sock:  # a port that was free a moment ago and that nobody listens on now
         sock.bind(("127.0.0.1", 0))

@@ -7,6 +7,8 @@ Screenshots and the frame-time figures go to ``test-artifacts/gui/``.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -15,14 +17,22 @@ from pathlib import Path
 import pytest
 import requests
 
+from desktop_app.controller import job_duration_s
+from desktop_app.views.dialogs import WRAP_INDENT
 from trainer.scoreboard import BASELINE_NAMES, SUMMARY_ROWS
-
 from gui_harness import ARTIFACTS, GuiApp, distinct_colours, missing_tools, write_layout, xvfb
 
 pytestmark = pytest.mark.gui
 
 #: Small enough for a test, big enough that epochs stream for a while: 2 folds × 3 epochs.
 TINY = {"epochs": 3, "cv_folds": 2, "lookback": 8, "batch_size": 512}
+#: The menu bar's "File" and its first item, "Import data…" (viewport pixels; Dear PyGui reports no rectangle for
+#: menus).
+MENU_FILE = {"x": 10, "y": 3, "width": 36, "height": 20}
+MENU_IMPORT = {"x": 10, "y": 34, "width": 120, "height": 20}
+#: The Training and Results tabs (viewport pixels).
+TRAINING_TAB = {"x": 382, "y": 40, "width": 66, "height": 18}
+RESULTS_TAB = {"x": 460, "y": 40, "width": 62, "height": 18}
 #: A real window has text, widgets and plots: far more colours than a blank or half-drawn one.
 MIN_COLOURS = 50
 
@@ -54,6 +64,12 @@ def ready(probe: dict) -> bool:
     return bool(probe["rest_ok"]) and probe["ws"] == "connected" and probe["start_button"]["enabled"]
 
 
+def after(app: GuiApp, seconds: float = 1.0) -> dict:
+    """The first probe written ``seconds`` after now: what the window shows once a click or key had its frames."""
+    now = time.time()
+    return app.wait(f"frames {seconds:g} s on", lambda p: p["time"] > now + seconds, timeout=30)
+
+
 def assert_not_blank(path: Path) -> None:
     colours = distinct_colours(path)
     assert colours > MIN_COLOURS, f"{path} looks blank ({colours} colours)"
@@ -79,6 +95,17 @@ def test_click_start_runs_a_job_to_completion(launch, candlecast_home: Path) -> 
     assert f"phase pending -> running job={job_id}" in app.output()
     assert f"phase running -> idle job={job_id}: Training completed" in app.output()
     assert_not_blank(app.screenshot("3-results"))
+
+    # One job shows one duration (issue 9 item 16): the server's started_at → finished_at, in the status line, the
+    # Elapsed field and the Results header alike.
+    took = job_duration_s(requests.get(f"{done['server_url']}/jobs/{job_id}", timeout=30).json())
+    assert done["message"] == f"Training completed in {took:.1f} s"
+    assert f" · {took:.1f} s" in done["items"]["rv_title"]["value"]
+    assert done["items"]["tv_fig_elapsed_s"]["value"] == f"{int(round(took)) // 60}:{int(round(took)) % 60:02d}"
+    # The loss plot fits its epochs with room on both sides (it used to clip the first and last points).
+    (x_low, x_high), _ = done["loss_axes"]
+    assert x_low < 1 and x_high > done["losses"], done["loss_axes"]
+    assert done["loss_lines"] == 2 * TINY["cv_folds"]  # train and validation per fold: no line joins two folds
 
     # The wheel over the metrics scrolls the Results tab and brings the "p_up over time" plot under the pointer:
     # the page must scroll on, and the plot keep the data's time range (it used to catch the wheel and zoom out).
@@ -112,10 +139,92 @@ def test_click_start_runs_a_job_to_completion(launch, candlecast_home: Path) -> 
     (ARTIFACTS / "frame_times.json").write_text(json.dumps(stats, indent=2))
     print(f"\nGUI frame times while events streamed: {stats['streaming']}")  # figure for docs/benchmarks.md
 
+    app.click(TRAINING_TAB)
+    after(app)
+    assert_not_blank(app.screenshot("5-loss-per-fold"))
+    app.click(RESULTS_TAB)
+    after(app)
+
     assert app.close() == 0
     saved = json.loads((candlecast_home / "config" / "layout.json").read_text())
     assert {k: saved["params"][k] for k in TINY} == TINY and saved["viewport"]["width"] == 1360
     assert saved["panels"]["tab"] == "results"  # the tab on screen when the window closed
+
+
+def test_data_problems_and_a_killed_worker_read_as_sentences(launch, candlecast_home: Path, tmp_path: Path) -> None:
+    """Issue 9 items 11, 17 and 18: a worker killed by a signal, a refused and a short import, and a job with too
+    few candles, each told once, in words, in the app's own terms."""
+    import pandas as pd
+
+    from trainer.data.store import load_dataset
+
+    candles = load_dataset("BTCUSDT", "1h").candles.iloc[:300]
+    short = tmp_path / "SHORTUSDT-1h.csv"
+    stamps = (candles["open_time"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
+    candles.assign(timestamp=stamps)[["timestamp", "open", "high", "low", "close", "volume"]].to_csv(short, index=False)
+    not_candles = tmp_path / "notes.csv"
+    not_candles.write_text("when,what\nmonday,nothing\n")
+    write_layout(candlecast_home, params={"epochs": 200, "cv_folds": 2, "lookback": 8})
+    app = launch("problems")
+    probe = app.wait("the window, REST and WebSocket", ready)
+    url = probe["server_url"]
+
+    # kill -9 of a training worker: the reason with a hint, the worker's last lines wrapped inside the window.
+    app.click(probe["start_button"])
+    probe = app.wait("the first epoch", lambda p: p["losses"] >= 1)
+    os.kill(requests.get(f"{url}/jobs/{probe['job_id']}", timeout=30).json()["pid"], signal.SIGKILL)
+    probe = app.wait("the error window", lambda p: p["phase"] == "failed" and p["items"]["err_window"]["shown"])
+    items = probe["items"]
+    assert "killed by signal 9 (SIGKILL) without a final event: often the system ran out of memory (check `dmesg`)" \
+        in items["err_message"]["value"]
+    assert items["err_where"]["value"] == "stage worker · WorkerKilled · worker exit code -9"
+    tail = items["err_details"]["value"].splitlines()
+    assert items["err_details"]["shown"] and any(line.startswith(WRAP_INDENT) for line in tail), tail
+    assert max(len(line) for line in tail) < 90, tail  # the 576-pixel box shows about 75 characters
+    assert_not_blank(app.screenshot("1-killed"))
+    app.click(items["err_close"])
+    probe = app.wait("the error window closed", lambda p: p["phase"] == "idle")
+    (x_low, x_high), _ = probe["loss_axes"]
+    assert x_high > 1, probe["loss_axes"]  # the killed job's epochs are on the plot
+
+    # Import data…: a refused file says why in the importer's words; a short one shows its report as a table
+    # with a note that 300 candles are too few for the default 5-fold walk-forward CV.
+    app.click(MENU_FILE)
+    after(app, 0.5)  # the menu opens on the next frames
+    app.click(MENU_IMPORT)
+    probe = app.wait("the import dialog", lambda p: p["items"]["imp_path"]["visible"])
+    app.type_into(probe["items"]["imp_path"], str(not_candles))
+    app.click(probe["items"]["imp_go"])
+    refused = app.wait("the refusal", lambda p: p["items"]["imp_summary"]["value"].startswith("Import failed"))
+    summary = refused["items"]["imp_summary"]["value"]
+    assert summary.startswith("Import failed: notes.csv: ") and "422" not in summary and "Unprocessable" not in summary
+    app.type_into(probe["items"]["imp_path"], str(short))
+    app.click(probe["items"]["imp_go"])
+    imported = app.wait("the report", lambda p: p["items"]["imp_summary"]["value"].startswith("Imported"))
+    assert imported["items"]["imp_summary"]["value"].startswith("Imported SHORTUSDT-1h: 300 candles")
+    assert_not_blank(app.screenshot("2-import-report"))
+    stored = requests.get(f"{url}/datasets", timeout=30).json()["datasets"]
+    assert [d["rows"] for d in stored if d["id"] == "SHORTUSDT-1h"] == [300]
+    app.click(imported["items"]["imp_close"])
+
+    # Too few candles for 5 folds: one plain sentence with the numbers and the fix, in the error window only; no
+    # traceback, no Retry; the loss plot shows no old job's axes.
+    app.type_into(probe["items"]["cp_symbol"], "SHORTUSDT")
+    app.type_into(probe["items"]["cp_cv_folds"], "5")
+    probe = app.wait("Start enabled", lambda p: p["start_button"]["enabled"] and p["items"]["cp_cv_folds"]["value"] == "5")
+    app.click(probe["start_button"])
+    probe = app.wait("the error window", lambda p: p["phase"] == "failed" and p["items"]["err_window"]["shown"])
+    items = probe["items"]
+    assert items["err_message"]["value"].startswith(
+        "Too few samples for 5-fold walk-forward CV: the data give 268 samples, it needs at least 376; use 3 CV folds "
+        "or fewer, use a shorter lookback or horizon, or import more candles."), items["err_message"]
+    assert not items["err_details"]["shown"] and not items["err_retry"]["shown"]
+    assert items["err_where"]["value"].startswith("stage data · DataError")
+    assert items["cp_message"]["value"] == "Training failed – the error window says why"
+    assert "Too few" not in items["tv_message"]["value"]
+    assert probe["loss_axes"] == [[0.5, 10.5], [0.0, 1.0]]
+    assert_not_blank(app.screenshot("3-too-few-samples"))
+    assert app.close() == 0
 
 
 def test_corrupt_layout_still_opens_the_window(launch, candlecast_home: Path) -> None:
@@ -155,12 +264,52 @@ def test_status_dots_follow_the_server(launch, candlecast_home: Path) -> None:
     app = launch("dots", "--connect", server.url)
     try:
         app.wait("both dots green", ready)
+        # The idle app sleeps between frames; a server event must still be drawn at once (a functional check
+        # with generous slack, not a speed claim: benchmarks/gui_idle_cpu.py measures the idle cost).
+        time.sleep(2)
+        accepted = requests.post(server.url + "/start_training", json=TINY, timeout=30)
+        assert accepted.status_code == 202  # max_concurrent_jobs 0: the job stays queued, no worker starts
+        drawn = app.wait("the event drawn", lambda p: p["frame_stats"]["idle_event_to_frame"]["count"] > 0)
+        assert drawn["frame_stats"]["idle_event_to_frame"]["max_ms"] <= 100, drawn["frame_stats"]
+
+        fields = app.state()["items"]
+
+        # Fields are checked as you type (issue 9 item 15): "abc" stays in Batch size, with its error, Start off.
+        app.type_into(fields["cp_batch_size"], "abc")
+        typed = app.wait("the batch size error", lambda p: p["items"]["cp_error_batch_size"]["shown"])
+        assert typed["items"]["cp_batch_size"]["value"] == "abc" and not typed["start_button"]["enabled"]
+        assert typed["items"]["cp_error_batch_size"]["value"] == "'abc' is not a whole number"
+        assert_not_blank(app.screenshot("batch-size-abc"))
+        app.type_into(fields["cp_batch_size"], "256")
+        app.wait("Start enabled again", ready)
+
+        # An unknown symbol (item 13): the Symbol field is marked and the line points to File → Import data….
+        app.type_into(fields["cp_symbol"], "NOSUCHUSDT")
+        app.click(app.wait("Start", ready)["start_button"])
+        marked = app.wait("the Symbol field marked", lambda p: p["items"]["cp_error_symbol"]["shown"])
+        assert marked["field_errors"] == {"symbol": "no candles for NOSUCHUSDT 1h: import a file with File → Import data…"}
+        assert marked["phase"] == "idle" and marked["failure"] is None  # no error window with a Retry that can only fail
+        assert "File → Import data…" in marked["items"]["cp_message"]["value"]
+        assert_not_blank(app.screenshot("unknown-symbol"))
+        app.type_into(fields["cp_symbol"], "BTCUSDT")
+        edited = app.wait("Start enabled again", ready)
+        assert edited["field_errors"] == {} and not edited["items"]["cp_error_symbol"]["shown"]
+
         server.shutdown(timeout=30)
         gone = app.wait("both dots red", lambda p: p["ws"] == "disconnected" and p["rest_ok"] is False, timeout=60)
         assert gone["server_url"] is None  # --connect: no embedded server
+        # Start is off while the server does not answer, with the reason; a click then is not kept for later.
+        assert not gone["start_button"]["enabled"] and gone["items"]["cp_blocked"]["shown"]
+        assert gone["items"]["cp_blocked"]["value"].startswith("The server does not answer")
+        app.click(gone["start_button"])
+        assert after(app)["phase"] == "idle"
         assert_not_blank(app.screenshot("server-gone"))
         server = start_server("127.0.0.1", port, settings=held)
-        app.wait("both dots green again", ready, timeout=60)
+        back = app.wait("both dots green again", ready, timeout=60)
+        assert not back["items"]["cp_blocked"]["shown"]
+        assert after(app)["phase"] == "idle"
+        jobs = requests.get(server.url + "/jobs", timeout=30).json()["jobs"]
+        assert [j["job_id"] for j in jobs] == [accepted.json()["job_id"]]  # the one posted above, nothing else
     finally:
         app.close()
         server.shutdown(timeout=30)

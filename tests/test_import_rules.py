@@ -220,3 +220,14 @@ def test_import_recovers_a_clean_series_from_a_messy_file(tmp_path, case):
     assert report["gaps"]["count"] == int((gap_after > 0).sum())
     assert report["gaps"]["missing_bars"] == int(gap_after.sum())
     assert sum(report["units"].values()) == len(messy)
+
+
+def test_too_few_rows_for_the_default_training_run_are_imported_with_a_note(tmp_path):
+    few = import_file(write(tmp_path / "BTCUSDT-1h.csv", hourly(300)), save=False).report["notes"]
+    (note,) = [n for n in few if "Too few samples" in n]
+    assert note.startswith("300 candles give ") and "with the default lookback 64 and horizon 1. " in note
+    assert "for 5-fold walk-forward CV" in note and "use 2 CV folds or fewer" in note
+    enough = import_file(write(tmp_path / "BTCUSDT-1h.csv", hourly(1000)), save=False).report["notes"]
+    assert not [n for n in enough if "samples" in n]
+    tiny = import_file(write(tmp_path / "BTCUSDT-1h.csv", hourly(MIN_ROWS)), save=False).report["notes"]
+    assert [n for n in tiny if n.startswith("too few for training with the defaults: no usable samples")]

@@ -16,6 +16,7 @@ from trainer.data import catalog
 from trainer.data.candles import CandleError
 from trainer.data.importer import CandleImportError, import_file
 from trainer.data.store import load_dataset, resample_candles
+from trainer.features import build_samples
 from trainer.paths import datasets_dir
 
 OHLCV = SHARED_DATA / "ohlcv"
@@ -120,27 +121,63 @@ def test_load_dataset_errors_name_the_fix():
         load_dataset("BTCUSDT", "4h", "bundled:BTCUSDT-4h")  # bundled: ids are never resampled
 
 
-def test_daily_resampled_from_bundled_hours_equals_the_real_daily_file():
-    """The 1d README: its candles equal an hourly download resampled to one day."""
+def test_daily_resampled_from_bundled_hours_keeps_nearly_every_day_and_equals_the_real_daily_file():
+    """1d from the bundled 1h: a day with an outage hour is a partial candle, not a hole, and every overlapping day
+    (partial ones included) equals Binance's own daily candle."""
     dataset = load_dataset("BTCUSDT", "1d")
     assert dataset.source == "resampled from 1h (bundled:BTCUSDT-1h.feather)"
+    hours = load_dataset("BTCUSDT", "1h").candles["open_time"]
+    days = hours.dt.floor("1D").nunique()  # 2440: the first day starts at 04:00, the last one is unfinished
+    assert len(dataset.candles) == days - 2 and dataset.report.gaps == 1  # one day with under 12 hours, the last
+    assert dataset.partial_candles == 29 and "29 partial 1d candle(s)" in dataset.report.notes[0]
+    assert "the unfinished last 1d candle left out" in dataset.report.notes[0]
+    # The job's samples (default lookback 64, horizon 1): 974 when a single missing hour dropped its day.
+    assert len(build_samples(dataset.candles, "1d", 64, 1).positions) == 2262
     daily = pd.read_feather(OHLCV / "binance_BTC_USDT-1d_2020-09-20_2025-09-18.feather").rename(columns={"date": "open_time"})
     both = dataset.candles.merge(daily, on="open_time", suffixes=("", "_real"))
-    assert len(both) == 1299  # every overlapping day without an outage hour
+    assert len(both) == 1309  # every overlapping day up to the last finished one
+    partial_days = set(hours.dt.floor("1D").value_counts().loc[lambda n: n < 24].index)
+    assert len(partial_days & set(both["open_time"])) == 10  # outage days, each equal to the real one
     for column in ("open", "high", "low", "close"):
         assert (both[column] == both[f"{column}_real"]).all(), column
     assert ((both["volume"] - both["volume_real"]).abs() <= 1e-9 * both["volume_real"]).all()
 
 
-def test_resampling_never_spans_a_gap_and_uses_stored_lower_timeframes(tmp_path):
-    hours = [h for h in range(48) if h not in (5, 30)]  # one hole in each day
+def test_resampling_builds_partial_candles_and_uses_stored_lower_timeframes(tmp_path):
+    hours = [h for h in range(48) if h not in (5, 30, 31)]  # a hole inside one 4h bucket and at the end of another
     import_file(_hours_file(tmp_path, hours), min_rows=2)
     four = load_dataset("ETHUSDT", "4h")
     starts = [ts.hour + 24 * (ts.day - 1) for ts in four.candles["open_time"]]
-    assert starts == [0, 8, 12, 16, 20, 24, 32, 36, 40, 44]  # the buckets holding hours 5 and 30 are left out
-    first = four.candles.iloc[0]
-    assert (first["open"], first["high"], first["low"], first["close"], first["volume"]) == (100.0, 106.0, 99.0, 104.0, 46.0)
-    assert four.report.gaps == 2 and four.source == "resampled from 1h (imported:ETHUSDT-1h.parquet)"
+    assert starts == list(range(0, 48, 4))  # no bucket left out: each holds at least 2 of its 4 hours
+    assert four.partial_candles == 2 and four.report.gaps == 0
+    assert four.source == "resampled from 1h (imported:ETHUSDT-1h.parquet)"
+    rows = four.candles.set_index(four.candles["open_time"].dt.hour + 24 * (four.candles["open_time"].dt.day - 1))
+    full = rows.loc[0]
+    assert (full["open"], full["high"], full["low"], full["close"], full["volume"]) == (100.0, 106.0, 99.0, 104.0, 46.0)
+    inner = rows.loc[4]  # hours 4, 6, 7
+    assert (inner["open"], inner["high"], inner["low"], inner["close"], inner["volume"]) == (104.0, 110.0, 103.0, 108.0, 47.0)
+    end = rows.loc[28]  # hours 28, 29: the close is hour 29's, the last present one
+    assert (end["open"], end["high"], end["low"], end["close"], end["volume"]) == (128.0, 132.0, 127.0, 130.0, 77.0)
+
+
+def test_a_bucket_with_under_half_its_bars_is_a_gap_and_an_unfinished_last_bucket_is_left_out():
+    hours = [h for h in range(24) if h not in (5, 6, 7)] + [24, 25]  # bucket 4..7 keeps 1 of 4; data end at 25
+    rows = [{"open_time": pd.Timestamp(1704067200 + 3600 * h, unit="s", tz="UTC"), "open": 100.0 + h,
+             "high": 103.0 + h, "low": 99.0 + h, "close": 101.0 + h, "volume": 10.0 + h} for h in hours]  # fmt: skip
+    candles = pd.DataFrame(rows)
+    four = resample_candles(candles, "1h", "4h")
+    assert [ts.hour for ts in four.candles["open_time"]] == [0, 8, 12, 16, 20]  # 4..7: a gap; 24..27: unfinished
+    assert (four.partial, four.dropped, four.unfinished) == (0, 1, True)
+    two = resample_candles(candles, "1h", "2h")  # 1 of 2 bars is half: built; 4..5 is, 6..7 has none
+    assert [ts.hour for ts in two.candles["open_time"]] == [0, 2, 4, *range(8, 24, 2), 0]
+    assert (two.partial, two.dropped, two.unfinished) == (1, 0, False)
+    strict = resample_candles(candles, "1h", "4h", min_share=1.0)  # every bar required: the old rule
+    assert (len(strict.candles), strict.partial, strict.dropped) == (5, 0, 1)
+    daily = resample_candles(candles.iloc[:-2], "1h", "1d")  # 21 of 24 hours, ending at 23:00: finished
+    assert (len(daily.candles), daily.partial, daily.unfinished) == (1, 1, False)
+    assert daily.candles["close"].iloc[0] == 124.0
+    with pytest.raises(ValueError, match=r"min_share must be in \(0, 1\]"):
+        resample_candles(candles, "1h", "4h", min_share=0)
 
 
 def _hours_file(tmp_path: Path, hours: list[int]) -> Path:

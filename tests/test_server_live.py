@@ -165,6 +165,8 @@ def test_a_killed_worker_becomes_training_failed(live_server) -> None:
     failed = next(m for m in messages if m["type"] == "training.failed")
     assert failed["job_id"] == job_id and failed["exit_code"] == -signal.SIGKILL
     assert failed["stage"] == "worker" and failed["error_type"] == "WorkerKilled" and "SIGKILL" in failed["error"]
+    assert "killed by signal 9 (SIGKILL) without a final event: often the system ran out of memory (check `dmesg`)" \
+        in failed["error"]  # a hint at the usual cause
     assert "trainer" in failed["traceback_tail"]  # the worker's last log lines
     assert messages[-1]["status"] == "failed"
     job = server.job(job_id)
@@ -179,7 +181,7 @@ def test_a_job_the_worker_fails_keeps_its_reason_and_exit_code(live_server, cand
     job_id = server.post("/start_training", {**TINY_JOB, "timeframe": "1d", "lookback": 4096}).json()["job_id"]
     messages = receive_until(ws, is_final_status(job_id))
     failed = next(m for m in messages if m["type"] == "training.failed")
-    assert failed["stage"] == "data" and "no usable samples" in failed["error"]
+    assert failed["stage"] == "data" and "no usable samples" in failed["error"] and failed["exit_code"] == 1
     assert [m["status"] for m in messages if m["type"] == "job.status"] == ["queued", "starting", "failed"]
     assert server.job(job_id)["error"]["error"] == failed["error"]
     # Shut down at once, while the worker (its job already finished) is still exiting: no error, and the

@@ -93,7 +93,7 @@ def test_a_port_outside_0_to_65535_is_a_clear_error(port) -> None:
 
 
 def test_serve_turns_a_server_error_into_one_user_error(monkeypatch) -> None:
-    from desktop_app.cli import UserError
+    from trainer.cli_common import UserError
     from embedded_server import serve
 
     monkeypatch.setattr(serve, "_log_to_console", lambda: None)  # no handler left on the root logger

@@ -18,6 +18,7 @@ from embedded_server.log_tail import tail_lines, tail_rotated
 from embedded_server.logging_setup import configure_logging, job_logger
 from embedded_server.security import check_host, check_origin, is_loopback
 from embedded_server.settings import AppSettings, load_settings
+from embedded_server.worker_process import worker_command
 from trainer.events import EventType, make_event
 
 S = JobStatus
@@ -283,9 +284,11 @@ def test_backend_log_is_one_utc_line_per_record_with_job_id(tmp_path: Path) -> N
 
 
 def test_worker_command_from_source_and_frozen(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert job_manager.worker_command(tmp_path) == [sys.executable, "-m", "trainer.worker", "--job-dir", str(tmp_path)]
+    assert worker_command(tmp_path) == [sys.executable, "-m", "trainer.worker", "--job-dir", str(tmp_path)]
+    assert worker_command(None) == [sys.executable, "-m", "trainer.worker", "--spare"]
     monkeypatch.setattr(sys, "frozen", True, raising=False)
-    assert job_manager.worker_command(tmp_path) == [sys.executable, "worker", "--job-dir", str(tmp_path)]
+    assert worker_command(tmp_path) == [sys.executable, "worker", "--job-dir", str(tmp_path)]
+    assert worker_command(None) == [sys.executable, "worker", "--spare"]
 
 
 @pytest.mark.parametrize("job_id", ["20240101-000000-abcdef", "a", "A_b-9"])

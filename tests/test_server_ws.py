@@ -135,7 +135,8 @@ def test_ping_every_interval_and_pong_on_request(server: ServerHandle) -> None:
     messages = receive_until(ws, lambda m: m["type"] == "ping")
     assert {"type": "pong"}.items() <= messages[0].items() and "timestamp" in messages[0]
     pings = [m for m in receive_until(ws, lambda m: m["type"] == "ping")]
-    assert pings[-1]["seq"] == 0 and isinstance(pings[-1]["timestamp"], float)
+    assert pings[-1]["last_seq"] == 0 and isinstance(pings[-1]["timestamp"], float)
+    assert "seq" not in pings[-1] and "seq" not in messages[0]  # only events carry a seq (issue 9, item 19)
     ws.close()
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from trainer.data.store import load_dataset
 from trainer.features import DataError, build_samples
-from trainer.splits import HOLDOUT_FRACTION, MIN_BLOCK, walk_forward
+from trainer.splits import HOLDOUT_FRACTION, MIN_BLOCK, min_samples, walk_forward
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +69,22 @@ def test_too_few_samples_name_the_fold() -> None:
         walk_forward(np.arange(120, dtype=np.int64), 1, folds=3)
     with pytest.raises(DataError, match="purge gaps of 50 bars"):
         walk_forward(np.arange(400, dtype=np.int64), 50, folds=1)
+
+
+def test_too_few_samples_say_the_numbers_and_what_to_change() -> None:
+    positions = np.arange(212, dtype=np.int64)
+    with pytest.raises(DataError) as info:
+        walk_forward(positions, 1, folds=5)
+    need = min_samples(1, folds=5)
+    message = str(info.value)
+    assert message.startswith(f"Too few samples for 5-fold walk-forward CV: the data give 212 samples, it needs at "
+                              f"least {need}; use 2 CV folds or fewer, use a shorter lookback or horizon, or import "
+                              "more candles. (fold 1: only ")
+    assert len(walk_forward(positions, 1, folds=2)) == 2  # the advice holds: 2 folds fit, 3 do not
+    with pytest.raises(DataError):
+        walk_forward(positions, 1, folds=3)
+    assert len(walk_forward(np.arange(need), 1, folds=5)) == 5  # and the figure is the least that fits
+    with pytest.raises(DataError):
+        walk_forward(np.arange(need - 1), 1, folds=5)
+    with pytest.raises(DataError, match="3-fold walk-forward CV: .* 120 samples.*; turn walk-forward CV off"):
+        walk_forward(np.arange(120, dtype=np.int64), 1, folds=3)

@@ -14,10 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from desktop_app.cli import UserError, build_parser
+from desktop_app.cli import build_parser
+from trainer.cli_common import UserError
 from trainer import train_cli
 from trainer.data.importer import import_file
 from trainer.data.store import load_dataset
+from trainer.features import build_samples
 from trainer.scoreboard import BASELINE_NAMES, SUMMARY_ROWS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -158,9 +160,25 @@ def test_too_short_data_file_is_a_one_line_error(
     line = error_line(proc.stderr)
     assert line.startswith("candlecast: error:") and message in line, line
     if not options:
-        assert "(112 samples)" in line
+        assert "the data give 112 samples" in line  # the numbers, and what to change:
+        assert "use a shorter lookback or horizon, or import more candles" in line
     assert job_folders(candlecast_home) == []
     assert not (candlecast_home / "logs").is_dir() or list((candlecast_home / "logs").iterdir()) == []
+
+
+def test_the_start_says_what_the_job_trains_on_and_how_many_candles_and_samples(tmp_path: Path) -> None:
+    """4h resampled from real 1h candles with outage hours: a line of its own names the candles, how many are partial
+    and the samples the job uses."""
+    hours = load_dataset("BTCUSDT", "1h").candles.iloc[-4000:].reset_index(drop=True)
+    path = tmp_path / "ETH_USDT-1h.feather"
+    hours.drop(index=[1001, 2002, 2003]).rename(columns={"open_time": "date"}).reset_index(drop=True).to_feather(path)
+    import_file(path, symbol="ETHUSDT", timeframe="1h")
+    dataset = load_dataset("ETHUSDT", "4h")
+    samples = len(build_samples(dataset.candles, "4h", 8, 1).positions)
+    proc = candlecast("train", *TINY, "--symbol", "ETHUSDT", "--timeframe", "4h")
+    assert proc.returncode == 0, proc.stderr
+    expected = f"training ETHUSDT 4h on cpu: {len(dataset.candles)} candles (2 partial), {samples} samples\n"
+    assert expected in proc.stderr.replace("\r", "\n")
 
 
 def test_failure_with_out_keeps_the_users_folder_and_names_the_log(tmp_path: Path) -> None:
@@ -197,7 +215,7 @@ def _start_and_interrupt(args: list[str]) -> subprocess.CompletedProcess:
     )
     seen = b""
     deadline = time.monotonic() + 120  # a guard against hanging, not a speed check
-    while b"training on" not in seen:
+    while b" samples\n" not in seen:  # the start line: "training BTCUSDT 1h on cpu: … candles, … samples"
         assert time.monotonic() < deadline and proc.poll() is None, seen.decode()
         if select.select([proc.stderr], [], [], 1.0)[0]:
             seen += os.read(proc.stderr.fileno(), 65536)

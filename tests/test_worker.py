@@ -17,6 +17,7 @@ import pytest
 from trainer.data.importer import import_file
 from trainer.data.store import load_dataset
 from trainer.events import TERMINAL_EVENTS, EventType
+from trainer.features import build_samples
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(autouse=True)
@@ -107,6 +108,28 @@ def test_completed_job_end_to_end(tmp_path: Path, real_slice: int) -> None:
     assert "worker pid" in err  # logs go to stderr
 
 
+def test_a_resampled_job_says_at_its_start_how_many_candles_samples_and_partial_candles_it_uses(tmp_path: Path) -> None:
+    """4h from real 1h candles with outage hours: the worker's training.started (and its log) carry the candles,
+    the samples and how many 4h candles are partial."""
+    hours = load_dataset("BTCUSDT", "1h").candles.iloc[-4000:].reset_index(drop=True)
+    hours = hours.drop(index=[1001, 2002, 2003]).rename(columns={"open_time": "date"})  # two 4h buckets lose bars
+    path = tmp_path / "ETH_USDT-1h.feather"
+    hours.reset_index(drop=True).to_feather(path)
+    import_file(path, symbol="ETHUSDT", timeframe="1h")
+    expected = load_dataset("ETHUSDT", "4h")
+    samples = build_samples(expected.candles, "4h", TINY["lookback"], 1)
+    job_dir = tmp_path / "job-4h"
+    proc = start_worker(job_dir, {**TINY, "symbol": "ETHUSDT", "timeframe": "4h"})
+    events, code, err = finish(proc, [], job_dir)
+    assert code == 0, err
+    started = events[0]
+    assert started["type"] == "training.started" and started["origin"] == "worker"
+    assert started["rows"] == len(expected.candles) and expected.report.gaps == 0
+    assert started["partial_candles"] == expected.partial_candles == 2
+    assert started["samples"] == len(samples.positions) > 900
+    assert f"ETHUSDT 4h, {started['rows']} candles (2 partial), {started['samples']} samples" in err
+
+
 def test_epoch_fraction_grows_to_one_when_early_stopping_ends_folds(tmp_path: Path) -> None:
     """The GUI's progress bar follows `fraction`: it never goes back, and a fold that early stopping ends
     before `epochs` counts as whole, so the last epoch of the last fold reports exactly 1.0."""
@@ -174,7 +197,7 @@ def test_bad_config_fails_in_stage_config(tmp_path: Path, config, needle: str) -
     events, code, _ = finish(proc, [], job_dir)
     terminal = assert_one_terminal_last(events, "job-bad")
     assert code == 1 and terminal["type"] == "training.failed" and terminal["stage"] == "config"
-    assert needle in terminal["error"] and terminal["exit_code"] is None
+    assert needle in terminal["error"] and terminal["exit_code"] == code  # the status it then exits with
     assert terminal["error_type"] == "ConfigError" and "\n" not in terminal["error"]
     assert terminal["error_type"] and terminal["traceback_tail"]
 
@@ -182,7 +205,9 @@ def test_bad_config_fails_in_stage_config(tmp_path: Path, config, needle: str) -
 def test_missing_dataset_fails_in_stage_data(tmp_path: Path) -> None:
     job_dir = tmp_path / "job-nodata"
     proc = start_worker(job_dir, {**TINY, "symbol": "ETHUSDT"})
-    events, code, _ = finish(proc, [], job_dir)
+    events, code, err = finish(proc, [], job_dir)
     terminal = assert_one_terminal_last(events, "job-nodata")
     assert code == 1 and terminal["stage"] == "data" and terminal["error_type"] == "CandleError"
     assert "ETHUSDT-1h" in terminal["error"] and "candlecast import" in terminal["error"]
+    # An expected data problem is one sentence for the user; the traceback is only in the log.
+    assert terminal["traceback_tail"] == "" and "Traceback (most recent call last)" in err

@@ -1,13 +1,22 @@
-"""Crash-safe file writes: temp file in the same folder, fsync, rename (ARCHITECTURE.md)."""
+"""Crash-safe file writes: temp file in the same folder, fsync, rename (ARCHITECTURE.md).
+
+The temp file is ``.<name>.<8 random characters>.tmp`` (``tempfile.mkstemp``). A crash between its creation and
+the rename leaves it behind; ``remove_stale_temp_files`` removes such leftovers at the next start.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
+
+#: The name ``atomic_write`` gives its temp file (``mkstemp``'s random part: 8 of ``[a-z0-9_]``).
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$")
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:
@@ -29,6 +38,28 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def remove_stale_temp_files(folder: Path, older_than_s: float) -> list[Path]:
+    """Remove the temp files ``atomic_write`` left in ``folder`` (not below it) that were last written more than
+    ``older_than_s`` seconds ago (a live write takes milliseconds); returns those removed. Never raises for one
+    that is gone or cannot be removed."""
+    removed = []
+    cutoff = time.time() - older_than_s
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _TEMP_NAME.match(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

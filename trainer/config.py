@@ -34,6 +34,9 @@ Distribution = Literal["gaussian", "student_t", "laplace"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
 
 _SYMBOL_SEPARATORS = re.compile(r"[\s/_\-.]")
+#: A dataset id: ``SYMBOL-timeframe``, ``bundled:`` first for the bundled copy (groups: prefix, symbol, timeframe).
+#: Plain ECMA-262 syntax: the same text is the ``pattern`` of ``/openapi.json``.
+DATASET_ID_PATTERN = r"^(bundled:)?([A-Z0-9]{2,30})-(" + "|".join(TIMEFRAME_SECONDS) + r")$"
 
 
 def normalize_symbol(raw: str) -> str:
@@ -68,12 +71,23 @@ class TrainingConfig(BaseModel):
     lookback: int = Field(64, ge=2, le=4096, description="Bars of history per sample.")
     distribution: Distribution = Field("student_t", description="Family of the predictive distribution.")
     device: Device = Field("auto", description="auto picks CUDA, then MPS, else CPU.")
-    dataset: str | None = Field(None, description="A dataset id from /datasets; default: symbol + timeframe.")
+    dataset: str | None = Field(
+        None,
+        description="A dataset id from /datasets; default: symbol + timeframe.",
+        json_schema_extra={"pattern": DATASET_ID_PATTERN},  # checked by ``_dataset_id`` with a clearer message
+    )
 
     @field_validator("symbol", mode="before")
     @classmethod
     def _normalize_symbol(cls, value: object) -> object:
         return normalize_symbol(value) if isinstance(value, str) else value
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(DATASET_ID_PATTERN, value):
+            raise ValueError(f"not a dataset id: {value!r} (expected SYMBOL-timeframe, e.g. BTCUSDT-1h)")
+        return value
 
     @property
     def dataset_id(self) -> str:

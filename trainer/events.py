@@ -37,6 +37,19 @@ TERMINAL_EVENTS = frozenset(
 )
 
 
+#: The event types a worker may send (the server sends the others); anything else from a worker is dropped.
+WORKER_EVENTS = frozenset(
+    {
+        EventType.TRAINING_STARTED,
+        EventType.TRAINING_EPOCH,
+        EventType.TRAINING_FOLD_COMPLETED,
+        EventType.TRAINING_COMPLETED,
+        EventType.TRAINING_FAILED,
+        EventType.TRAINING_STOPPED,
+    }
+)
+
+
 class _Base(TypedDict):
     type: str
     job_id: str
@@ -55,7 +68,11 @@ class TrainingStartedServer(_Base):
 
 
 class TrainingStartedWorker(_Base):
-    """Sent by the worker once its process runs and its data are loaded: the only proof training started."""
+    """Sent by the worker once its process runs and its data are loaded: the only proof training started.
+
+    ``rows``: candles the job uses; ``samples``: training/evaluation samples made from them (windows with a label,
+    none across a gap; ``trainer.features``); ``partial_candles``: how many of the candles a resample to a higher
+    timeframe built from only some of their lower bars (``trainer.data.store``; 0 when not resampled)."""
 
     origin: Literal["worker"]
     pid: int
@@ -64,6 +81,8 @@ class TrainingStartedWorker(_Base):
     epoch: int
     fold: int
     rows: int
+    samples: int
+    partial_candles: int
     device: str
 
 
@@ -106,7 +125,9 @@ class TrainingCompleted(_Base):
 
 class TrainingFailed(_Base):
     """The job failed. ``stage``: where (``config``, ``data``, ``train``, ``evaluate``, ``artifacts``,
-    ``worker``, ``start``); ``exit_code`` is the worker's, or null while it still runs."""
+    ``worker``, ``start``); ``exit_code`` is the worker's exit status, the same as the job's ``error.exit_code``:
+    1 when the worker reports its own failure (it exits with 1 right after), the observed status when the server
+    reports a worker that died (negative: killed by that signal), null when no worker process could be created."""
 
     stage: str
     error_type: str

@@ -2,7 +2,8 @@
 
 Every user path comes from platformdirs (app name ``candlecast``) unless ``CANDLECAST_HOME`` is set, in which
 case config, data and logs all live under that folder (tests set it to a temp dir). Light: standard library and
-platformdirs only.
+platformdirs only. A folder that cannot be created (read-only disk, no permission) raises ``FolderError``, whose
+message is the one line the CLI prints.
 """
 
 from __future__ import annotations
@@ -16,6 +17,20 @@ import platformdirs
 APP_NAME = "candlecast"
 
 
+class FolderError(OSError):
+    """One of the app's folders cannot be created; the message names it, the reason and what to do."""
+
+
+def _ensure(path: Path, what: str) -> Path:
+    """Create ``path`` (and its parents) if missing; ``FolderError`` naming ``what`` it is for if that fails."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        hint = "set CANDLECAST_HOME to a writable folder" if _home() else "check the folder's permissions"
+        raise FolderError(f"cannot create the {what} folder {path}: {exc.strerror or exc} ({hint})") from None
+    return path
+
+
 def _home() -> Path | None:
     home = os.environ.get("CANDLECAST_HOME")
     return Path(home).expanduser() if home else None
@@ -25,38 +40,31 @@ def config_dir() -> Path:
     """Folder of ``config.json`` and ``layout.json`` (created on first use)."""
     home = _home()
     path = home / "config" if home else Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _ensure(path, "config")
 
 
 def data_dir() -> Path:
     """Folder of ``datasets/``, ``jobs/`` and ``candlecast.db`` (created on first use)."""
     home = _home()
     path = home / "data" if home else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _ensure(path, "data")
 
 
 def log_dir() -> Path:
     """Folder of ``backend.log`` (created on first use)."""
     home = _home()
     path = home / "logs" if home else Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _ensure(path, "log")
 
 
 def datasets_dir() -> Path:
     """Folder of imported datasets: ``<SYMBOL>-<timeframe>.parquet`` plus metadata JSON."""
-    path = data_dir() / "datasets"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _ensure(data_dir() / "datasets", "datasets")
 
 
 def jobs_dir() -> Path:
     """Folder holding one sub-folder per job (``jobs/<job_id>/``)."""
-    path = data_dir() / "jobs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _ensure(data_dir() / "jobs", "jobs")
 
 
 def resource_path(*parts: str) -> Path:

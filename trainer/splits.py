@@ -60,9 +60,55 @@ def walk_forward(positions: np.ndarray, horizon: int, folds: int = 5, use_cv: bo
 
     ``horizon``: bars of the forecast horizon (the purge is at least that). ``folds``: number of folds when
     ``use_cv``; ignored otherwise (one split). Raises ``DataError`` when a block would hold fewer than
-    ``MIN_BLOCK`` samples, naming the fold.
+    ``MIN_BLOCK`` samples: a plain sentence with the samples there are, the samples the split needs, and what to
+    change (``shortfall``), then which fold failed and why.
     """
     positions = np.asarray(positions, dtype=np.int64)
+    out = _split(positions, horizon, folds, use_cv)
+    if isinstance(out, str):
+        raise DataError(f"{shortfall(positions, horizon, folds, use_cv)} ({out})")
+    return out
+
+
+def min_samples(horizon: int, folds: int = 5, use_cv: bool = True) -> int:
+    """Fewest gap-free samples ``walk_forward`` can split into ``folds`` folds (one split without ``use_cv``)."""
+    def fits(m: int) -> bool:
+        return not isinstance(_split(np.arange(m, dtype=np.int64), horizon, folds, use_cv), str)
+
+    high = 64
+    while not fits(high):
+        high *= 2
+    low = high // 2  # fits(high) and, but for the first try, not fits(low)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if fits(middle) else (middle, high)
+    return high
+
+
+def shortfall(positions: np.ndarray, horizon: int, folds: int = 5, use_cv: bool = True) -> str:
+    """The sentence a user reads when ``positions`` (shape (m,)) are too few for the split: how many samples
+    there are, how many the split needs, and what to change (the most folds that fit, a shorter lookback or
+    horizon, more candles)."""
+    positions = np.asarray(positions, dtype=np.int64)
+    have = len(positions)
+    fixes = []
+    if use_cv:
+        wanted = f"{folds}-fold walk-forward CV"
+        fitting = [k for k in range(folds - 1, 0, -1) if not isinstance(_split(positions, horizon, k, True), str)]
+        if fitting:
+            fixes.append(f"use {fitting[0]} CV fold{'s' if fitting[0] > 1 else ''} or fewer")
+        elif not isinstance(_split(positions, horizon, folds, False), str):
+            fixes.append("turn walk-forward CV off")
+    else:
+        wanted = "a single train/test split"
+    fixes += ["use a shorter lookback or horizon", "import more candles"]
+    need = min_samples(horizon, folds, use_cv)
+    return (f"Too few samples for {wanted}: the data give {have:,} samples, it needs at least {need:,}; "
+            f"{', '.join(fixes[:-1])}, or {fixes[-1]}.")
+
+
+def _split(positions: np.ndarray, horizon: int, folds: int, use_cv: bool) -> list[Fold] | str:
+    """The folds, or why a block would be too small (naming the fold)."""
     if use_cv:
         edges = np.linspace(0, len(positions), folds + 2).round().astype(int)
         tests = [positions[edges[k] : edges[k + 1]] for k in range(1, folds + 1)]
@@ -71,20 +117,14 @@ def walk_forward(positions: np.ndarray, horizon: int, folds: int = 5, use_cv: bo
     out = []
     for k, test in enumerate(tests, start=1):
         if len(test) < MIN_BLOCK:
-            raise DataError(
-                f"fold {k}: test block has {len(test)} samples (need {MIN_BLOCK}); "
-                f"use fewer folds, a shorter lookback or horizon, or more candles ({len(positions)} samples)"
-            )
+            return f"fold {k}: test block has {len(test)} samples (need {MIN_BLOCK})"
         pre_test = _before(positions, int(test[0]), horizon)
         calibration = _tail(pre_test, CALIBRATION_FRACTION)
         rest = _before(pre_test, int(calibration[0]), horizon) if len(pre_test) else pre_test
         validation = _tail(rest, VALIDATION_FRACTION) if len(rest) else rest
         train = _before(rest, int(validation[0]), horizon) if len(validation) else validation
         if min(len(train), len(validation), len(calibration)) < MIN_BLOCK:
-            raise DataError(
-                f"fold {k}: only {len(pre_test)} samples precede the test block, too few for train, "
-                f"validation and calibration blocks of {MIN_BLOCK}+ samples each with purge gaps of "
-                f"{horizon} bars; use fewer folds, a shorter lookback or horizon, or more candles"
-            )
+            return (f"fold {k}: only {len(pre_test)} samples precede the test block, too few for train, validation "
+                    f"and calibration blocks of {MIN_BLOCK}+ samples each with purge gaps of {horizon} bars")
         out.append(Fold(k, train, validation, calibration, test))
     return out

@@ -150,11 +150,13 @@ def _forecast(config: TrainingConfig, raw: dict[str, np.ndarray], scaler: Scaler
     return Forecast.from_params(config.distribution, mu, sigma, nu)
 
 
-def load_candles(config: TrainingConfig, candles: pd.DataFrame | None) -> pd.DataFrame:
-    """The validated candle table of the job: ``candles`` if given (validated here), else the stored dataset."""
+def load_candles(config: TrainingConfig, candles: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
+    """The validated candle table of the job, ``candles`` if given (validated here), else the stored dataset, and
+    how many of its candles are partial (resampled from only some of their lower bars; ``trainer.data.store``)."""
     if candles is not None:
-        return validate_candles(candles, config.timeframe, source="candles")[0]
-    return load_dataset(config.symbol, config.timeframe, config.dataset).candles
+        return validate_candles(candles, config.timeframe, source="candles")[0], 0
+    dataset = load_dataset(config.symbol, config.timeframe, config.dataset)
+    return dataset.candles, dataset.partial_candles
 
 
 def run_job(
@@ -178,14 +180,18 @@ def run_job(
         device = select_device(config.device)
         configure_torch(config.seed, device)
     with stage("data"):
-        frame = load_candles(config, candles)
+        frame, partial = load_candles(config, candles)
         samples = build_samples(frame, config.timeframe, config.lookback, config.forecast_horizon)
         folds = walk_forward(samples.positions, config.forecast_horizon, config.cv_folds, config.use_cv)
-    log.info("job %s: %d candles, %d samples, %d fold(s), device %s", job_id, len(frame), len(samples.positions), len(folds), device)
+    log.info(
+        "job %s: %s %s, %d candles (%d partial), %d samples, %d fold(s), device %s", job_id, config.symbol,
+        config.timeframe, len(frame), partial, len(samples.positions), len(folds), device,
+    )
     emit(
         make_event(
             EventType.TRAINING_STARTED, job_id, origin="worker", pid=os.getpid(), symbol=config.symbol,
-            timeframe=config.timeframe, epoch=0, fold=0, rows=len(frame), device=str(device),
+            timeframe=config.timeframe, epoch=0, fold=0, rows=len(frame), samples=len(samples.positions),
+            partial_candles=partial, device=str(device),
         )
     )
 

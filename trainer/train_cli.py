@@ -30,6 +30,7 @@ from typing import Any
 from tqdm import tqdm
 
 from trainer import paths
+from trainer.cli_common import UserError, training_config_from_args
 from trainer.config import TrainingConfig
 from trainer.events import EventType
 
@@ -37,6 +38,13 @@ from trainer.events import EventType
 USER_STAGES = ("config", "data")
 #: The job's log file in its folder (``trainer.train.ARTIFACTS["log"]``, not imported here: torch is slow).
 LOG_NAME = "worker.log"
+
+
+def start_line(event: dict[str, Any]) -> str:
+    """What the job trains on and how much of it, from the worker's ``training.started`` event."""
+    partial = f" ({event['partial_candles']} partial)" if event["partial_candles"] else ""
+    return (f"training {event['symbol']} {event['timeframe']} on {event['device']}: {event['rows']} candles"
+            f"{partial}, {event['samples']} samples")
 
 
 class ProgressBar:
@@ -52,7 +60,9 @@ class ProgressBar:
     def emit(self, event: dict[str, Any]) -> None:
         kind = event["type"]
         if kind == EventType.TRAINING_STARTED.value:
-            self.bar.set_description_str(f"training on {event['device']} ({event['rows']} candles)")
+            # A line of its own (the bar's description is soon replaced): what the job trains on, how much of it.
+            self.bar.write(start_line(event), file=sys.stderr)
+            self.bar.set_description_str(f"training on {event['device']}")
         elif kind == EventType.TRAINING_EPOCH.value:
             self.bar.set_description_str(
                 f"fold {event['fold']}/{event['folds']} epoch {event['epoch']}/{event['epochs']}"
@@ -92,7 +102,7 @@ class ProgressLines:
     def emit(self, event: dict[str, Any]) -> None:
         kind = event["type"]
         if kind == EventType.TRAINING_STARTED.value:
-            self._say(f"training on {event['device']} ({event['rows']} candles)")
+            self._say(start_line(event))
         elif kind == EventType.TRAINING_EPOCH.value:
             self._say(
                 f"fold {event['fold']}/{event['folds']} epoch {event['epoch']}/{event['epochs']} "
@@ -130,8 +140,6 @@ class JobFolder:
 
     def create(self) -> None:
         """Make the folder and note the files already in it; raises ``UserError`` if it cannot be made."""
-        from desktop_app.cli import UserError
-
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -164,8 +172,6 @@ class JobFolder:
 
 def _import_data(args: argparse.Namespace, config: TrainingConfig) -> TrainingConfig:
     """Import ``--data FILE`` into the dataset store and point ``config`` at the resulting dataset."""
-    from desktop_app.cli import UserError
-
     try:
         importer = importlib.import_module("trainer.data.importer")
     except ModuleNotFoundError:
@@ -208,8 +214,6 @@ def _interrupted(folder: JobFolder) -> str:
 
 
 def _train(args: argparse.Namespace, folder: JobFolder) -> int:
-    from desktop_app.cli import UserError, training_config_from_args
-
     config = training_config_from_args(args)
     if getattr(args, "data", None):
         config = _import_data(args, config)

@@ -1,4 +1,5 @@
-"""The training worker process: ``python -m trainer.worker --job-dir DIR`` (frozen: ``candlecast worker``).
+"""The training worker process: ``python -m trainer.worker --job-dir DIR`` (frozen: ``candlecast worker``), or
+``--spare``: a warm worker that loads everything first, then waits on stdin for its job (``run_spare``).
 
 The contract (ARCHITECTURE.md, API.md):
 
@@ -16,18 +17,21 @@ The contract (ARCHITECTURE.md, API.md):
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import IO, Any
 
 from pydantic import ValidationError
 
+from trainer.cli_common import add_worker_arguments
 from trainer.config import TrainingConfig
 from trainer.events import EventType, make_event
 
@@ -36,6 +40,8 @@ EXIT_COMPLETED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 3
 TRACEBACK_LINES = 20
 #: How much the worker lowers its own scheduling priority (``os.nice`` increment, Unix).
 NICENESS = 5
+#: What a spare worker imports before it waits for a job (``run_spare``).
+SPARE_PRELOAD = ("trainer.train", "torch._dynamo", "arch")
 
 log = logging.getLogger("trainer.worker")
 
@@ -99,12 +105,14 @@ class StopWatcher:
         self.stop("stdin closed (the parent process is gone)")
 
 
-def _failed(job_id: str, stage: str, error: BaseException) -> dict[str, Any]:
-    lines = "".join(traceback.format_exception(error)).splitlines()
+def _failed(job_id: str, stage: str, error: BaseException, expected: bool = False) -> dict[str, Any]:
+    """The ``training.failed`` event; an ``expected`` error (a data problem the message fully explains) carries no
+    traceback: the user reads one sentence, the traceback stays in the log."""
+    lines = [] if expected else "".join(traceback.format_exception(error)).splitlines()
     return make_event(
         EventType.TRAINING_FAILED, job_id, stage=stage, error_type=type(error).__name__,
         error=" ".join(str(error).split()) or repr(error),  # one line; the traceback keeps the layout
-        traceback_tail="\n".join(lines[-TRACEBACK_LINES:]), exit_code=None,
+        traceback_tail="\n".join(lines[-TRACEBACK_LINES:]), exit_code=EXIT_FAILED,  # what it exits with next
     )
 
 
@@ -144,17 +152,23 @@ def read_config(job_dir: Path) -> TrainingConfig:
         raise ConfigError(f"config.json: {field}: {first['msg']}{more}") from exc
 
 
-def run_worker(job_dir: Path, stdin: IO[str] | None = None) -> int:
-    """Run the job in ``job_dir`` under the worker contract; returns the exit code (0, 1 or 3)."""
+def _take_process() -> tuple[EventWriter, int | None]:
+    """What every worker does first: keep stdout for events, log to stderr, lower its priority."""
     writer = EventWriter(take_stdout())
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+    return writer, lower_priority()
+
+
+def run_worker(job_dir: Path, stdin: IO[str] | None = None, taken: tuple[EventWriter, int | None] | None = None) -> int:
+    """Run the job in ``job_dir`` under the worker contract; returns the exit code (0, 1 or 3). ``taken``: the
+    process was already set up (a spare, ``run_spare``)."""
+    writer, niceness = taken or _take_process()
     job_dir = Path(job_dir).resolve()
     job_id = job_dir.name
     watcher = StopWatcher(stdin or sys.stdin)
     watcher.start()
-    niceness = lower_priority()
     log.info("worker pid %d (niceness %s) for job %s in %s", os.getpid(), niceness, job_id, job_dir)
     try:
         config = read_config(job_dir)
@@ -164,6 +178,8 @@ def run_worker(job_dir: Path, stdin: IO[str] | None = None) -> int:
         return EXIT_FAILED
 
     # Imported after the config is known to be good: torch takes a second or two to load.
+    from trainer.data.candles import CandleError
+    from trainer.features import DataError
     from trainer.model import TrainingStopped
     from trainer.train import JobError, run_job
 
@@ -175,7 +191,7 @@ def run_worker(job_dir: Path, stdin: IO[str] | None = None) -> int:
         return EXIT_STOPPED
     except JobError as exc:
         log.error("job failed in stage %s", exc.stage, exc_info=exc.error)
-        writer.emit(_failed(job_id, exc.stage, exc.error))
+        writer.emit(_failed(job_id, exc.stage, exc.error, expected=isinstance(exc.error, (DataError, CandleError))))
         return EXIT_FAILED
     except Exception as exc:  # a bug outside any stage still ends with one terminal event
         log.exception("worker error")
@@ -190,15 +206,45 @@ def run_worker(job_dir: Path, stdin: IO[str] | None = None) -> int:
     return EXIT_COMPLETED
 
 
+def run_spare(stdin: IO[str] | None = None) -> int:
+    """A spare worker: import what every job needs, then wait on stdin for ``{"cmd": "run", "job_dir": DIR}``
+    and run that job (``run_worker``); EOF first (the server is closing) exits 0 without a job.
+
+    The imports are the slow part of a worker's start (torch, the trainer, the baselines' statistics libraries
+    and ``torch._dynamo``, which torch's optimisers load on their first step), so a job handed to a ready
+    spare reports ``training.started`` as soon as its data are loaded.
+    """
+    stdin = stdin or sys.stdin
+    taken = _take_process()
+    started = time.perf_counter()
+    for module in SPARE_PRELOAD:
+        importlib.import_module(module)
+    log.info("spare worker pid %d ready in %.1f s; waiting for a job", os.getpid(), time.perf_counter() - started)
+    taken[0].emit({"type": "spare.ready", "pid": os.getpid()})  # embedded_server.worker_process.SPARE_READY
+    for line in stdin:
+        try:
+            message = json.loads(line)
+            job_dir = Path(message["job_dir"]) if message.get("cmd") == "run" else None
+        except (ValueError, TypeError, KeyError, AttributeError):
+            job_dir = None
+        if job_dir is None:
+            log.warning("spare worker: ignored a control line that is no job: %.80r", line)
+            continue
+        os.chdir(job_dir)  # where a worker started for this job would run
+        return run_worker(job_dir, stdin, taken)
+    log.info("spare worker: stdin closed before a job came; exiting")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    """``candlecast worker --job-dir DIR``."""
-    return run_worker(Path(args.job_dir))
+    """``candlecast worker --job-dir DIR`` or ``candlecast worker --spare``."""
+    return run_spare() if args.spare else run_worker(Path(args.job_dir))
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m trainer.worker --job-dir DIR``."""
+    """``python -m trainer.worker --job-dir DIR`` or ``python -m trainer.worker --spare``."""
     parser = argparse.ArgumentParser(prog="python -m trainer.worker", description=__doc__.splitlines()[0])
-    parser.add_argument("--job-dir", required=True, metavar="DIR", help="the job folder holding config.json")
+    add_worker_arguments(parser)
     return run(parser.parse_args(argv))
 
 

@@ -1,5 +1,6 @@
 """The control panel: one input per request field (``form.FIELDS``), live validation next to each field,
-a 422's messages on the fields it names, and the Start / Cancel start request / Stop buttons."""
+a 422's messages on the fields it names, and the Start / Cancel start request / Stop buttons (Start disabled,
+with the reason below it, while the server does not answer)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,10 @@ import dearpygui.dearpygui as dpg
 
 from desktop_app import form
 from desktop_app import messages as m
-from desktop_app.controller import Action, Phase, State, allowed_actions
+from desktop_app.controller import Action, Phase, State, allowed_actions, start_blocked
 from desktop_app.views import theme
 
 LABEL_WIDTH = 128
-#: Fields typed as text although numeric: a seed goes up to 2^32-1 (beyond a 32-bit input), and a learning
-#: rate reads best as "1e-3".
-TEXT_NUMBERS = {"seed", "learning_rate"}
 
 
 class ControlPanel:
@@ -45,6 +43,7 @@ class ControlPanel:
             dpg.bind_item_theme("cp_stop", themes["danger"])
         dpg.add_button(label="Cancel start request", tag="cp_cancel", width=228, height=30, show=False,
                        callback=lambda: self._dispatch(m.CancelClicked))
+        dpg.add_text("", tag="cp_blocked", color=theme.YELLOW, wrap=0, show=False)
         dpg.add_spacer(height=4)
         dpg.add_text("Ready", tag="cp_message", wrap=0)
         self._validate()
@@ -66,13 +65,11 @@ class ControlPanel:
 
     def _input(self, spec: form.FieldSpec) -> None:
         tag = f"cp_{spec.name}"
-        changed = lambda *_: self._validate()  # noqa: E731 (a one-line callback)
+        changed = lambda *_: self._edited(spec.name)  # noqa: E731 (a one-line callback)
         if spec.kind == "bool":
             dpg.add_checkbox(tag=tag, callback=changed)
         elif spec.kind == "choice":
             dpg.add_combo(list(spec.choices), tag=tag, width=-1, callback=changed)
-        elif spec.kind == "int" and spec.name not in TEXT_NUMBERS:
-            dpg.add_input_int(tag=tag, width=-1, step=1, step_fast=10, callback=changed)
         elif spec.name == "symbol":
             with dpg.group(horizontal=True):
                 dpg.add_input_text(tag=tag, width=-34, uppercase=True, no_spaces=True, callback=changed)
@@ -80,9 +77,10 @@ class ControlPanel:
             with dpg.tooltip("cp_dataset_pick"):
                 dpg.add_text("Pick one of the stored datasets")
         else:
+            # Numbers too are plain text without a character filter: what is typed stays and is checked as it is
+            # typed (a filter, or an int input, would drop "abc" silently and keep the old value).
             hint = "symbol + timeframe" if spec.name == "dataset" else ""
-            dpg.add_input_text(tag=tag, width=-1, hint=hint, no_spaces=True, callback=changed,
-                               scientific=spec.name == "learning_rate", decimal=spec.name == "seed")
+            dpg.add_input_text(tag=tag, width=-1, hint=hint, no_spaces=True, callback=changed)
 
     # ------------------------------------------------------------ values
 
@@ -90,7 +88,7 @@ class ControlPanel:
         """Put ``values`` (request fields) into the inputs."""
         for spec in form.FIELDS:
             value = values.get(spec.name, spec.default)
-            if spec.kind in ("text", "float") or spec.name in TEXT_NUMBERS:
+            if spec.kind in ("text", "int", "float"):
                 value = "" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
             dpg.set_value(f"cp_{spec.name}", value)
         self._validate()
@@ -108,6 +106,12 @@ class ControlPanel:
         dpg.configure_item("cp_cv_folds", enabled=bool(dpg.get_value("cp_use_cv")))
         self._show_errors()
 
+    def _edited(self, name: str) -> None:
+        """An input changed: check the form again; a server message about this field no longer applies."""
+        if self._last_state is not None and name in self._last_state.field_errors:
+            self._dispatch(m.FieldEdited, name=name)
+        self._validate()
+
     def _on_start(self) -> None:
         config, self._local_errors = form.validate(self.values())
         self._show_errors()
@@ -119,6 +123,8 @@ class ControlPanel:
         if symbol:
             dpg.set_value("cp_symbol", symbol)
             dpg.set_value("cp_timeframe", timeframe)
+            for name in ("symbol", "timeframe", "dataset"):
+                self._edited(name)
         self._validate()
 
     # ------------------------------------------------------------ rendering
@@ -126,7 +132,7 @@ class ControlPanel:
     def render(self, state: State, prev: State | None) -> None:
         """Enable the buttons the controller allows; show the server's field errors; list datasets."""
         if prev is not None and state.run is prev.run and state.field_errors is prev.field_errors \
-                and state.catalog is prev.catalog:
+                and state.catalog is prev.catalog and state.conn is prev.conn:
             return
         allowed = allowed_actions(state)
         run = state.run
@@ -134,6 +140,9 @@ class ControlPanel:
         dpg.configure_item("cp_stop", enabled=Action.STOP in allowed,
                            label="Stopping…" if run.phase is Phase.STOPPING else "Stop")
         dpg.configure_item("cp_cancel", show=run.phase is Phase.PENDING)
+        blocked = start_blocked(state) if run.phase in (Phase.IDLE, Phase.FAILED) else None
+        dpg.set_value("cp_blocked", blocked or "")
+        dpg.configure_item("cp_blocked", show=blocked is not None)
         dpg.set_value("cp_message", run.message)
         dpg.configure_item("cp_message", color=theme.PHASE_COLOURS.get(run.phase.value, theme.TEXT))
         self._last_state = state

@@ -3,7 +3,6 @@ non-blocking warnings (corrupt layout or settings). All are ordinary (non-modal)
 
 from __future__ import annotations
 
-import json
 import textwrap
 import uuid
 from collections.abc import Callable, Sequence
@@ -15,10 +14,18 @@ from desktop_app import messages as m
 from desktop_app.controller import Action, Phase, State, allowed_actions
 from desktop_app.views import theme
 from trainer.config import TIMEFRAME_SECONDS
+from trainer.data.import_cli import report_rows
 
 IMPORT_EXTENSIONS = (".csv", ".parquet", ".feather", ".json", ".txt", ".gz", ".zip", ".*")
 #: What starts a wrapped log line's continuation rows, so they read as one line.
 WRAP_INDENT = "    "
+
+
+def _fitting_columns(width: float, sample: str, chrome: int) -> int:
+    """How many characters of ``sample``-like text fit in ``width`` pixels less ``chrome`` (padding, scrollbar)."""
+    size = dpg.get_text_size(sample)
+    char = size[0] / len(sample) if size and size[0] > 0 else theme.FONT_SIZE * 0.6
+    return int((width - chrome) / char)
 
 
 def _centre(tag: str, width: int, height: int) -> None:
@@ -37,6 +44,7 @@ class ErrorDialog:
                         no_collapse=True, on_close=lambda: dispatch(m.DismissClicked)):
             dpg.add_text("", tag="err_title", color=theme.RED)
             dpg.add_text("", tag="err_message", wrap=self.WIDTH - 30)
+            dpg.add_text("", tag="err_where", color=theme.MUTED, wrap=self.WIDTH - 30)
             dpg.add_input_text(tag="err_details", multiline=True, readonly=True, width=self.WIDTH - 24,
                                height=170, show=False)
             dpg.add_spacer(height=4)
@@ -63,14 +71,16 @@ class ErrorDialog:
         unacknowledged = failure.kind == "unacknowledged"
         title = "Training failed" if failure.kind == "training" else "Unable to start training"
         dpg.set_value("err_title", title)
-        dpg.set_value("err_message", failure.message.removeprefix(title + ": "))
-        details = []
-        if failure.exit_code is not None:
-            details.append(f"worker exit code {failure.exit_code}")
-        if failure.traceback_tail:
-            details.append(failure.traceback_tail)
-        dpg.set_value("err_details", "\n".join(details))
-        dpg.configure_item("err_details", show=bool(details))
+        text = failure.message.removeprefix(title + ": ")
+        dpg.set_value("err_message", text[:1].upper() + text[1:])
+        where = [f"stage {failure.stage}" if failure.stage else "", failure.error_type or "",
+                 f"worker exit code {failure.exit_code}" if failure.exit_code is not None else ""]
+        dpg.set_value("err_where", " · ".join(w for w in where if w))
+        # The worker's last log lines, wrapped to the box (a multi-line input neither wraps nor scrolls sideways).
+        tail = failure.traceback_tail.splitlines()
+        columns = _fitting_columns(self.WIDTH - 24, LogsDialog.SAMPLE, LogsDialog.CHROME)
+        dpg.set_value("err_details", wrap_lines(tail, columns))
+        dpg.configure_item("err_details", show=bool(tail))
         dpg.configure_item("err_retry", show=Action.RETRY in allowed)
         dpg.configure_item("err_cancel", show=unacknowledged)
         dpg.configure_item("err_close", show=not unacknowledged)
@@ -134,9 +144,7 @@ class LogsDialog:
         """How many characters of log text fit in one row of the text area now."""
         width = dpg.get_item_rect_size("logs_text")[0]  # 0 until it was drawn: then the window's, less its padding
         width = width or (dpg.get_item_width("logs_window") or self.WIDTH) - 24
-        size = dpg.get_text_size(self.SAMPLE)
-        char = size[0] / len(self.SAMPLE) if size and size[0] > 0 else theme.FONT_SIZE * 0.6
-        return int((width - self.CHROME) / char)
+        return _fitting_columns(width, self.SAMPLE, self.CHROME)
 
     def _show_text(self) -> None:
         """Put the lines into the text area, wrapped to its width (only when the lines or the width changed)."""
@@ -204,11 +212,17 @@ class ImportDialog:
                                   width=160)
             with dpg.group(horizontal=True):
                 dpg.add_button(label="Import", width=110, tag="imp_go", callback=self._import)
-                dpg.add_button(label="Close", width=110, callback=self._close)
+                dpg.add_button(label="Close", width=110, tag="imp_close", callback=self._close)
                 dpg.add_text("", tag="imp_status", color=theme.MUTED)
             dpg.add_separator()
             dpg.add_text("", tag="imp_summary", wrap=660)
-            dpg.add_input_text(tag="imp_report", multiline=True, readonly=True, width=-1, height=-1, show=False)
+            dpg.add_group(tag="imp_notes")  # the report's notes, above its table: they are what needs reading
+            with dpg.child_window(tag="imp_report", width=-1, height=-1, border=False, show=False):
+                # The rows of ``candlecast import``'s report, as a table (filled when a report arrives).
+                with dpg.table(tag="imp_table", header_row=False, policy=dpg.mvTable_SizingStretchProp,
+                               row_background=True, borders_innerH=True):
+                    dpg.add_table_column(width_fixed=True, init_width_or_weight=80)
+                    dpg.add_table_column(width_stretch=True, init_width_or_weight=1.0)
 
     def open(self) -> None:
         """Show the dialog (File → Import data…)."""
@@ -246,22 +260,31 @@ class ImportDialog:
         if not importing.show:
             return
         dpg.configure_item("imp_window", show=True)
+        dpg.delete_item("imp_notes", children_only=True)
         if importing.problem is not None:
-            dpg.set_value("imp_summary", f"Import failed: {importing.problem.line()}")
+            dpg.set_value("imp_summary", f"Import failed: {importing.problem.plain()}")
             dpg.configure_item("imp_summary", color=theme.RED)
             dpg.configure_item("imp_report", show=False)
             return
         body = importing.dataset or {}
         dataset = body.get("dataset") if isinstance(body.get("dataset"), dict) else body
         report = body.get("report") if isinstance(body.get("report"), dict) else {}
-        gaps = report.get("gaps") or {}
         summary = (f"Imported {dataset.get('id') or dataset.get('symbol', '?')}: {dataset.get('rows', '?')} candles "
-                   f"from {dataset.get('start', '?')} to {dataset.get('end', '?')}.\n"
-                   f"Rows read {report.get('rows_read', '?')}, kept {report.get('rows_kept', '?')}; "
-                   f"{gaps.get('count', 0)} gaps ({gaps.get('missing_bars', 0)} missing bars). Full report below.")
+                   f"from {dataset.get('start', '?')} to {dataset.get('end', '?')}.")
         dpg.set_value("imp_summary", summary)
         dpg.configure_item("imp_summary", color=theme.GREEN)
-        dpg.set_value("imp_report", json.dumps(report or body, indent=2, default=str))
+        dpg.delete_item("imp_table", children_only=True, slot=1)  # the rows; the columns stay
+        try:
+            rows = report_rows(dataset, report)
+        except (KeyError, TypeError):  # a server of another version: say so rather than show half a table
+            rows = [("report", "not in the expected form; `candlecast import FILE` prints it")]
+        for label, text in rows:
+            if label == "note":
+                dpg.add_text(f"Note: {text}", parent="imp_notes", color=theme.YELLOW, wrap=self.WIDTH - 40)
+                continue
+            with dpg.table_row(parent="imp_table"):
+                dpg.add_text(label, color=theme.MUTED)
+                dpg.add_text(text, wrap=self.WIDTH - 150)
         dpg.configure_item("imp_report", show=True)
         dpg.configure_item("imp_window", height=self.HEIGHT)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import dearpygui.dearpygui as dpg
 
-from desktop_app.controller import State
+from desktop_app.controller import State, job_duration_s
 from desktop_app.views import theme
 from trainer.scoreboard import BASELINES, SUMMARY_ROWS, MetricRow
 
@@ -92,7 +92,7 @@ class ResultsView:
         dpg.bind_item_theme("rv_rel_diag", theme.line_theme(theme.GREY, 1.0))
         dpg.bind_item_theme("rv_rel_line", theme.line_theme(theme.ACCENT))
         dpg.bind_item_theme("rv_pit_bars", theme.fill_theme((110, 170, 255, 200)))
-        dpg.bind_item_theme("rv_time_p", theme.line_theme((110, 170, 255, 60), 1.0))
+        dpg.bind_item_theme("rv_time_p", theme.line_theme((110, 170, 255, 150), 1.0))
         dpg.bind_item_theme("rv_time_up", theme.line_theme((255, 160, 70, 150), 1.0))
         dpg.bind_item_theme("rv_time_pmean", theme.line_theme(theme.MEAN, 3.0))
         for axis, low, high in (("rv_rel_x", 0, 1), ("rv_rel_y", 0, 1), ("rv_pit_x", 0, 1)):
@@ -251,8 +251,9 @@ def _title(job: dict[str, Any], metrics: dict[str, Any]) -> str:
         parts.append(f"{len(folds)} fold{'s' if len(folds) != 1 else ''}")
     if metrics.get("device"):
         parts.append(f"device {metrics['device']}")
-    if isinstance(metrics.get("duration_s"), (int, float)):
-        parts.append(f"{metrics['duration_s']:.1f} s")
+    duration = job_duration_s(job)  # the same figure as the status line's "Training completed in …"
+    if duration is not None:
+        parts.append(f"{duration:.1f} s")
     if not metrics:
         parts.append("no metrics (the job did not complete)")
     return " · ".join(p for p in parts if p)

@@ -7,9 +7,15 @@ import math
 
 import dearpygui.dearpygui as dpg
 
-from desktop_app.controller import Run, State
+from desktop_app.controller import Phase, Run, State
+from desktop_app.series import epoch_ticks, loss_segments
 from desktop_app.views import theme
 
+#: Space left around the loss curves when the axes fit them (share of the data range: x, y), so no line touches
+#: the plot's edge.
+FIT_PADDING = (0.08, 0.2)
+#: The run's own line (the left panel shows it too) is repeated in the header only while the run goes on.
+ACTIVE = (Phase.PENDING, Phase.RUNNING, Phase.STOPPING)
 FIGURES = (
     ("train_loss", "Train loss", "{:.4f}"),
     ("val_loss", "Val loss", "{:.4f}"),
@@ -75,9 +81,12 @@ def fold_line(metrics: dict, folds_done: int) -> str:
 
 
 class TrainingView:
-    """Built in the current container."""
+    """Built in the current container. The loss plot has one train and one validation line per fold (created as
+    folds arrive, sharing one legend entry each), whole-epoch ticks, and axes that fit the data with some
+    padding, or reset to an empty range when a new run has no epoch yet."""
 
     def __init__(self) -> None:
+        self._segments: list[tuple[int | str, int | str]] = []  # (train, validation) series per fold
         with dpg.group(horizontal=True):
             dpg.add_text("Idle", tag="tv_phase", color=theme.MUTED)
             dpg.add_text("", tag="tv_message", color=theme.MUTED, wrap=0)
@@ -86,14 +95,17 @@ class TrainingView:
         dpg.add_progress_bar(tag="tv_progress", width=-1, height=24, overlay="")
         with dpg.plot(label="Loss per epoch (mean NLL per sample, nats)", height=-120, width=-1, tag="tv_plot",
                       no_mouse_pos=True):
-            dpg.add_plot_legend(location=dpg.mvPlot_Location_NorthEast)
+            # Outside, below the axes: inside it would cover the curves' ends.
+            dpg.add_plot_legend(location=dpg.mvPlot_Location_South, horizontal=True, outside=True)
             dpg.add_plot_axis(dpg.mvXAxis, label="epoch (all folds in order)", tag="tv_x", auto_fit=True)
             with dpg.plot_axis(dpg.mvYAxis, label="loss", tag="tv_y", auto_fit=True):
-                dpg.add_line_series([], [], label="train", tag="tv_train")
-                dpg.add_line_series([], [], label="validation", tag="tv_val")
                 dpg.add_inf_line_series([], label="fold start", tag="tv_folds")
-        dpg.bind_item_theme("tv_train", theme.line_theme(theme.TRAIN))
-        dpg.bind_item_theme("tv_val", theme.line_theme(theme.VALID))
+        self._themes = (theme.line_theme(theme.TRAIN), theme.line_theme(theme.VALID))
+        with dpg.theme() as padded:
+            with dpg.theme_component(dpg.mvAll):
+                dpg.add_theme_style(dpg.mvPlotStyleVar_FitPadding, *FIT_PADDING, category=dpg.mvThemeCat_Plots)
+        dpg.bind_item_theme("tv_plot", padded)
+        self._empty_axes()
         with dpg.table(header_row=True, policy=dpg.mvTable_SizingStretchSame, borders_innerV=True,
                        borders_outerH=True, tag="tv_figures"):
             for _, title, _ in FIGURES:
@@ -113,14 +125,19 @@ class TrainingView:
         old = prev.run if prev is not None else None
         dpg.set_value("tv_phase", run.phase.value.capitalize())
         dpg.configure_item("tv_phase", color=theme.PHASE_COLOURS.get(run.phase.value, theme.TEXT))
-        dpg.set_value("tv_message", run.message if run.job_id is None else f"{run.message}  (job {run.job_id})")
+        job = f"job {run.job_id}" if run.job_id else ""
+        dpg.set_value("tv_message", f"{run.message}  ({job})" if run.phase in ACTIVE and job else
+                      run.message if run.phase in ACTIVE else job)
         dpg.set_value("tv_progress", progress_fraction(run))
         dpg.configure_item("tv_progress", overlay=progress_text(run))
         if old is None or run.losses is not old.losses:
             self._plot(run)
-        if old is None or run.latest is not old.latest or run.folds_done != old.folds_done:
+        if old is None or run.latest is not old.latest or run.folds_done != old.folds_done \
+                or run.duration_s != old.duration_s:
             for key, _, fmt in FIGURES:
                 value = run.latest.get(key)
+                if key == "elapsed_s" and run.duration_s is not None:
+                    value = run.duration_s  # the job's one duration, as the status line and Results say
                 if isinstance(value, (int, float)):
                     text = eta_text(value) if fmt is None else fmt.format(value)
                 else:
@@ -130,10 +147,33 @@ class TrainingView:
             dpg.set_value("tv_fig_folds", f"{run.folds_done}/{folds}" if folds else "–")
             dpg.set_value("tv_fold_line", fold_line(run.fold_metrics, run.folds_done))
 
+    def _plot(self, run: Run) -> None:
+        segments = loss_segments(run.losses)
+        while len(self._segments) < len(segments):
+            # One legend entry per kind: the later folds' labels start with "##", which ImPlot keeps out of it.
+            hidden = "##" if self._segments else ""
+            pair = tuple(dpg.add_line_series([], [], label=f"{hidden}{label}", parent="tv_y")
+                         for label in ("train", "validation"))
+            for series, colours in zip(pair, self._themes):
+                dpg.bind_item_theme(series, colours)
+            self._segments.append(pair)
+        for index, (train, val) in enumerate(self._segments):
+            _, xs, train_loss, val_loss = segments[index] if index < len(segments) else (0, [], [], [])
+            for series, values in ((train, train_loss), (val, val_loss)):
+                dpg.set_value(series, [xs, values])
+                dpg.configure_item(series, show=bool(xs))  # a hidden series has no legend entry either
+        dpg.set_value("tv_folds", [[s[1][0] - 0.5 for s in segments[1:]]])  # between two folds' epochs
+        dpg.configure_item("tv_folds", show=len(segments) > 1)
+        if not segments:
+            self._empty_axes()
+            return
+        dpg.set_axis_limits_auto("tv_x")
+        dpg.set_axis_limits_auto("tv_y")
+        dpg.set_axis_ticks("tv_x", epoch_ticks(len(run.losses)))
+
     @staticmethod
-    def _plot(run: Run) -> None:
-        xs = [float(i + 1) for i in range(len(run.losses))]
-        dpg.set_value("tv_train", [xs, [p.train_loss for p in run.losses]])
-        dpg.set_value("tv_val", [xs, [p.val_loss for p in run.losses]])
-        starts = [xs[i] for i, p in enumerate(run.losses) if i > 0 and p.fold != run.losses[i - 1].fold]
-        dpg.set_value("tv_folds", [starts])
+    def _empty_axes() -> None:
+        """No epoch yet (a new run, or a start that failed): an empty range, not the previous job's axes."""
+        dpg.set_axis_limits("tv_x", 0.5, 10.5)
+        dpg.set_axis_limits("tv_y", 0.0, 1.0)
+        dpg.set_axis_ticks("tv_x", epoch_ticks(10))

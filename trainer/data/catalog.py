@@ -20,7 +20,7 @@ import logging
 import re
 from pathlib import Path
 
-from trainer.config import TIMEFRAME_SECONDS
+from trainer.config import DATASET_ID_PATTERN
 from trainer.paths import datasets_dir, resource_path
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ BUNDLED_DATASETS: tuple[dict, ...] = (
     },
 )
 BUNDLED_PREFIX = "bundled:"
-_ID = re.compile(r"^(?P<symbol>[A-Z0-9]{2,30})-(?P<timeframe>" + "|".join(TIMEFRAME_SECONDS) + r")$")
+_ID = re.compile(DATASET_ID_PATTERN)
 
 
 def parse_dataset_id(dataset_id: str) -> tuple[str, str, bool]:
@@ -47,11 +47,11 @@ def parse_dataset_id(dataset_id: str) -> tuple[str, str, bool]:
 
     Raises ``ValueError`` for anything else (which also keeps ids from naming paths outside the store).
     """
-    bundled = dataset_id.startswith(BUNDLED_PREFIX)
-    match = _ID.match(dataset_id.removeprefix(BUNDLED_PREFIX))
+    match = _ID.fullmatch(dataset_id)
     if not match:
         raise ValueError(f"not a dataset id: {dataset_id!r} (expected SYMBOL-timeframe, e.g. BTCUSDT-1h)")
-    return match["symbol"], match["timeframe"], bundled
+    prefix, symbol, timeframe = match.groups()
+    return symbol, timeframe, prefix is not None
 
 
 def stored_paths(dataset_id: str) -> dict[str, Path]:

@@ -29,6 +29,7 @@ import argparse
 import json
 import sys
 
+from trainer.cli_common import OneLineParser
 from trainer.data.catalog import list_datasets
 
 _REASONS = {
@@ -49,6 +50,14 @@ def _fail(message: str) -> int:
 
 def format_report(dataset: dict, report: dict) -> str:
     """The import report as the few lines ``candlecast import`` prints."""
+    lines = [f"imported {report['file']} ({report['format']}) into {dataset['id']}"]
+    lines += [f"  {label:<10} {text}" for label, text in report_rows(dataset, report)]
+    return "\n".join(lines)
+
+
+def report_rows(dataset: dict, report: dict) -> list[tuple[str, str]]:
+    """The import report as ``(label, text)`` rows: what ``format_report`` prints under its first line, and the
+    table the desktop app's Import data… dialog shows."""
     dropped = ", ".join(f"{_REASONS[k]} {n}" for k, n in report["dropped"].items() if n) or "none"
     units = ", ".join(f"{unit} {n}" for unit, n in report["units"].items())
     gaps = report["gaps"]
@@ -57,23 +66,23 @@ def format_report(dataset: dict, report: dict) -> str:
         longest = gaps["longest"]
         gap_text += f"; longest {longest['missing_bars']} after {longest['after']}"
     merge = report["merge"] or {}
-    lines = [
-        f"imported {report['file']} ({report['format']}) into {dataset['id']}",
-        f"  symbol     {report['symbol']} ({_SYMBOL_FROM[report['symbol_from']]})",
-        f"  timeframe  {report['timeframe']} (from the bar spacing)",
-        f"  rows       read {report['rows_read']}, kept {report['rows_kept']}; dropped: {dropped}",
-        f"  range      {report['range']['start']} → {report['range']['end']} ({report['order']} in the file)",
-        f"  times      {units}",
-        f"  gaps       {gap_text}) — kept as gaps, never filled",
-        f"  flat fill  {report['zero_volume_flat']['rows']} zero-volume flat candle(s), kept and flagged",
+    rows = [
+        ("symbol", f"{report['symbol']} ({_SYMBOL_FROM[report['symbol_from']]})"),
+        ("timeframe", f"{report['timeframe']} (from the bar spacing)"),
+        ("rows", f"read {report['rows_read']}, kept {report['rows_kept']}; dropped: {dropped}"),
+        ("range", f"{report['range']['start']} → {report['range']['end']} ({report['order']} in the file)"),
+        ("times", units),
+        ("gaps", f"{gap_text}) — kept as gaps, never filled"),
+        ("flat fill", f"{report['zero_volume_flat']['rows']} zero-volume flat candle(s), kept and flagged"),
     ]
     if merge:
-        lines.append(
-            f"  stored     {dataset['path']}: {merge['rows_after']} rows (had {merge['existing_rows']}; added "
-            f"{merge['added']}, replaced {merge['replaced']}, unchanged {merge['unchanged']})"
-        )
-    lines += [f"  note       {note}" for note in report["notes"]]
-    return "\n".join(lines)
+        rows.append((
+            "stored",
+            f"{dataset['path']}: {merge['rows_after']} rows (had {merge['existing_rows']}; added "
+            f"{merge['added']}, replaced {merge['replaced']}, unchanged {merge['unchanged']})",
+        ))
+    rows += [("note", note) for note in report["notes"]]
+    return rows
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -103,6 +112,28 @@ def _datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_import_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``candlecast import`` (shared by the ``candlecast`` parser and this module's ``main``)."""
+    parser.add_argument("file", metavar="FILE")
+    parser.add_argument("--symbol", help="exchange symbol, if the file does not name it")
+    parser.add_argument("--timeframe", help="expected timeframe, checked against the file's spacing")
+    parser.add_argument("--json", action="store_true", help="print the import report as JSON")
+
+
 def run(args: argparse.Namespace) -> int:
     """Carry out ``candlecast import`` or ``candlecast datasets`` (by ``args.command``); return the exit code."""
     return _import(args) if args.command == "import" else _datasets(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m trainer.data.import_cli FILE [--symbol S] [--timeframe TF] [--json]``: ``candlecast import``
+    without the app's command line (the server runs imports this way, in a process of their own)."""
+    parser = OneLineParser(prog="candlecast import", description="Import a candle file into the dataset store.")
+    add_import_arguments(parser)
+    args = parser.parse_args(argv)
+    args.command = "import"
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

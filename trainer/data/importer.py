@@ -37,6 +37,9 @@ Resolution rules, applied in this order; every dropped row is counted under exac
    report (``zero_volume_flat``: rows, runs, the longest run with its dates).
 9. **merge** — importing a symbol/timeframe that is already stored merges by open time; on a conflict the
    newly imported file wins (``merge``: added, replaced, unchanged).
+10. **enough for training** — when the file's candles are too few for a training run with the defaults (lookback,
+   horizon, walk-forward folds of ``TrainingConfig``), a note says how many samples they give, how many the
+   default split needs, and what to change (``trainer.splits.shortfall``). The file is still imported.
 
 Refusals raise ``CandleImportError`` with one line (file, rows, rule) and write nothing: unreadable or empty
 files, no time or price column, mixed symbols in one file, no symbol (give ``symbol``), unknown or mismatched
@@ -56,6 +59,8 @@ from trainer.config import TIMEFRAME_SECONDS, TrainingConfig, normalize_symbol
 from trainer.data import store
 from trainer.data.candles import CANDLE_COLUMNS, PRICE_COLUMNS, CandleError, repeated_times, validate_candles
 from trainer.data.readers import CandleImportError, RawCandles, read_candles
+from trainer.features import DataError, build_samples
+from trainer.splits import shortfall, walk_forward
 
 __all__ = ["CandleImportError", "ImportResult", "MIN_ROWS", "import_file", "clean_candles"]
 
@@ -381,7 +386,26 @@ def clean_candles(
             f"{flat['rows']} zero-volume flat candle(s) in {flat['runs']} run(s) kept and flagged (outage or no-trade "
             f"fill; longest {flat['longest']['bars']} bar(s) from {flat['longest']['first']})"
         )
+    enough = _training_shortfall(candles, chosen_timeframe)
+    if enough:
+        notes.append(enough)
     return candles, chosen_symbol, chosen_timeframe, report
+
+
+def _training_shortfall(candles: pd.DataFrame, timeframe: str) -> str | None:
+    """Why a training run with the default settings could not use ``candles`` (rule 10), or None if it could."""
+    defaults = {name: info.default for name, info in TrainingConfig.model_fields.items()}
+    lookback, horizon = defaults["lookback"], defaults["forecast_horizon"]
+    try:
+        samples = build_samples(candles, timeframe, lookback, horizon)
+        walk_forward(samples.positions, horizon, defaults["cv_folds"], defaults["use_cv"])
+    except DataError as exc:
+        if "samples" not in locals():  # not even one window: the error says what the data would need
+            return f"too few for training with the defaults: {exc}"
+        return (f"{len(candles):,} candles give {len(samples.positions):,} samples with the default lookback "
+                f"{lookback} and horizon {horizon}. "
+                + shortfall(samples.positions, horizon, defaults["cv_folds"], defaults["use_cv"]))
+    return None
 
 
 def import_file(

@@ -3,10 +3,21 @@ timeframes resampled from a lower one.
 
 ``load_dataset`` resolves ``"<SYMBOL>-<timeframe>"`` in this order: the store, then the bundled data, then a
 resample of the nearest lower timeframe that divides it (store first, then bundled), e.g. 4h from 1h or 1h
-from 5m. Resampling is the standard OHLCV aggregation (open first, high max, low min, close last, volume sum)
-over buckets aligned to the Unix epoch (so 1d buckets start at 00:00 UTC, as exchanges do); a bucket is built
-only when every lower bar in it is present, so no resampled candle ever spans a gap. ``"bundled:<id>"``
-names the bundled data alone.
+from 5m. ``"bundled:<id>"`` names the bundled data alone.
+
+Resampling is the standard OHLCV aggregation over buckets aligned to the Unix epoch (so 1d buckets start at
+00:00 UTC, as exchanges do): open of the first lower bar present, high max, low min, close of the last lower bar
+present, volume sum. A bucket becomes a candle when it holds at least ``MIN_SUB_BAR_SHARE`` (half) of its lower
+bars (12 of 24 hours for 1d from 1h, 2 of 4 for 4h from 1h); a *partial* candle (some lower bars missing) is
+counted in the dataset's report, and a bucket with fewer lower bars is left out: a gap of the higher timeframe,
+which no sample bridges. The last bucket is left out too when the data end inside it (a candle still in
+progress: its missing bars are the future, not an outage). Missing lower bars in exchange data are almost always
+outages (no trades), so a partial candle holds every trade of its period: the 1d candles resampled from the
+bundled 1h ones equal Binance's own daily candles on every overlapping day, partial ones included
+(``tests/test_import_store.py``). What a partial candle means for returns: when its last lower bars are
+missing its close is the last present close, so the log return *into* it covers a little less time and the one
+*out of* it a little more (their sum, and every multi-bar return across them, is exact); its volume is that of
+the bars present; its open, when the first lower bars are missing, is the first present open.
 
 ``save_import`` merges a freshly imported table into the store (the new file wins on conflicting open
 times) and writes the parquet, the import report and, last, the metadata JSON, each atomically
@@ -16,7 +27,9 @@ times) and writes the parquet, the import report and, last, the metadata JSON, e
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -30,13 +43,16 @@ from trainer.paths import resource_path
 
 #: (symbol, timeframe) → the bundled feather file.
 BUNDLED = {(e["symbol"], e["timeframe"]): resource_path("trainer", "data", "bundled", e["file"]) for e in BUNDLED_DATASETS}
+#: Least share of its lower bars a bucket needs to become a resampled candle (module doc).
+MIN_SUB_BAR_SHARE = 0.5
 #: How many past imports the metadata remembers.
 IMPORT_HISTORY = 20
 
 
 @dataclass
 class Dataset:
-    """A validated candle table (see ``trainer.data.candles``) with where it came from."""
+    """A validated candle table (see ``trainer.data.candles``) with where it came from; ``partial_candles``: how
+    many of its candles a resample built from only some of their lower bars (0 when not resampled)."""
 
     dataset_id: str
     symbol: str
@@ -44,6 +60,7 @@ class Dataset:
     candles: pd.DataFrame
     source: str
     report: ValidationReport
+    partial_candles: int = 0
 
 
 def _read_stored(dataset_id: str) -> pd.DataFrame | None:
@@ -69,30 +86,58 @@ def _source_table(symbol: str, timeframe: str, bundled_only: bool = False) -> tu
     return None
 
 
-def resample_candles(candles: pd.DataFrame, source_timeframe: str, timeframe: str) -> tuple[pd.DataFrame, int]:
-    """Aggregate a clean candle table to the higher ``timeframe``; return (candle table, incomplete buckets dropped).
+class Resampled(NamedTuple):
+    """``resample_candles``' result: the candle table, how many of its candles are partial (built from fewer than
+    all their lower bars), how many non-empty buckets were left out for too few lower bars, and whether the last
+    bucket was left out as unfinished (the data end inside it)."""
 
-    ``timeframe``'s length must be a whole multiple of ``source_timeframe``'s (raises ``ValueError`` otherwise).
-    A bucket (epoch-aligned) becomes a candle only when it holds every one of its lower bars, starting at the
-    bucket's start; buckets with a gap inside or at an edge are dropped and counted.
+    candles: pd.DataFrame
+    partial: int
+    dropped: int
+    unfinished: bool
+
+
+def resample_candles(
+    candles: pd.DataFrame, source_timeframe: str, timeframe: str, min_share: float = MIN_SUB_BAR_SHARE
+) -> Resampled:
+    """Aggregate a clean candle table to the higher ``timeframe`` (rule in the module doc).
+
+    A bucket of k lower bars becomes a candle when it holds at least ``ceil(min_share * k)`` of them (at least
+    one); ``min_share`` is in (0, 1]. The last bucket is left out when the data end inside it. ``timeframe``'s
+    length must be a whole multiple of ``source_timeframe``'s (raises ``ValueError`` otherwise, and for a
+    ``min_share`` outside (0, 1]).
     """
     low, high = TIMEFRAME_SECONDS[source_timeframe], TIMEFRAME_SECONDS[timeframe]
     if high <= low or high % low:
         raise ValueError(f"cannot resample {source_timeframe} candles to {timeframe}")
+    if not 0 < min_share <= 1:
+        raise ValueError(f"min_share must be in (0, 1], not {min_share}")
+    per_bucket = high // low
+    needed = max(1, math.ceil(min_share * per_bucket - 1e-9))  # 1e-9: float error (0.7 * 10 > 7) adds no bar
     bucket = candles["open_time"].dt.floor(f"{high}s")
     grouped = candles.assign(bucket=bucket).groupby("bucket", sort=True)
     table = grouped.agg(
-        first_time=("open_time", "first"),
         open=("open", "first"),
         high=("high", "max"),
         low=("low", "min"),
         close=("close", "last"),
         volume=("volume", "sum"),
         bars=("open", "size"),
+        last_time=("open_time", "last"),
     )
-    complete = (table["bars"] == high // low) & (table["first_time"] == table.index)
-    out = table.loc[complete, ["open", "high", "low", "close", "volume"]].rename_axis("open_time").reset_index()
-    return out.loc[:, list(CANDLE_COLUMNS)], int((~complete).sum())
+    enough = (table["bars"] >= needed).to_numpy()
+    # The table's last bucket, when the data end inside it, is a candle still in progress: left out.
+    unfinished = np.zeros(len(table), dtype=bool)
+    if len(table):
+        unfinished[-1] = table["last_time"].iloc[-1] + pd.Timedelta(seconds=low) < table.index[-1] + pd.Timedelta(seconds=high)
+    kept = enough & ~unfinished
+    out = table.loc[kept, ["open", "high", "low", "close", "volume"]].rename_axis("open_time").reset_index()
+    return Resampled(
+        candles=out.loc[:, list(CANDLE_COLUMNS)],
+        partial=int((kept & (table["bars"] < per_bucket).to_numpy()).sum()),
+        dropped=int((~enough & ~unfinished).sum()),
+        unfinished=bool(unfinished.any()),
+    )
 
 
 def load_dataset(symbol: str, timeframe: str, dataset: str | None = None) -> Dataset:
@@ -111,6 +156,7 @@ def load_dataset(symbol: str, timeframe: str, dataset: str | None = None) -> Dat
         raise CandleError(f"dataset {dataset_id!r} holds {id_symbol} {id_timeframe} candles, not {symbol} {timeframe}")
     found = _source_table(symbol, timeframe, bundled_only)
     notes = []
+    partial = 0
     if found is None and not bundled_only:
         lower = sorted(
             (tf for tf, s in TIMEFRAME_SECONDS.items() if s < TIMEFRAME_SECONDS[timeframe] and TIMEFRAME_SECONDS[timeframe] % s == 0),
@@ -120,11 +166,18 @@ def load_dataset(symbol: str, timeframe: str, dataset: str | None = None) -> Dat
         for source_timeframe in lower:
             if (base := _source_table(symbol, source_timeframe)) is not None:
                 clean, _ = validate_candles(base[0], source_timeframe, source=base[1])
-                frame, incomplete = resample_candles(clean, source_timeframe, timeframe)
-                if frame.empty:
+                resampled = resample_candles(clean, source_timeframe, timeframe)
+                if resampled.candles.empty:
                     continue
-                found = frame, f"resampled from {source_timeframe} ({base[1]})"
-                notes.append(f"resampled from {source_timeframe}; dropped {incomplete} {timeframe} bucket(s) with a gap inside")
+                found = resampled.candles, f"resampled from {source_timeframe} ({base[1]})"
+                partial = resampled.partial
+                per_bucket = TIMEFRAME_SECONDS[timeframe] // TIMEFRAME_SECONDS[source_timeframe]
+                notes.append(
+                    f"resampled from {source_timeframe}: {partial} partial {timeframe} candle(s) built from fewer than "
+                    f"{per_bucket} {source_timeframe} bars; {resampled.dropped} {timeframe} bucket(s) with under "
+                    f"{MIN_SUB_BAR_SHARE:.0%} of their bars left out as gaps"
+                    + (f"; the unfinished last {timeframe} candle left out" if resampled.unfinished else "")
+                )
                 break
     if found is None:
         raise CandleError(
@@ -133,7 +186,7 @@ def load_dataset(symbol: str, timeframe: str, dataset: str | None = None) -> Dat
     raw, source = found
     candles, report = validate_candles(raw, timeframe, source=source)
     report.notes.extend(notes)
-    return Dataset(dataset_id, symbol, timeframe, candles, source, report)
+    return Dataset(dataset_id, symbol, timeframe, candles, source, report, partial)
 
 
 def _catalog_entry(dataset_id: str, symbol: str, timeframe: str, candles: pd.DataFrame, gaps: ValidationReport,
