@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import subprocess
@@ -12,8 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from embedded_server.problems import Problem
-from embedded_server.schemas import ImportRequest
+from embedded_server.schemas import ImportedDataset, ImportRequest
 from trainer.config import TIMEFRAME_SECONDS, TrainingConfig
 from trainer.data import catalog
 
@@ -86,12 +87,12 @@ def import_command(path: Path, symbol: str | None, timeframe: str | None) -> lis
     return argv
 
 
-def import_dataset(request: ImportRequest) -> dict[str, Any]:
+def import_dataset(request: ImportRequest) -> ImportedDataset:
     """Import ``request.path``; returns the importer's JSON (the dataset and its import report).
 
     Raises ``Problem``: 422 for a path that is not an absolute path to a file or a file the importer refuses
     (its one-line reason as ``detail``, which names the file and the rule, never the file's content), 500 when
-    the importer itself breaks (details in ``backend.log``).
+    the importer itself breaks or prints something else than an ``ImportedDataset`` (details in ``backend.log``).
     """
     path = Path(request.path).expanduser()
     if not path.is_absolute() or not path.is_file():
@@ -119,10 +120,10 @@ def import_dataset(request: ImportRequest) -> dict[str, Any]:
         log.error("import of %s exited with %d: %s", path, done.returncode, "\n".join(lines[-20:]))
         raise Problem(500, f"the importer failed on {path.name} (exit {done.returncode}); details in backend.log")
     try:
-        return json.loads(done.stdout)
-    except json.JSONDecodeError:
-        log.error("import of %s printed no JSON: %.500s", path, done.stdout)
-        raise Problem(500, f"the importer printed no JSON for {path.name}; details in backend.log") from None
+        return ImportedDataset.model_validate_json(done.stdout)
+    except ValidationError as exc:
+        log.error("import of %s printed no dataset JSON (%s): %.500s", path, exc, done.stdout)
+        raise Problem(500, f"the importer printed no dataset JSON for {path.name}; details in backend.log") from None
 
 
 #: How ``candlecast import`` names the input a refusal asks for (``... with --symbol``; ``trainer.data.import_cli``).
