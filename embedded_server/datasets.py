@@ -15,8 +15,9 @@ from pydantic import ValidationError
 
 from embedded_server.problems import Problem
 from embedded_server.schemas import ImportedDataset, ImportRequest
-from trainer.config import TIMEFRAME_SECONDS, TrainingConfig
+from trainer.config import TrainingConfig
 from trainer.data import catalog
+from trainer.data.sources import candle_sources
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,12 @@ def dataset_problem(config: TrainingConfig) -> Problem | None:
     """Why ``config`` cannot find candles, or None: 422 for a malformed ``dataset`` or one that holds another symbol
     or timeframe than the job's, 404 when no candles resolve (an unknown ``dataset`` id included).
 
-    Mirrors ``trainer.data.store.load_dataset``'s resolution: the stored or bundled ``SYMBOL-timeframe``, or a
-    lower timeframe that divides it (resampled); ``bundled:`` ids use the bundled data alone.
+    The candles resolve as ``trainer.data.store.load_dataset`` resolves them (``trainer.data.sources``): the stored
+    or bundled ``SYMBOL-timeframe``, or a lower timeframe that divides it (resampled); ``bundled:`` ids use the
+    bundled data alone.
     """
     if config.dataset is None:
-        if _resolves(config.symbol, config.timeframe, bundled_only=False):
+        if candle_sources(config.symbol, config.timeframe):
             return None
         return Problem(
             404,
@@ -50,7 +52,7 @@ def dataset_problem(config: TrainingConfig) -> Problem | None:
         symbol, timeframe, bundled_only = catalog.parse_dataset_id(config.dataset)
     except ValueError as exc:
         return Problem(422, str(exc), errors=[{"loc": ["body", "dataset"], "msg": str(exc)}])
-    if not _resolves(symbol, timeframe, bundled_only):  # checked first: an unknown id holds no candles at all
+    if not candle_sources(symbol, timeframe, bundled_only):  # checked first: an unknown id holds no candles at all
         return Problem(
             404, f"no dataset {config.dataset!r}: GET /datasets lists those there are, POST /datasets/import adds one"
         )
@@ -58,21 +60,6 @@ def dataset_problem(config: TrainingConfig) -> Problem | None:
         msg = f"dataset {config.dataset!r} holds {symbol} {timeframe} candles, not {config.symbol} {config.timeframe}"
         return Problem(422, msg, errors=[{"loc": ["body", "dataset"], "msg": msg}])
     return None
-
-
-def _resolves(symbol: str, timeframe: str, bundled_only: bool) -> bool:
-    """Whether ``load_dataset`` finds ``symbol`` + ``timeframe`` candles (bundled ones only if ``bundled_only``)."""
-    want = TIMEFRAME_SECONDS[timeframe]
-
-    def usable(entry: dict[str, Any]) -> bool:
-        have = TIMEFRAME_SECONDS.get(entry.get("timeframe", ""), 0)
-        if entry.get("symbol") != symbol or have == 0:
-            return False
-        if bundled_only:
-            return entry.get("source") == "bundled" and have == want
-        return have == want or (have < want and want % have == 0)
-
-    return any(usable(e) for e in list_datasets())
 
 
 def import_command(path: Path, symbol: str | None, timeframe: str | None) -> list[str]:

@@ -19,7 +19,10 @@ from flask import Blueprint, Flask, Response
 from embedded_server import datasets, operations, problems, schemas
 from embedded_server.openapi import OPERATIONS, build_openapi
 from embedded_server.services import EXTENSION
-from trainer.config import TrainingConfig
+from trainer.config import TIMEFRAME_SECONDS, TrainingConfig
+from trainer.data import catalog
+from trainer.data.candles import CandleError
+from trainer.data.store import load_dataset
 
 JSON = {"Content-Type": "application/json"}
 
@@ -198,6 +201,23 @@ def test_an_unknown_dataset_id_is_404_naming_the_catalog(client, dataset) -> Non
 
 def test_a_resampled_timeframe_is_accepted(client) -> None:
     assert start(client, {"timeframe": "4h"}).status_code == 202  # 4h is built from the bundled 1h candles
+
+
+def test_the_server_accepts_exactly_what_the_worker_loads(client, tmp_path) -> None:
+    """One resolution rule (``trainer.data.sources``) for both sides: stored candles whose catalog metadata a crash
+    never wrote still train (the server said 404 to them), resampled ones too; a bundled id never falls back."""
+    path = tmp_path / "ETHUSDT-1h.csv"
+    rows = "".join(f"{1704067200 + 3600 * i},{100 + i},{102 + i},{99 + i},{101 + i},{10 + i}\n" for i in range(80))
+    path.write_text("timestamp,open,high,low,close,volume\n" + rows)
+    assert client.post("/datasets/import", data=json.dumps({"path": str(path)}), headers=JSON).status_code == 201
+    catalog.stored_paths("ETHUSDT-1h")["metadata"].unlink()  # the candles are written, the catalog entry is not
+    for timeframe, dataset in (("1h", None), ("4h", None), ("1h", "ETHUSDT-1h")):
+        body = {"symbol": "ETHUSDT", "timeframe": timeframe, "dataset": dataset}
+        assert start(client, body).status_code == 202, body
+        assert len(load_dataset("ETHUSDT", timeframe, dataset).candles) == 80 * 3600 // TIMEFRAME_SECONDS[timeframe]
+    assert_problem(start(client, {"symbol": "ETHUSDT", "dataset": "bundled:ETHUSDT-1h"}), 404)
+    with pytest.raises(CandleError):
+        load_dataset("ETHUSDT", "1h", "bundled:ETHUSDT-1h")
 
 
 def test_wrong_method_is_405_problem(client) -> None:
