@@ -8,6 +8,8 @@ callable from any thread), and the timeout (``IDLE_TICK_S``) lets the controller
 GLFW statically and exports these symbols; where they are missing (another platform's build) or
 ``ALWAYS_DRAW_ENV`` is set, the app draws every frame as before.
 
+After input the app draws continuously for ``INPUT_BURST_S``, as it does while the user interacts: key
+events reach the widgets about one per frame, so typed text would otherwise trail the keys by seconds.
 While a job streams events the app draws continuously (the frame loop caps it at 60 frames/s), so the frame-time
 figures of ``benchmarks/gui_frame_times.py`` keep their meaning.
 """
@@ -17,6 +19,8 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -25,6 +29,10 @@ log = logging.getLogger(__name__)
 IDLE_TICK_S = 0.5
 #: Frames drawn after a frame that changed something, so Dear PyGui settles (hover, popups, layout).
 SETTLE_FRAMES = 2
+#: After a wait ended early by input, frames come without waiting for this long (seconds), as while the user
+#: interacts: Dear PyGui (ImGui) hands queued key events to the widgets about one per frame, so keys typed or
+#: repeated faster than idle frames come would otherwise show up one per tick, seconds late.
+INPUT_BURST_S = 2.0
 #: Set to 1 to draw every frame as older versions did (a display where waiting misbehaves; the benchmark's baseline).
 ALWAYS_DRAW_ENV = "CANDLECAST_GUI_ALWAYS_DRAW"
 
@@ -53,22 +61,30 @@ class FramePacer:
     last frame changed something (``after_frame``), when it returns at once.
     """
 
-    def __init__(self, tick_s: float = IDLE_TICK_S) -> None:
+    def __init__(self, tick_s: float = IDLE_TICK_S, clock: Callable[[], float] = time.monotonic) -> None:
         self._glfw = _glfw()
         self._tick_s = tick_s
+        self._clock = clock
         self._settle = 0
+        self._burst_until = 0.0
+        self._woken = False  # wake() was called since the current wait began: it was not (only) input
 
     def wake(self) -> None:
         """End the render thread's current (or next) wait at once. Any thread."""
         if self._glfw is not None:
+            self._woken = True
             self._glfw.glfwPostEmptyEvent()
 
     def wait(self, streaming: bool) -> bool:
         """Sleep until input, a wake-up or the tick unless ``streaming`` or settling; returns whether it slept."""
-        if self._glfw is None or streaming or self._settle > 0:
+        if self._glfw is None or streaming or self._settle > 0 or self._clock() < self._burst_until:
             self._settle = max(0, self._settle - 1)
             return False
+        begun, self._woken = self._clock(), False
         self._glfw.glfwWaitEventsTimeout(self._tick_s)
+        ended = self._clock()
+        if ended - begun < self._tick_s and not self._woken:  # woken early by input: let the queued input drain
+            self._burst_until = ended + INPUT_BURST_S
         return True
 
     def after_frame(self, changed: bool) -> None:

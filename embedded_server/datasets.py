@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import subprocess
@@ -12,10 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from embedded_server.problems import Problem
-from embedded_server.schemas import ImportRequest
-from trainer.config import TIMEFRAME_SECONDS, TrainingConfig
+from embedded_server.schemas import ImportedDataset, ImportRequest
+from trainer.config import TrainingConfig
 from trainer.data import catalog
+from trainer.data.sources import candle_sources
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +36,12 @@ def dataset_problem(config: TrainingConfig) -> Problem | None:
     """Why ``config`` cannot find candles, or None: 422 for a malformed ``dataset`` or one that holds another symbol
     or timeframe than the job's, 404 when no candles resolve (an unknown ``dataset`` id included).
 
-    Mirrors ``trainer.data.store.load_dataset``'s resolution: the stored or bundled ``SYMBOL-timeframe``, or a
-    lower timeframe that divides it (resampled); ``bundled:`` ids use the bundled data alone.
+    The candles resolve as ``trainer.data.store.load_dataset`` resolves them (``trainer.data.sources``): the stored
+    or bundled ``SYMBOL-timeframe``, or a lower timeframe that divides it (resampled); ``bundled:`` ids use the
+    bundled data alone.
     """
     if config.dataset is None:
-        if _resolves(config.symbol, config.timeframe, bundled_only=False):
+        if candle_sources(config.symbol, config.timeframe):
             return None
         return Problem(
             404,
@@ -49,7 +52,7 @@ def dataset_problem(config: TrainingConfig) -> Problem | None:
         symbol, timeframe, bundled_only = catalog.parse_dataset_id(config.dataset)
     except ValueError as exc:
         return Problem(422, str(exc), errors=[{"loc": ["body", "dataset"], "msg": str(exc)}])
-    if not _resolves(symbol, timeframe, bundled_only):  # checked first: an unknown id holds no candles at all
+    if not candle_sources(symbol, timeframe, bundled_only):  # checked first: an unknown id holds no candles at all
         return Problem(
             404, f"no dataset {config.dataset!r}: GET /datasets lists those there are, POST /datasets/import adds one"
         )
@@ -57,21 +60,6 @@ def dataset_problem(config: TrainingConfig) -> Problem | None:
         msg = f"dataset {config.dataset!r} holds {symbol} {timeframe} candles, not {config.symbol} {config.timeframe}"
         return Problem(422, msg, errors=[{"loc": ["body", "dataset"], "msg": msg}])
     return None
-
-
-def _resolves(symbol: str, timeframe: str, bundled_only: bool) -> bool:
-    """Whether ``load_dataset`` finds ``symbol`` + ``timeframe`` candles (bundled ones only if ``bundled_only``)."""
-    want = TIMEFRAME_SECONDS[timeframe]
-
-    def usable(entry: dict[str, Any]) -> bool:
-        have = TIMEFRAME_SECONDS.get(entry.get("timeframe", ""), 0)
-        if entry.get("symbol") != symbol or have == 0:
-            return False
-        if bundled_only:
-            return entry.get("source") == "bundled" and have == want
-        return have == want or (have < want and want % have == 0)
-
-    return any(usable(e) for e in list_datasets())
 
 
 def import_command(path: Path, symbol: str | None, timeframe: str | None) -> list[str]:
@@ -86,12 +74,12 @@ def import_command(path: Path, symbol: str | None, timeframe: str | None) -> lis
     return argv
 
 
-def import_dataset(request: ImportRequest) -> dict[str, Any]:
+def import_dataset(request: ImportRequest) -> ImportedDataset:
     """Import ``request.path``; returns the importer's JSON (the dataset and its import report).
 
     Raises ``Problem``: 422 for a path that is not an absolute path to a file or a file the importer refuses
     (its one-line reason as ``detail``, which names the file and the rule, never the file's content), 500 when
-    the importer itself breaks (details in ``backend.log``).
+    the importer itself breaks or prints something else than an ``ImportedDataset`` (details in ``backend.log``).
     """
     path = Path(request.path).expanduser()
     if not path.is_absolute() or not path.is_file():
@@ -119,10 +107,10 @@ def import_dataset(request: ImportRequest) -> dict[str, Any]:
         log.error("import of %s exited with %d: %s", path, done.returncode, "\n".join(lines[-20:]))
         raise Problem(500, f"the importer failed on {path.name} (exit {done.returncode}); details in backend.log")
     try:
-        return json.loads(done.stdout)
-    except json.JSONDecodeError:
-        log.error("import of %s printed no JSON: %.500s", path, done.stdout)
-        raise Problem(500, f"the importer printed no JSON for {path.name}; details in backend.log") from None
+        return ImportedDataset.model_validate_json(done.stdout)
+    except ValidationError as exc:
+        log.error("import of %s printed no dataset JSON (%s): %.500s", path, exc, done.stdout)
+        raise Problem(500, f"the importer printed no dataset JSON for {path.name}; details in backend.log") from None
 
 
 #: How ``candlecast import`` names the input a refusal asks for (``... with --symbol``; ``trainer.data.import_cli``).

@@ -16,12 +16,12 @@ Every status change goes through ``JobStore.set_status`` (which enforces ``job_s
 ``job.status`` event after the event that caused it.
 
 A disk that cannot take writes (full, read-only; ``storage.is_write_failure``) never strands a job or stops the
-queue. Each supervision step (a worker event, a worker's exit, a failed start) writes the job's status *first*,
-so a step refused by the disk has changed nothing and is kept, in order, for the settler, which runs the waiting
-steps every ``WRITE_RETRY_S`` until the disk takes them, then starts queued jobs again. A failure recorded that way
-says so (``"disk full (…) when the job ended …"``). Events go through the bus, which keeps unstored events
-until they can be stored (``event_bus``). Progress and pid writes are best effort. ``submit`` refuses with
-``StorageFull`` (a 507) and removes the job folder it made.
+queue. Each supervision step (a worker event, a worker's exit, a failed start) writes the job's status *first* and
+runs through ``supervision.WriteRetry``, which keeps a step the disk refused, in order, and runs it again until the
+disk takes it; then queued jobs start again. A failure recorded that way says so (``"disk full (…) when the job
+ended …"``). Events go through the bus, which keeps unstored events until they can be stored (``event_bus``).
+Progress and pid writes are best effort. ``submit`` refuses with ``StorageFull`` (a 507) and removes the job
+folder it made.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +45,7 @@ from embedded_server.job_store import JobRecord, JobStore, utc_now
 from embedded_server.logging_setup import job_logger
 from embedded_server.settings import AppSettings
 from embedded_server.storage import StorageFull, describe_failure, is_write_failure
+from embedded_server.supervision import WriteRetry, save_best_effort
 from embedded_server.worker_process import SIGKILL, WorkerProcess, describe_exit
 from trainer.atomic import atomic_write_json, remove_stale_temp_files
 from trainer.config import TrainingConfig
@@ -60,8 +60,6 @@ _JOB_ID = re.compile(JOB_ID_PATTERN)
 _NEW_JOB_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 #: Leftovers (temp files, job folders without a job) younger than this are left alone: they may be in use.
 LEFTOVER_AGE_S = 600
-#: Seconds between attempts to run the supervision steps a full disk refused.
-WRITE_RETRY_S = 1.0
 #: A spare that dies is replaced after this many seconds times its failures in a row.
 SPARE_RETRY_S = 2.0
 #: Spares that die within ``SPARE_MIN_LIFE_S`` of their start, in a row, before the manager stops replacing them.
@@ -83,16 +81,6 @@ def is_valid_job_id(job_id: str) -> bool:
 def new_job_id() -> str:
     """A fresh, sortable job id: ``YYYYMMDD-HHMMSS-<6 hex>`` (UTC)."""
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
-@dataclass(frozen=True)
-class _Waiting:
-    """A supervision step the disk refused: ``run(late)`` does it (``late`` describes why it waited), ``cause`` is
-    the first refusal."""
-
-    job_id: str
-    run: Callable[[str | None], None]
-    cause: BaseException
 
 
 @dataclass(frozen=True)
@@ -123,8 +111,7 @@ class JobManager:
         self._changed = threading.Condition(self._lock)
         self._queue: deque[str] = deque()
         self._running: dict[str, WorkerProcess] = {}
-        self._waiting: deque[_Waiting] = deque()
-        self._settler: threading.Timer | None = None
+        self._retry = WriteRetry(self._lock, self._settled)
         self._closing = False
         self._spare: WorkerProcess | None = None
         self._spare_failures = 0
@@ -240,7 +227,7 @@ class JobManager:
         slot, or the disk refused the ``starting`` status (the job then stays first in the queue; the settler
         tries again).
         """
-        if not self._queue or not self._has_free_slot() or self._waiting:
+        if not self._queue or not self._has_free_slot() or self._retry.pending:
             return None
         job_id = self._queue[0]
         try:
@@ -249,7 +236,7 @@ class JobManager:
             if not is_write_failure(exc):
                 raise
             job_logger(log, job_id).error("cannot start the job yet: %s; retrying", describe_failure(exc))
-            self._schedule_settler()
+            self._retry.schedule()
             return None
         self._queue.popleft()
         try:
@@ -258,7 +245,7 @@ class JobManager:
             return job_id, exc
 
     def _spawn_failed(self, job_id: str, exc: OSError) -> None:
-        self._supervise(
+        self._retry.run(
             job_id,
             lambda late: self._fail(
                 job_id, "start", type(exc).__name__, f"cannot start the worker: {exc}", "", None, late
@@ -274,7 +261,7 @@ class JobManager:
         if worker is None:
             worker, how = WorkerProcess.spawn(job_id, job_dir, self._on_worker_event, self._on_exit), "started"
         self._running[job_id] = worker
-        self._try_update(job_id, pid=worker.pid)  # best effort: ``running`` writes the pid again
+        save_best_effort(self.store, job_id, pid=worker.pid)  # best effort: ``running`` writes the pid again
         job_logger(log, job_id).info("worker %s: pid %d, %s", how, worker.pid, " ".join(worker.proc.args))
         worker.start_timer(self.settings.start_timeout_s, self._start_timed_out)
         return worker.pid
@@ -356,7 +343,7 @@ class JobManager:
             jlog.warning("worker event names job %r; counted for %s", event.get("job_id"), job_id)
             event["job_id"] = job_id
         with self._lock:
-            self._supervise(job_id, lambda late: self._handle_worker_event(worker, event, late))
+            self._retry.run(job_id, lambda late: self._handle_worker_event(worker, event, late))
 
     def _handle_worker_event(self, worker: WorkerProcess, event: dict[str, Any], late: str | None) -> None:
         """One worker event (lock held): the status write first (the disk may refuse it), then the events."""
@@ -378,7 +365,7 @@ class JobManager:
             self._start_spare()  # now that this job has started, the next one's spare may import
         elif kind is EventType.TRAINING_EPOCH:
             progress = {k: event.get(k) for k in ("fold", "folds", "epoch", "epochs", "fraction", "eta_s")}
-            self._try_update(job_id, progress=progress)
+            save_best_effort(self.store, job_id, progress=progress)
             self.bus.publish(event)
         elif kind is EventType.TRAINING_FOLD_COMPLETED:
             self.bus.publish(event)
@@ -424,7 +411,7 @@ class JobManager:
             job_logger(log, job_id).info("worker exited with code %s", code)
             self._running.pop(job_id, None)
             try:
-                self._supervise(job_id, lambda late: self._settle_exit(worker, code, late))
+                self._retry.run(job_id, lambda late: self._settle_exit(worker, code, late))
             finally:  # whatever happened, the slot is free: the queue moves on
                 self._start_spare()  # a worker that died before it started never asked for the next spare
                 self._dispatch()
@@ -455,63 +442,12 @@ class JobManager:
             error = f"the worker {describe_exit(code)} without a final event{hint}"
             self._fail(job_id, stage, kind, error, tail, code, late)
 
-    # ---- writes the disk may refuse ---------------------------------------------------------------------------
-
-    def _supervise(self, job_id: str, step: Callable[[str | None], None]) -> None:
-        """Run a supervision ``step`` now (lock held), or keep it for the settler when the disk refuses its first
-        write or earlier steps already wait (so steps stay in order). A step must write the job's status before
-        anything else, so a refused one has changed nothing."""
-        if self._waiting:
-            self._waiting.append(_Waiting(job_id, step, self._waiting[-1].cause))
-            return
+    def _settled(self) -> None:
+        """What waited for the disk is recorded (lock held, the settler's thread): start queued jobs again."""
         try:
-            step(None)
-        except Exception as exc:
-            if not is_write_failure(exc):
-                raise
-            job_logger(log, job_id).error(
-                "cannot record the job's progress: %s; kept in memory and retried every %g s",
-                describe_failure(exc),
-                WRITE_RETRY_S,
-            )
-            self._waiting.append(_Waiting(job_id, step, exc))
-            self._schedule_settler()
-
-    def _schedule_settler(self) -> None:
-        if self._settler is None:
-            self._settler = threading.Timer(WRITE_RETRY_S, self._settle)
-            self._settler.daemon = True
-            self._settler.start()
-
-    def _settle(self) -> None:
-        """Run the waiting steps in order while the disk takes them, then start queued jobs (settler thread)."""
-        with self._lock:
-            self._settler = None
-            while self._waiting:
-                waiting = self._waiting[0]
-                try:
-                    waiting.run(describe_failure(waiting.cause))
-                except Exception as exc:
-                    if is_write_failure(exc):
-                        self._schedule_settler()
-                        return
-                    job_logger(log, waiting.job_id).exception("a supervision step failed; dropped")
-                else:
-                    job_logger(log, waiting.job_id).warning("recorded what waited for disk space")
-                self._waiting.popleft()
-            try:
-                self._dispatch()
-            finally:
-                self._changed.notify_all()
-
-    def _try_update(self, job_id: str, **fields: Any) -> None:
-        """``store.update_job`` for values that are written again later (progress, pid): a full disk is logged."""
-        try:
-            self.store.update_job(job_id, **fields)
-        except Exception as exc:
-            if not is_write_failure(exc):
-                raise
-            job_logger(log, job_id).warning("not saved (%s): %s", describe_failure(exc), ", ".join(fields))
+            self._dispatch()
+        finally:
+            self._changed.notify_all()
 
     def _fail(
         self,
@@ -663,12 +599,11 @@ class JobManager:
                 self._changed.wait_for(lambda: not self._running, 5)
             if spare is not None and not spare.exited.wait(5):
                 spare.signal_group(SIGKILL)
-            if self._settler is not None:
-                self._settler.cancel()
-            if self._waiting:
+            self._retry.cancel()
+            if self._retry.pending:
                 log.error(
                     "the disk never took the end of job(s) %s; the next start marks them interrupted",
-                    ", ".join(dict.fromkeys(w.job_id for w in self._waiting)),
+                    ", ".join(self._retry.job_ids()),
                 )
 
     # ---- helpers ----------------------------------------------------------------------------------------------

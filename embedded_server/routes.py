@@ -1,5 +1,6 @@
-"""The REST routes of API.md. Each validates its input with a ``schemas`` model, makes one call into the job
-manager, store or catalog, and serialises a ``schemas`` model. Errors are raised as ``Problem`` (problem+json).
+"""The REST routes of API.md, each declared once with ``operations.operation`` (its route and its OpenAPI operation
+in one place). Each gets its body and query as ``schemas`` models, makes one call into the job manager, store or
+catalog, and returns a ``schemas`` model. Errors are raised as ``Problem`` (problem+json).
 """
 
 from __future__ import annotations
@@ -9,22 +10,22 @@ import io
 import json
 import os
 import time
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Blueprint, Response, current_app, request
-from pydantic import BaseModel
-from werkzeug.exceptions import ClientDisconnected
 
 from embedded_server.datasets import dataset_problem, import_dataset, list_datasets
-from embedded_server.job_manager import ManagerClosed
+from embedded_server.job_manager import JOB_ID_PATTERN, ManagerClosed
 from embedded_server.job_store import JobRecord, utc_now
 from embedded_server.log_tail import tail_lines, tail_rotated
-from embedded_server.problems import Problem, validate_model
+from embedded_server.operations import BODY_ERRORS, INVALID, NOT_FOUND, WRITES, operation, path_parameter
+from embedded_server.problems import Problem
 from embedded_server.schemas import (
     DatasetList,
     EventList,
     EventsQuery,
     Health,
+    ImportedDataset,
     ImportRequest,
     Job,
     JobList,
@@ -44,79 +45,16 @@ from trainer import __version__
 
 bp = Blueprint("api", __name__)
 
-M = TypeVar("M", bound=BaseModel)
 PREDICTION_COLUMNS = ("timestamp", "fold", "y", "mu", "sigma", "p_up", "p_up_raw")
 #: Longest ``Idempotency-Key`` accepted (keys are client-chosen strings, usually a UUID).
 MAX_IDEMPOTENCY_KEY = 255
-
-
-# ---- input helpers ----------------------------------------------------------------------------------------------
-
-
-def json_body() -> dict[str, Any]:
-    """The request's JSON object; ``{}`` for an empty body. 415 if not JSON, 400 if malformed (or nested deeper or
-    holding an integer longer than Python's parser takes), 422 if not an object, 413 if over ``MAX_CONTENT_LENGTH``.
-    """
-    data = _read_body(current_app.config["MAX_CONTENT_LENGTH"])
-    if not data.strip():
-        return {}
-    if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
-        raise Problem(415, f"the body must be JSON (Content-Type: application/json), not {request.mimetype or 'none'}")
-    try:
-        body = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise Problem(400, f"the body is not UTF-8 (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise Problem(400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    except RecursionError:
-        raise Problem(400, "the JSON body is nested too deeply") from None
-    except ValueError as exc:  # an integer of more digits than int() converts (sys.get_int_max_str_digits)
-        raise Problem(400, f"the JSON body holds a number too large to read: {exc}") from None
-    if not isinstance(body, dict):
-        raise Problem(
-            422,
-            f"the body must be a JSON object, not {type(body).__name__}",
-            errors=[{"loc": ["body"], "msg": "not an object"}],
-        )
-    return body
-
-
-def _read_body(limit: int) -> bytes:
-    """The request body, at most ``limit`` bytes, else a 413 ``Problem``.
-
-    Werkzeug refuses a ``Content-Length`` over the limit itself, but a chunked body has none, and its wrapped
-    stream stops silently at the limit (the truncated body then looked like malformed JSON, a 400). So a chunked
-    body is read from the server's own de-chunked stream (``wsgi.input_terminated``: the server ends it, so it is
-    safe to read directly), up to ``limit + 1`` bytes in as many reads as it takes; one byte too many is a 413.
-    """
-    stream = request.stream
-    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
-        stream = request.environ["wsgi.input"]
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        while size <= limit:
-            chunk = stream.read(limit + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except (TimeoutError, ClientDisconnected) as exc:  # Werkzeug turns a read timeout into ClientDisconnected
-        if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
-            raise Problem(408, "the body did not arrive within the server's request timeout") from None
-        raise Problem(400, "the body ended before its Content-Length") from None
-    except OSError as exc:  # e.g. a malformed chunk header
-        raise Problem(400, f"the body could not be read: {exc}") from None
-    if size > limit:
-        shown = f"{limit // 2**20} MiB" if limit % 2**20 == 0 else f"{limit} bytes"
-        raise Problem(413, f"request body is larger than {shown}")
-    return b"".join(chunks)
-
-
-def query(model: type[M]) -> M:
-    """The query string parsed into ``model`` (unknown parameters are ignored; bad values are a 422)."""
-    known = {k: v for k, v in request.args.items() if k in model.model_fields}
-    return validate_model(model, known, "query")
+IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A repeat of the same key returns the first request's job instead of starting another.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+}
 
 
 def get_job(job_id: str) -> JobRecord:
@@ -128,36 +66,48 @@ def get_job(job_id: str) -> JobRecord:
         raise Problem(404, f"no job {job_id!r}") from None
 
 
-def dump(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """``model`` as a JSON response."""
-    return Response(model.model_dump_json(), status=status, mimetype="application/json", headers=headers)
+#: ``{job_id}``: an unknown job is a 404 before the query or body is read.
+path_parameter("job_id", {"type": "string", "pattern": JOB_ID_PATTERN}, check=get_job)
 
 
 # ---- routes -----------------------------------------------------------------------------------------------------
 
 
-@bp.get("/")
-def health() -> Response:
+@operation(bp, "GET", "/", "Health check", ok="The server is up.", model=Health)
+def health() -> Health:
     svc = services()
-    return dump(
-        Health(
-            status="ok",
-            app="candlecast",
-            version=__version__,
-            pid=os.getpid(),
-            uptime_s=round(time.monotonic() - svc.started_monotonic, 3),
-            time=utc_now(),
-            jobs=svc.manager.counts(),
-            spare_worker=svc.manager.spare_info(),
-        )
+    return Health(
+        status="ok",
+        app="candlecast",
+        version=__version__,
+        pid=os.getpid(),
+        uptime_s=round(time.monotonic() - svc.started_monotonic, 3),
+        time=utc_now(),
+        jobs=svc.manager.counts(),
+        spare_worker=svc.manager.spare_info(),
     )
 
 
-@bp.post("/start_training")
-def start_training() -> Response:
+@operation(
+    bp,
+    "POST",
+    "/start_training",
+    "Start (or queue) a training job",
+    status=202,
+    ok="Accepted: started now (expected_pid) or queued (queue_position).",
+    model=StartAccepted,
+    errors={
+        404: "No dataset for this symbol and timeframe.",
+        503: "The server is shutting down.",
+        **BODY_ERRORS,
+        **WRITES,
+    },
+    body=TrainingStartRequest,
+    body_defaults=lambda: services().settings.training,
+    headers=[IDEMPOTENCY],
+)
+def start_training(body: TrainingStartRequest) -> tuple[StartAccepted, dict[str, str]]:
     svc = services()
-    body = json_body()
-    config = validate_model(TrainingStartRequest, {**svc.settings.training, **body}, "body")
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY):
         raise Problem(
@@ -165,11 +115,11 @@ def start_training() -> Response:
             f"Idempotency-Key must be 1..{MAX_IDEMPOTENCY_KEY} characters",
             errors=[{"loc": ["header", "Idempotency-Key"], "msg": "length out of range"}],
         )
-    problem = dataset_problem(config)
+    problem = dataset_problem(body)
     if problem:
         raise problem
     try:
-        sub = svc.manager.submit(config, key)
+        sub = svc.manager.submit(body, key)
     except ManagerClosed as exc:
         raise Problem(503, str(exc)) from None
     if not sub.created:
@@ -189,32 +139,48 @@ def start_training() -> Response:
         message=message,
         queue_position=sub.queue_position,
     )
-    return dump(accepted, 202, headers={"Location": f"/jobs/{sub.job.job_id}"})
+    return accepted, {"Location": f"/jobs/{sub.job.job_id}"}
 
 
-@bp.get("/jobs")
-def list_jobs() -> Response:
-    params = query(JobsQuery)
-    jobs = [JobSummary.from_record(j) for j in services().store.list_jobs(params.status, params.limit)]
-    return dump(JobList(jobs=jobs, count=len(jobs)))
+@operation(bp, "GET", "/jobs", "List jobs, newest first", ok="Jobs.", model=JobList, errors=INVALID, query=JobsQuery)
+def list_jobs(query: JobsQuery) -> JobList:
+    jobs = [JobSummary.from_record(j) for j in services().store.list_jobs(query.status, query.limit)]
+    return JobList(jobs=jobs, count=len(jobs))
 
 
-@bp.get("/jobs/<job_id>")
-def job_detail(job_id: str) -> Response:
-    return dump(Job.from_record(get_job(job_id), services().manager.jobs_dir / job_id))
+@operation(bp, "GET", "/jobs/{job_id}", "One job", ok="The job.", model=Job, errors=NOT_FOUND)
+def job_detail(job_id: str) -> Job:
+    return Job.from_record(get_job(job_id), services().manager.jobs_dir / job_id)
 
 
-@bp.post("/jobs/<job_id>/stop")
-def stop_job(job_id: str) -> Response:
-    get_job(job_id)
+@operation(
+    bp,
+    "POST",
+    "/jobs/{job_id}/stop",
+    "Stop a running job or cancel a queued one",
+    status=202,
+    ok="Stopping or cancelled.",
+    model=StopAccepted,
+    errors={409: "The job has finished.", **NOT_FOUND, **WRITES},
+)
+def stop_job(job_id: str) -> StopAccepted:
     status = services().manager.stop(job_id)  # IllegalTransition → 409
-    return dump(StopAccepted(status=status, job_id=job_id), 202)
+    return StopAccepted(status=status, job_id=job_id)
 
 
-@bp.post("/stop_training")
-def stop_training() -> Response:
-    params = validate_model(StopTrainingRequest, json_body(), "body")
-    job_id = params.job_id
+@operation(
+    bp,
+    "POST",
+    "/stop_training",
+    "Stop a job (default: the running one)",
+    status=202,
+    ok="Stopping or cancelled.",
+    model=StopAccepted,
+    errors={409: "No job running, several running, or the job has finished.", **NOT_FOUND, **BODY_ERRORS, **WRITES},
+    body=StopTrainingRequest,
+)
+def stop_training(body: StopTrainingRequest) -> StopAccepted:
+    job_id = body.job_id
     if job_id is None:
         running = services().manager.running_job_ids()
         if not running:
@@ -222,41 +188,64 @@ def stop_training() -> Response:
         if len(running) > 1:
             raise Problem(409, f"{len(running)} jobs are running ({', '.join(running)}); name one with job_id")
         job_id = running[0]
+    get_job(job_id)
     return stop_job(job_id)
 
 
-@bp.get("/jobs/<job_id>/events")
-def job_events(job_id: str) -> Response:
-    get_job(job_id)
-    params = query(EventsQuery)
-    events = services().store.events_since(params.since, job_id=job_id, limit=params.limit)
-    last = events[-1]["seq"] if events else params.since
-    return dump(EventList.model_validate({"events": events, "last_seq": last}))
+@operation(
+    bp,
+    "GET",
+    "/jobs/{job_id}/events",
+    "A job's stored events (polling fallback for the WebSocket)",
+    ok="Events after since.",
+    model=EventList,
+    errors={**NOT_FOUND, **INVALID},
+    query=EventsQuery,
+)
+def job_events(job_id: str, query: EventsQuery) -> EventList:
+    events = services().store.events_since(query.since, job_id=job_id, limit=query.limit)
+    last = events[-1]["seq"] if events else query.since
+    return EventList.model_validate({"events": events, "last_seq": last})
 
 
-@bp.get("/jobs/<job_id>/log")
-def job_log(job_id: str) -> Response:
-    get_job(job_id)
-    params = query(TailQuery)
-    lines = tail_lines(services().manager.jobs_dir / job_id / "worker.log", params.n)
-    return dump(LogLines(lines=lines, count=len(lines), requested=params.n))
+@operation(
+    bp,
+    "GET",
+    "/jobs/{job_id}/log",
+    "The last lines of a job's worker.log",
+    ok="Log lines.",
+    model=LogLines,
+    errors={**NOT_FOUND, **INVALID},
+    query=TailQuery,
+)
+def job_log(job_id: str, query: TailQuery) -> LogLines:
+    lines = tail_lines(services().manager.jobs_dir / job_id / "worker.log", query.n)
+    return LogLines(lines=lines, count=len(lines), requested=query.n)
 
 
-@bp.get("/jobs/<job_id>/predictions")
-def job_predictions(job_id: str) -> Response:
-    get_job(job_id)
-    params = query(PredictionsQuery)
+@operation(
+    bp,
+    "GET",
+    "/jobs/{job_id}/predictions",
+    "Out-of-fold predictions",
+    ok="Predictions (JSON records, or the CSV file for format=csv).",
+    model=PredictionList,
+    also={"text/csv": {"type": "string"}},
+    errors={404: "No such job, or no predictions yet.", **INVALID},
+    query=PredictionsQuery,
+)
+def job_predictions(job_id: str, query: PredictionsQuery) -> PredictionList | Response:
     path = services().manager.jobs_dir / job_id / "predictions.csv"
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise Problem(404, f"job {job_id} has no predictions yet (they are written when it completes)") from None
-    if params.format == "csv":
+    if query.format == "csv":
         return Response(
             text, mimetype="text/csv", headers={"Content-Disposition": f"inline; filename={job_id}-predictions.csv"}
         )
     rows = [_prediction_row(r) for r in csv.DictReader(io.StringIO(text))]
-    return dump(PredictionList(job_id=job_id, count=len(rows), columns=list(PREDICTION_COLUMNS), predictions=rows))
+    return PredictionList(job_id=job_id, count=len(rows), columns=list(PREDICTION_COLUMNS), predictions=rows)
 
 
 def _prediction_row(row: dict[str, str]) -> dict[str, Any]:
@@ -268,26 +257,43 @@ def _prediction_row(row: dict[str, str]) -> dict[str, Any]:
     return {c: number(row.get(c), int if c == "fold" else float) for c in PREDICTION_COLUMNS}
 
 
-@bp.get("/status/log_tail")
-def log_tail() -> Response:
-    params = query(TailQuery)
-    lines = tail_rotated(services().log_path, params.n)
-    return dump(LogLines(lines=lines, count=len(lines), requested=params.n))
+@operation(
+    bp,
+    "GET",
+    "/status/log_tail",
+    "The last lines of backend.log",
+    ok="Log lines (none if there is no log yet).",
+    model=LogLines,
+    errors=INVALID,
+    query=TailQuery,
+)
+def log_tail(query: TailQuery) -> LogLines:
+    lines = tail_rotated(services().log_path, query.n)
+    return LogLines(lines=lines, count=len(lines), requested=query.n)
 
 
-@bp.get("/datasets")
-def datasets() -> Response:
-    return dump(DatasetList.model_validate({"datasets": list_datasets()}))
+@operation(bp, "GET", "/datasets", "Datasets a job can train on", ok="Datasets.", model=DatasetList)
+def datasets() -> DatasetList:
+    return DatasetList.model_validate({"datasets": list_datasets()})
 
 
-@bp.post("/datasets/import")
-def datasets_import() -> Response:
-    params = validate_model(ImportRequest, json_body(), "body")
-    return Response(json.dumps(import_dataset(params)), status=201, mimetype="application/json")
+@operation(
+    bp,
+    "POST",
+    "/datasets/import",
+    "Import a candle file into the dataset store",
+    status=201,
+    ok="The imported dataset with its import report.",
+    model=ImportedDataset,
+    errors={**BODY_ERRORS, **WRITES},
+    body=ImportRequest,
+)
+def datasets_import(body: ImportRequest) -> ImportedDataset:
+    return import_dataset(body)
 
 
-@bp.get("/openapi.json")
+@operation(bp, "GET", "/openapi.json", "This document", ok="OpenAPI 3.1.")
 def openapi() -> Response:
-    from embedded_server.openapi import build_openapi
+    from embedded_server.openapi import build_openapi  # it imports this module (its routes are its operations)
 
     return Response(json.dumps(build_openapi(current_app)), mimetype="application/json")

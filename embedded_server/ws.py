@@ -20,7 +20,7 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed, Server
 
 from embedded_server.job_store import iter_pages
-from embedded_server.problems import validate_model
+from embedded_server.operations import INVALID, declare, query_model
 from embedded_server.schemas import JobSummary, WsQuery
 from embedded_server.services import services
 from trainer import __version__
@@ -69,6 +69,19 @@ def _answer(ws: Server, raw: str | bytes, peer: str) -> None:
         log.info("ignoring a WebSocket message from %s: %.100r", peer, raw)
 
 
+#: ``/ws`` in ``/openapi.json`` (flask-sock serves the route itself).
+WS_OPERATION = declare(
+    "GET",
+    "/ws",
+    "WebSocket event stream (hello, replay with since, live events, ping)",
+    status=101,
+    ok="Switching to the WebSocket protocol.",
+    media="",
+    errors={426: "Not a WebSocket handshake.", **INVALID},
+    query=WsQuery,
+)
+
+
 @sock.route("/ws")
 def events(ws: Server) -> None:
     svc = services()
@@ -105,5 +118,4 @@ def events(ws: Server) -> None:
 @sock.bp.before_request
 def _check_handshake() -> None:
     """Refuse a bad ``since`` (422) before the upgrade (a plain HTTP request never gets here: see ``problems``)."""
-    known = {k: v for k, v in request.args.items() if k in WsQuery.model_fields}
-    g.ws_query = validate_model(WsQuery, known, "query")
+    g.ws_query = query_model(WS_OPERATION.query)

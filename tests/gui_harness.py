@@ -127,8 +127,14 @@ class GuiApp:
 
     def window(self) -> str:
         """The X window id of the viewport titled "Candlecast"."""
-        if self._window is None:
-            self._window = self._xdotool("search", "--name", "^Candlecast$").splitlines()[0]
+        deadline = time.monotonic() + 30
+        while self._window is None:  # the first frames may come before the window manager has its title
+            try:
+                self._window = self._xdotool("search", "--name", "^Candlecast$").splitlines()[0]
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
         return self._window
 
     def click(self, rect: dict[str, float]) -> None:

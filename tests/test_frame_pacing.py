@@ -57,3 +57,35 @@ def test_the_real_library_exports_the_glfw_functions() -> None:
     pytest.importorskip("dearpygui")
     lib = frame_pacing._glfw()
     assert lib is not None and lib.glfwWaitEventsTimeout and lib.glfwPostEmptyEvent
+
+
+def test_a_wait_ended_by_input_is_followed_by_a_burst_of_frames(glfw: FakeGlfw) -> None:
+    """Keys typed faster than idle frames come reach the widgets a few per frame: after an early wake-up frames come
+    without waiting for ``INPUT_BURST_S``, so typed text never lags behind by seconds (it did, a key per tick)."""
+    now = [0.0]
+
+    def woken_early(timeout: float) -> None:
+        now[0] += timeout / 10
+
+    glfw.glfwWaitEventsTimeout = woken_early
+    pacer = FramePacer(tick_s=0.5, clock=lambda: now[0])
+    assert pacer.wait(streaming=False) is True
+    frames = 0
+    while not pacer.wait(streaming=False):  # the burst: frames at once until it is over
+        frames += 1
+        now[0] += 1 / 60
+    assert frames == pytest.approx(frame_pacing.INPUT_BURST_S * 60, abs=1)
+
+    def the_whole_tick(timeout: float) -> None:
+        now[0] += timeout
+
+    glfw.glfwWaitEventsTimeout = the_whole_tick
+    now[0] += frame_pacing.INPUT_BURST_S  # past the burst the last early wake-up began
+    assert [pacer.wait(streaming=False) for _ in range(3)] == [True, True, True]  # idle: one frame per tick
+
+    def woken_by_a_message(timeout: float) -> None:
+        pacer.wake()  # a background thread's message, not input: one frame, no burst
+        now[0] += timeout / 10
+
+    glfw.glfwWaitEventsTimeout = woken_by_a_message
+    assert [pacer.wait(streaming=False) for _ in range(3)] == [True, True, True]

@@ -7,15 +7,22 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import SHARED_DATA
 from server_fixtures import assert_problem
 
+from flask import Blueprint, Flask, Response
+
+from embedded_server import datasets, operations, problems, schemas
 from embedded_server.openapi import OPERATIONS, build_openapi
 from embedded_server.services import EXTENSION
-from trainer.config import TrainingConfig
+from trainer.config import TIMEFRAME_SECONDS, TrainingConfig
+from trainer.data import catalog
+from trainer.data.candles import CandleError
+from trainer.data.store import load_dataset
 
 JSON = {"Content-Type": "application/json"}
 
@@ -55,6 +62,49 @@ def test_openapi_covers_every_route_of_the_app(app, client) -> None:
 
 def test_openapi_is_json_serialisable_without_an_app() -> None:
     assert json.loads(json.dumps(build_openapi()))["info"]["title"] == "Candlecast local API"
+
+
+def test_an_operation_answers_only_through_its_model(monkeypatch) -> None:
+    """A view that hands back its model's JSON by hand, or another model, is a 500: every answer is its model."""
+    monkeypatch.setattr(operations, "OPERATIONS", [])  # this test's operations stay out of the served document
+    bp = Blueprint("probe", __name__)
+
+    @operations.operation(bp, "GET", "/by_hand", "probe", ok="ok", model=schemas.LogLines)
+    def by_hand() -> Response:
+        return Response(json.dumps({"lines": [], "count": 0, "requested": 1}), mimetype="application/json")
+
+    @operations.operation(bp, "GET", "/wrong_model", "probe", ok="ok", model=schemas.LogLines)
+    def wrong_model() -> schemas.StopAccepted:
+        return schemas.StopAccepted(status="stopping", job_id="x")
+
+    @operations.operation(bp, "GET", "/right", "probe", status=201, ok="ok", model=schemas.LogLines)
+    def right() -> tuple[schemas.LogLines, dict[str, str]]:
+        return schemas.LogLines(lines=["a"], count=1, requested=1), {"X-Probe": "1"}
+
+    probe = Flask(__name__)
+    problems.register_error_handlers(probe)
+    probe.register_blueprint(bp)
+    client = probe.test_client()
+    assert "must return its LogLines" in assert_problem(client.get("/by_hand"), 500)["detail"]
+    assert "returned StopAccepted" in assert_problem(client.get("/wrong_model"), 500)["detail"]
+    resp = client.get("/right")
+    assert resp.status_code == 201 and resp.headers["X-Probe"] == "1" and resp.get_json()["lines"] == ["a"]
+    assert [op.path for op in operations.OPERATIONS] == ["/by_hand", "/wrong_model", "/right"]
+
+
+def test_a_declaration_needs_declared_path_parameters_and_is_made_once(monkeypatch) -> None:
+    monkeypatch.setattr(operations, "OPERATIONS", [])
+    with pytest.raises(ValueError, match="no path parameter 'sweep_id'"):
+        operations.declare("GET", "/sweeps/{sweep_id}", "probe", ok="ok")
+    op = operations.declare("GET", "/probe/{job_id}", "probe", ok="ok")
+    assert op.path_parameters == (operations.PATH_PARAMETERS["job_id"],)
+    with pytest.raises(ValueError, match="declared twice"):
+        operations.declare("GET", "/probe/{job_id}", "probe", ok="ok")
+
+
+def test_an_unknown_job_is_404_before_its_query_is_read(client) -> None:
+    for path in ("/jobs/nope/events?limit=0", "/jobs/nope/log?n=-1", "/jobs/nope/predictions?format=xml"):
+        assert "no job 'nope'" in assert_problem(client.get(path), 404)["detail"]
 
 
 # ---- validation errors ------------------------------------------------------------------------------------------
@@ -151,6 +201,23 @@ def test_an_unknown_dataset_id_is_404_naming_the_catalog(client, dataset) -> Non
 
 def test_a_resampled_timeframe_is_accepted(client) -> None:
     assert start(client, {"timeframe": "4h"}).status_code == 202  # 4h is built from the bundled 1h candles
+
+
+def test_the_server_accepts_exactly_what_the_worker_loads(client, tmp_path) -> None:
+    """One resolution rule (``trainer.data.sources``) for both sides: stored candles whose catalog metadata a crash
+    never wrote still train (the server said 404 to them), resampled ones too; a bundled id never falls back."""
+    path = tmp_path / "ETHUSDT-1h.csv"
+    rows = "".join(f"{1704067200 + 3600 * i},{100 + i},{102 + i},{99 + i},{101 + i},{10 + i}\n" for i in range(80))
+    path.write_text("timestamp,open,high,low,close,volume\n" + rows)
+    assert client.post("/datasets/import", data=json.dumps({"path": str(path)}), headers=JSON).status_code == 201
+    catalog.stored_paths("ETHUSDT-1h")["metadata"].unlink()  # the candles are written, the catalog entry is not
+    for timeframe, dataset in (("1h", None), ("4h", None), ("1h", "ETHUSDT-1h")):
+        body = {"symbol": "ETHUSDT", "timeframe": timeframe, "dataset": dataset}
+        assert start(client, body).status_code == 202, body
+        assert len(load_dataset("ETHUSDT", timeframe, dataset).candles) == 80 * 3600 // TIMEFRAME_SECONDS[timeframe]
+    assert_problem(start(client, {"symbol": "ETHUSDT", "dataset": "bundled:ETHUSDT-1h"}), 404)
+    with pytest.raises(CandleError):
+        load_dataset("ETHUSDT", "1h", "bundled:ETHUSDT-1h")
 
 
 def test_wrong_method_is_405_problem(client) -> None:
@@ -378,6 +445,17 @@ def test_dataset_import_names_the_request_field_it_needs(client, tmp_path) -> No
     assert "--symbol" not in problem["detail"] and problem["errors"][0]["loc"] == ["body", "symbol"]
     done = client.post("/datasets/import", data=json.dumps({"path": str(path), "symbol": "eth/usdt"}), headers=JSON)
     assert done.status_code == 201 and done.get_json()["dataset"]["id"] == "ETHUSDT-1h"
+
+
+def test_dataset_import_answers_only_what_its_model_holds(client, tmp_path, monkeypatch) -> None:
+    """The importer's JSON goes through ``ImportedDataset``: an importer printing anything else is a 500."""
+    path = tmp_path / "candles.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n")
+    printer = [sys.executable, "-c", "print('{\"dataset\": {\"id\": \"X-1h\"}, \"report\": {}}')"]
+    monkeypatch.setattr(datasets, "import_command", lambda *_: printer)
+    body = {"path": str(path)}
+    problem = assert_problem(client.post("/datasets/import", data=json.dumps(body), headers=JSON), 500)
+    assert problem["detail"] == "the importer printed no dataset JSON for candles.csv; details in backend.log"
 
 
 FORMATS = SHARED_DATA / "formats"

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from embedded_server import job_manager
+from embedded_server import job_manager, supervision
 from embedded_server.event_bus import EventBus
 from embedded_server.job_states import ALLOWED, TERMINAL, IllegalTransition, JobStatus, transition
 from embedded_server.job_store import JobStore
@@ -299,3 +301,40 @@ def test_valid_job_ids(job_id: str) -> None:
 @pytest.mark.parametrize("job_id", ["", "..", "../x", "a/b", "a\\b", ".hidden", "x" * 65, "a b", "-a"])
 def test_job_ids_that_could_leave_the_jobs_folder_are_refused(job_id: str) -> None:
     assert not job_manager.is_valid_job_id(job_id)
+
+
+# ---- steps a full disk refused ----------------------------------------------------------------------------------
+
+
+def test_steps_the_disk_refuses_wait_in_order_and_run_once_it_takes_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(supervision, "WRITE_RETRY_S", 0.01)
+    lock, settled = threading.RLock(), threading.Event()
+    retry = supervision.WriteRetry(lock, settled.set)
+    disk_full, done = [True], []
+
+    def step(name: str):
+        def run(late: str | None) -> None:
+            if disk_full[0]:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            done.append((name, late))
+
+        return run
+
+    with lock:  # the manager's lock: the settler waits for it
+        retry.run("a", step("first"))
+        retry.run("b", step("second"))  # waits behind the first one, never tried before it
+        assert retry.pending and retry.job_ids() == ["a", "b"] and done == []
+        disk_full[0] = False
+    assert settled.wait(30)
+    late = "disk full (No space left on device)"
+    assert done == [("first", late), ("second", late)] and not retry.pending
+    with lock:
+        retry.run("c", step("third"))
+    assert done[-1] == ("third", None)
+
+    def bug(late: str | None) -> None:
+        raise ValueError("not the disk")
+
+    with lock, pytest.raises(ValueError):  # a bug is never kept for a retry
+        retry.run("d", bug)
+    assert not retry.pending

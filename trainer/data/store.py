@@ -3,7 +3,8 @@ timeframes resampled from a lower one.
 
 ``load_dataset`` resolves ``"<SYMBOL>-<timeframe>"`` in this order: the store, then the bundled data, then a
 resample of the nearest lower timeframe that divides it (store first, then bundled), e.g. 4h from 1h or 1h
-from 5m. ``"bundled:<id>"`` names the bundled data alone.
+from 5m. ``"bundled:<id>"`` names the bundled data alone. That rule is ``trainer.data.sources``' (the server
+checks a job's dataset with it too).
 
 Resampling is the standard OHLCV aggregation over buckets aligned to the Unix epoch (so 1d buckets start at
 00:00 UTC, as exchanges do): open of the first lower bar present, high max, low min, close of the last lower bar
@@ -29,6 +30,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -37,12 +39,10 @@ import pandas as pd
 from trainer.atomic import atomic_write, atomic_write_json
 from trainer.config import TIMEFRAME_SECONDS
 from trainer.data.candles import CANDLE_COLUMNS, CandleError, ValidationReport, validate_candles
-from trainer.data.catalog import BUNDLED_DATASETS, find_dataset, parse_dataset_id, stored_paths
+from trainer.data.catalog import find_dataset, parse_dataset_id, stored_paths
 from trainer.data.readers import CandleImportError
-from trainer.paths import resource_path
+from trainer.data.sources import CandleSource, candle_sources
 
-#: (symbol, timeframe) → the bundled feather file.
-BUNDLED = {(e["symbol"], e["timeframe"]): resource_path("trainer", "data", "bundled", e["file"]) for e in BUNDLED_DATASETS}
 #: Least share of its lower bars a bucket needs to become a resampled candle (module doc).
 MIN_SUB_BAR_SHARE = 0.5
 #: How many past imports the metadata remembers.
@@ -63,27 +63,22 @@ class Dataset:
     partial_candles: int = 0
 
 
-def _read_stored(dataset_id: str) -> pd.DataFrame | None:
-    path = stored_paths(dataset_id)["candles"]
-    if not path.is_file():
-        return None
+def _read_parquet(path: Path) -> pd.DataFrame:
     frame = pd.read_parquet(path)
     frame["open_time"] = frame["open_time"].dt.as_unit("ns")
     return frame
 
 
-def _read_bundled(symbol: str, timeframe: str) -> pd.DataFrame | None:
-    path = BUNDLED.get((symbol, timeframe))
-    return None if path is None else pd.read_feather(path).rename(columns={"date": "open_time"})
+def _read_stored(dataset_id: str) -> pd.DataFrame | None:
+    path = stored_paths(dataset_id)["candles"]
+    return _read_parquet(path) if path.is_file() else None
 
 
-def _source_table(symbol: str, timeframe: str, bundled_only: bool = False) -> tuple[pd.DataFrame, str] | None:
-    """(raw candle table, source label) of the stored, else bundled, ``symbol``/``timeframe``; None if neither."""
-    if not bundled_only and (frame := _read_stored(f"{symbol}-{timeframe}")) is not None:
-        return frame, f"imported:{symbol}-{timeframe}.parquet"
-    if (frame := _read_bundled(symbol, timeframe)) is not None:
-        return frame, f"bundled:{BUNDLED[(symbol, timeframe)].name}"
-    return None
+def _read(source: CandleSource) -> pd.DataFrame:
+    """The raw candle table of ``source`` (stored parquet or bundled feather), ``open_time`` a column."""
+    if source.stored:
+        return _read_parquet(source.path)
+    return pd.read_feather(source.path).rename(columns={"date": "open_time"})
 
 
 class Resampled(NamedTuple):
@@ -142,7 +137,7 @@ def resample_candles(
 
 def load_dataset(symbol: str, timeframe: str, dataset: str | None = None) -> Dataset:
     """Load and validate the candles a job trains on: the dataset ``dataset`` if given, else the stored, bundled or
-    resampled one for ``symbol`` + ``timeframe`` (resolution order in the module doc).
+    resampled one for ``symbol`` + ``timeframe`` (resolution order: ``trainer.data.sources.candle_sources``).
 
     Raises ``CandleError`` when none exists (naming the command that imports one), when ``dataset`` is not a
     dataset id or names another symbol/timeframe than the job, or when the candles are invalid.
@@ -154,31 +149,28 @@ def load_dataset(symbol: str, timeframe: str, dataset: str | None = None) -> Dat
         raise CandleError(str(exc)) from None
     if (id_symbol, id_timeframe) != (symbol, timeframe):
         raise CandleError(f"dataset {dataset_id!r} holds {id_symbol} {id_timeframe} candles, not {symbol} {timeframe}")
-    found = _source_table(symbol, timeframe, bundled_only)
+    found = None
     notes = []
     partial = 0
-    if found is None and not bundled_only:
-        lower = sorted(
-            (tf for tf, s in TIMEFRAME_SECONDS.items() if s < TIMEFRAME_SECONDS[timeframe] and TIMEFRAME_SECONDS[timeframe] % s == 0),
-            key=TIMEFRAME_SECONDS.get,
-            reverse=True,
+    for base in candle_sources(symbol, timeframe, bundled_only):  # the resolution rule: ``trainer.data.sources``
+        if base.timeframe == timeframe:
+            found = _read(base), base.label
+            break
+        source_timeframe = base.timeframe
+        clean, _ = validate_candles(_read(base), source_timeframe, source=base.label)
+        resampled = resample_candles(clean, source_timeframe, timeframe)
+        if resampled.candles.empty:
+            continue
+        found = resampled.candles, f"resampled from {source_timeframe} ({base.label})"
+        partial = resampled.partial
+        per_bucket = TIMEFRAME_SECONDS[timeframe] // TIMEFRAME_SECONDS[source_timeframe]
+        notes.append(
+            f"resampled from {source_timeframe}: {partial} partial {timeframe} candle(s) built from fewer than "
+            f"{per_bucket} {source_timeframe} bars; {resampled.dropped} {timeframe} bucket(s) with under "
+            f"{MIN_SUB_BAR_SHARE:.0%} of their bars left out as gaps"
+            + (f"; the unfinished last {timeframe} candle left out" if resampled.unfinished else "")
         )
-        for source_timeframe in lower:
-            if (base := _source_table(symbol, source_timeframe)) is not None:
-                clean, _ = validate_candles(base[0], source_timeframe, source=base[1])
-                resampled = resample_candles(clean, source_timeframe, timeframe)
-                if resampled.candles.empty:
-                    continue
-                found = resampled.candles, f"resampled from {source_timeframe} ({base[1]})"
-                partial = resampled.partial
-                per_bucket = TIMEFRAME_SECONDS[timeframe] // TIMEFRAME_SECONDS[source_timeframe]
-                notes.append(
-                    f"resampled from {source_timeframe}: {partial} partial {timeframe} candle(s) built from fewer than "
-                    f"{per_bucket} {source_timeframe} bars; {resampled.dropped} {timeframe} bucket(s) with under "
-                    f"{MIN_SUB_BAR_SHARE:.0%} of their bars left out as gaps"
-                    + (f"; the unfinished last {timeframe} candle left out" if resampled.unfinished else "")
-                )
-                break
+        break
     if found is None:
         raise CandleError(
             f"no dataset {dataset_id!r}: import one with `candlecast import FILE --symbol {symbol} --timeframe {timeframe}`"
