@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import SHARED_DATA
+from trainer.data import formats
 from trainer.data import import_rules as rules
 from trainer.data.importer import MIN_ROWS, CandleImportError, import_file
 from trainer.data.readers import RawCandles
@@ -353,15 +354,18 @@ def test_step_infer_timeframe_takes_the_most_common_spacing():
 
 def test_step_drop_still_forming_judges_the_newest_candle():
     frame = table([BAR, BAR], rows=[1, 0])  # newest is the file's top row, as CryptoDataDownload writes it
-    cdd = raw_candles(format="cryptodatadownload")
+    (cdd_format,) = [spec for spec in formats.FORMATS if spec.name == "cryptodatadownload"]
+    cdd = raw_candles(format="cryptodatadownload", top_row_forming=cdd_format.top_row_forming)
     kept, forming = rules.drop_still_forming(frame, cdd, "1h", pd.Timestamp("2030-01-01"), [])
     assert len(kept) == 1 and forming["open_time"] == "2024-01-01T01:00:00+00:00"
     assert forming["reason"].startswith("CryptoDataDownload's top row")
     notes: list[str] = []
-    banner = raw_candles(format="cryptodatadownload", created_at=pd.Timestamp("2024-01-01 02:00", tz="UTC"))
+    banner = raw_candles(format="cryptodatadownload", top_row_forming="open on top",
+                         created_at=pd.Timestamp("2024-01-01 02:00", tz="UTC"))
     kept, forming = rules.drop_still_forming(frame, banner, "1h", pd.Timestamp("2030-01-01"), notes)
     assert len(kept) == 2 and forming is None
     assert notes == ["kept the top row: the banner's creation time 2024-01-01T02:00:00+00:00 is after its close"]
+    assert rules.drop_still_forming(frame, raw_candles(), "1h", pd.Timestamp("2030-01-01"), [])[1] is None  # other formats
     kept, forming = rules.drop_still_forming(frame, raw_candles(), "1h", pd.Timestamp("2024-01-01 01:59"), [])  # naive: UTC
     assert len(kept) == 1 and forming["reason"] == "the candle had not closed at the import time 2024-01-01T01:59:00+00:00"
 

@@ -306,16 +306,17 @@ def utc_now(now: pd.Timestamp | None) -> pd.Timestamp:
 def drop_still_forming(
     frame: pd.DataFrame, raw: RawCandles, timeframe: str, now: pd.Timestamp | None, notes: list[str]
 ) -> tuple[pd.DataFrame, dict | None]:
-    """Rule 6: drop the newest candle (the table's last row) when it can still be forming: a CryptoDataDownload
-    file's top row unless the banner's ``Created on`` is at or after its close, or a candle whose interval holds
-    the import moment ``now`` (``utc_now``). Returns (rows kept, the report's ``still_forming``: None, or its
-    ``open_time`` and ``reason``); ``dropped.still_forming`` is 1 when it is not None."""
+    """Rule 6: drop the newest candle (the table's last row) when it can still be forming: the file's top row
+    in a format that writes the open candle there (``raw.top_row_forming``: CryptoDataDownload) unless the
+    banner's ``Created on`` is at or after its close, or a candle whose interval holds the import moment ``now``
+    (``utc_now``). Returns (rows kept, the report's ``still_forming``: None, or its ``open_time`` and
+    ``reason``); ``dropped.still_forming`` is 1 when it is not None."""
     newest = frame.iloc[-1]
     close_time = newest["open_time"] + pd.Timedelta(seconds=TIMEFRAME_SECONDS[timeframe])
     reason = None
-    if raw.format == "cryptodatadownload" and newest["row"] == 0:
+    if raw.top_row_forming and newest["row"] == 0:
         if raw.created_at is None or raw.created_at < close_time:
-            reason = "CryptoDataDownload's top row is the candle that was open when the file was made"
+            reason = raw.top_row_forming
         else:
             notes.append(f"kept the top row: the banner's creation time {iso(raw.created_at)} is after its close")
     now = utc_now(now)
