@@ -7,7 +7,7 @@ settings file, else 8000; a free one if that is busy) or uses ``--connect URL`` 
 runs on the same data folder, that server's URL), opens the window titled
 "Candlecast" and runs the frame loop until it is closed; then it saves the layout and stops the server (its
 workers end ``stopped``). ``CANDLECAST_GUI_PROBE=FILE`` makes the app write its state, the Start button's
-rectangle and frame-time statistics to FILE twice a second (the GUI test reads it).
+rectangle and frame-time statistics to FILE twice a second (the GUI tests' hook, ``desktop_app.gui_test_probe``).
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ from trainer import paths
 
 log = logging.getLogger(__name__)
 
-PROBE_ENV = "CANDLECAST_GUI_PROBE"
-PROBE_INTERVAL_S = 0.5
 TITLE = "Candlecast"
 #: Shortest frame (60 frames/s). With vsync the swap already waits this long; without it (software GL, some
 #: remote desktops) an unthrottled loop would burn a core and slow the training worker next to it.
@@ -299,14 +297,14 @@ class App:
 
     def _loop(self, dpg: Any, shell: Any, runtime: Any) -> None:
         from desktop_app.frame_pacing import FramePacer
+        from desktop_app.gui_test_probe import Probe
 
         pacer = FramePacer()
         shell.on_post = pacer.wake
-        probe = os.environ.get(PROBE_ENV)
+        probe = Probe.from_env(dpg, shell, self.server, runtime.disk)  # None unless the GUI tests ask for it
         # SIGTERM and Ctrl-C close the app like the window's X: layout saved, workers stopped.
         close = lambda *_: dpg.stop_dearpygui()  # noqa: E731 (a signal handler)
         previous = {sig: signal.signal(sig, close) for sig in (signal.SIGTERM, signal.SIGINT)}
-        next_probe = 0.0
         try:
             while dpg.is_dearpygui_running():
                 slept = pacer.wait(shell.streaming)  # idle: until input, a message or the next tick
@@ -318,16 +316,13 @@ class App:
                 shell.stats.record(ended - started, shell.streaming)
                 if slept and first_event is not None:
                     shell.stats.record_idle_event(ended - first_event)
-                if probe and started >= next_probe:
-                    next_probe = started + PROBE_INTERVAL_S
-                    snapshot = _probe_snapshot(dpg, shell, self.server)
-                    runtime.disk(lambda s=snapshot: _write_probe(probe, s))
+                if probe:
+                    probe.frame(started)
                 spare = MIN_FRAME_S - (time.perf_counter() - started)
                 if spare > 0:
                     time.sleep(spare)
             if probe:
-                snapshot = _probe_snapshot(dpg, shell, self.server, closing=True)
-                runtime.disk(lambda: _write_probe(probe, snapshot))
+                probe.close()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -435,69 +430,3 @@ def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], l
 
     shell.on_change.append(follow_the_run)
     Warnings(warnings)
-
-
-#: Items whose rectangle (viewport pixels), visibility and text the probe reports, so the GUI test can click and
-#: type into them: inputs, buttons, the dialogs' texts.
-PROBED = ("cp_symbol", "cp_batch_size", "cp_error_symbol", "cp_error_batch_size", "cp_blocked", "cp_message",
-          "tv_message", "imp_path", "imp_go", "imp_summary", "err_window", "err_message",
-          "err_where", "err_details", "err_retry", "err_close", "rv_title", "tv_fig_elapsed_s", "cp_cv_folds",
-          "imp_symbol", "imp_close")
-
-
-def _item(dpg: Any, tag: str) -> dict[str, Any]:
-    state = dpg.get_item_state(tag)  # some items (windows, menus) have no rectangle or no visibility
-    (x, y), (w, h) = state.get("rect_min", (0, 0)), state.get("rect_size", (0, 0))
-    value = dpg.get_value(tag)
-    return {"tag": tag, "x": x, "y": y, "width": w, "height": h, "shown": dpg.is_item_shown(tag),
-            "visible": bool(state.get("visible", False)), "value": value if isinstance(value, str) else None}
-
-
-def _probe_snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) -> dict[str, Any]:
-    """What the GUI test reads: state, the Start button's rectangle (viewport pixels), the ``PROBED`` items, the
-    loss plot's axes, the Results tab's verdicts and marked cells, frame statistics."""
-    from desktop_app.views.results_view import probe as results_probe
-
-    state = shell.state
-    x, y = dpg.get_item_rect_min("cp_start")
-    w, h = dpg.get_item_rect_size("cp_start")
-    return {
-        "pid": os.getpid(),
-        "time": time.time(),
-        "closing": closing,
-        "phase": state.run.phase.value,
-        "job_id": state.run.job_id,
-        "message": state.run.message,
-        "ws": state.conn.ws,
-        "rest_ok": state.conn.rest_ok,
-        "server_url": server.url if server is not None else None,
-        "results_job_id": state.results.job_id,
-        "results_loaded": state.results.job is not None,
-        "start_button": {"x": x, "y": y, "width": w, "height": h, "enabled": dpg.is_item_enabled("cp_start")},
-        "viewport": {"width": dpg.get_viewport_client_width(), "height": dpg.get_viewport_client_height()},
-        "warning_shown": dpg.does_item_exist("warn_window") and dpg.is_item_shown("warn_window"),
-        "losses": len(state.run.losses),
-        "time_axis": list(dpg.get_axis_limits("rv_time_x")),
-        "loss_axes": [list(dpg.get_axis_limits("tv_x")), list(dpg.get_axis_limits("tv_y"))],
-        "loss_lines": sum(1 for item in dpg.get_item_children("tv_y", 1) or ()
-                          if dpg.get_item_type(item).endswith("mvLineSeries") and dpg.is_item_shown(item)),
-        "field_errors": dict(state.field_errors),
-        "failure": state.run.failure.message if state.run.failure else None,
-        "items": {tag: _item(dpg, tag) for tag in PROBED},
-        "time_data": _span(state.results.series.get("time", ())),
-        "frame_stats": shell.stats.snapshot(),
-        "results_tab": results_probe(),
-    }
-
-
-def _span(values: Any) -> list[float] | None:
-    return [min(values), max(values)] if values else None
-
-
-def _write_probe(path: str, snapshot: dict[str, Any]) -> None:
-    from desktop_app.shell import FrameStats
-    from trainer.atomic import atomic_write_json
-
-    data = dict(snapshot)
-    data["frame_stats"] = FrameStats.summary(*snapshot["frame_stats"])
-    atomic_write_json(path, data)

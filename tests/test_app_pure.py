@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app import app, form
+from desktop_app import app, form, gui_test_probe
 from desktop_app import messages as m
 from desktop_app.controller import LossPoint
 from desktop_app.series import epoch_ticks, loss_segments, reduce_predictions, rolling_window
@@ -246,6 +246,34 @@ def test_shell_drains_messages_and_renders_only_on_change() -> None:
     shell.step()
     assert len(renders) == 2 and renders[1][0].conn.rest_ok and renders[1][0].run.phase.value == "pending"
     assert m.PostStart({"epochs": 1}, "k", 1) in performed
+
+
+def test_gui_test_probe_only_when_asked_and_at_most_once_per_interval(tmp_path, monkeypatch) -> None:
+    """The hook ``tests/gui_harness.py`` reads: absent without CANDLECAST_GUI_PROBE; with it, a snapshot per
+    PROBE_INTERVAL_S of frames (on the disk thread, here run at once) and a closing one, each a whole JSON file."""
+    written: list[dict] = []
+    stats = FrameStats(warmup=0)
+    stats.record(0.004, False)
+
+    def taken(dpg, shell, server, closing=False) -> dict:
+        return {"dpg": dpg, "closing": closing, "frame_stats": stats.snapshot()}
+
+    def disk(job) -> None:
+        job()
+        written.append(json.loads(path.read_text()))
+
+    monkeypatch.setattr(gui_test_probe, "snapshot", taken)
+    monkeypatch.delenv(gui_test_probe.PROBE_ENV, raising=False)
+    assert gui_test_probe.Probe.from_env("dpg", None, None, disk) is None
+    path = tmp_path / "probe.json"
+    monkeypatch.setenv(gui_test_probe.PROBE_ENV, str(path))
+    probe = gui_test_probe.Probe.from_env("dpg", None, None, disk)
+    interval = gui_test_probe.PROBE_INTERVAL_S
+    for started in (10.0, 10.0 + interval / 2, 10.0 + interval, 10.0 + interval * 1.5):
+        probe.frame(started)
+    probe.close()
+    assert [w["closing"] for w in written] == [False, False, True]
+    assert written[0]["frame_stats"] == FrameStats.summary(*stats.snapshot())  # summarised on the way out
 
 
 # ---------------------------------------------------------------- what the views say (pure helpers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 import zipfile
 from pathlib import Path
@@ -11,7 +12,9 @@ import pandas as pd
 import pytest
 
 from conftest import SHARED_DATA
+from trainer.data import formats
 from trainer.data.importer import import_file
+from trainer.data.readers import read_candles
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 SAMPLES = SHARED_DATA / "formats"
@@ -262,3 +265,83 @@ def test_first_bundled_candle_matches_the_readme():
     assert (first["open"], first["high"], first["low"], first["close"], first["volume"]) == (4261.48, 4313.62, 4261.32, 4308.83, 47.181009)
     assert r.report["gaps"]["longest"]["missing_bars"] == 33
     assert r.report["gaps"]["longest"]["after"] == "2018-02-08T00:00:00+00:00"
+
+
+# --- the format table (trainer.data.formats.FORMATS): every entry read for real, and a new format is one entry -------
+
+
+def _written(tmp_path: Path, name: str) -> Path:
+    """A file of a format no sample above has, written the way its tools write it."""
+    frame = pd.DataFrame({
+        "date": pd.date_range("2024-01-01", periods=4, freq="h", tz="UTC"), "open": [1.0, 2.0, 3.0, 4.0],
+        "high": [2.5, 3.5, 4.5, 5.5], "low": [0.5, 1.5, 2.5, 3.5], "close": [2.0, 3.0, 4.0, 5.0], "volume": [10.0, 11.0, 12.0, 13.0],
+    })  # fmt: skip
+    seconds = [1704067200 + 3600 * i for i in range(4)]
+    path = tmp_path / name
+    if name.endswith(".parquet"):
+        frame.to_parquet(path) if name.startswith("BTC_USDT") else frame.rename(columns={"date": "time"}).to_parquet(path)
+    elif name.endswith(".feather"):
+        frame.rename(columns={"date": "time"}).to_feather(path)
+    elif name.endswith(".json"):  # Binance REST klines: the 12 fields, numbers as strings
+        rows = [[s * 1000, *map(str, r), s * 1000 + 3_599_999, "1", 2, "3", "4", "0"]
+                for s, r in zip(seconds, frame[["open", "high", "low", "close", "volume"]].to_numpy())]  # fmt: skip
+        path.write_text(json.dumps(rows))
+    else:  # headerless CSV
+        prices = frame[["open", "high", "low", "close", "volume"]].to_numpy()
+        path.write_text("".join(f"{s},{','.join(map(str, r))}\n" for s, r in zip(seconds, prices)))
+    return path
+
+
+def test_every_format_entry_reads_a_real_or_written_file(tmp_path):
+    samples = {
+        "binance-klines": SAMPLES / "binance_spot_klines_ms_BTCUSDT-5m-2024-12.head.csv",
+        "cryptodatadownload": SAMPLES / "cryptodatadownload_Binance_BTCUSDT_1h.head.csv",
+        "yahoo-finance": SAMPLES / "yahoo_finance_BTC-USD.csv",
+        "kaggle-bitstamp": SAMPLES / "kaggle_bitstamp_btcusd_1-min_data.head.csv",
+        "pandas-csv": FIXTURES / "pandas_to_csv_BTCUSDT_4h.csv",
+        "generic-csv": FIXTURES / "generic_iso_ETH-USD_1d.csv",
+        "headerless-csv": _written(tmp_path, "BTCUSDT-1h.csv"),
+        "freqtrade-json": SAMPLES / "freqtrade_BTC_USDT-1h.excerpt.json",
+        "kline-array-json": _written(tmp_path, "BTCUSDT-1h.json"),
+        "generic-json": FIXTURES / "generic_records_SOL_USDT-15m.json",
+        "freqtrade-feather": SAMPLES / "freqtrade_BTC_USDT-1d.feather",
+        "freqtrade-parquet": _written(tmp_path, "BTC_USDT-1h.parquet"),
+        "feather": _written(tmp_path, "ETH_USDT-1h.feather"),
+        "parquet": _written(tmp_path, "ETH_USDT-1h.parquet"),
+    }
+    assert [spec.name for spec in formats.FORMATS] == list(samples)  # a new entry needs its file here
+    for name, path in samples.items():
+        assert clean(path).report["format"] == name, path.name
+    kline = clean(samples["kline-array-json"])
+    assert (kline.dataset_id, kline.report["units"], kline.candles["close"].tolist()) == ("BTCUSDT-1h", {"ms": 4}, [2.0, 3.0, 4.0, 5.0])
+    assert clean(samples["headerless-csv"]).report["notes"][0] == "no header: columns read as time, open, high, low, close, volume"
+
+
+def test_each_container_ends_with_entries_that_take_any_file():
+    assert formats.choose("text", formats.Shape(True, ("when", "o", "h", "l", "c", "v"))).name == "generic-csv"
+    assert formats.choose("text", formats.Shape(False, widths=frozenset({7}))).name == "headerless-csv"
+    assert formats.choose("json", formats.Shape(False, widths=frozenset({6, 12}))).name == "kline-array-json"
+    assert formats.choose("json", formats.Shape(True, ("t",))).name == "generic-json"
+    assert formats.choose("arrow", formats.Shape(True, ("date", "open"))).name == "feather"
+    with pytest.raises(LookupError):
+        formats.choose("xml", formats.Shape(True))
+
+
+def test_a_new_format_is_one_entry(tmp_path, monkeypatch):
+    """An exporter that writes volume and time after the prices, without a header, and says so in a banner."""
+    entry = formats.FormatSpec(
+        "example-export", "text", "a banner line 'example export', then open,high,low,close,volume,time (epoch s)",
+        signs=(formats.Sign(header=False, banner="example export"),),
+        positions=("open", "high", "low", "close", "volume", "time"), notes=("volume in base units",),
+    )  # fmt: skip
+    monkeypatch.setattr(formats, "FORMATS", (entry, *formats.FORMATS))
+    path = tmp_path / "ETHUSDT-1h.csv"
+    path.write_text("example export\n" + "".join(f"{o},{o + 1},{o - 1},{o},{o * 10},{1704067200 + 3600 * i}\n"
+                                                  for i, o in enumerate([5.0, 6.0, 7.0])))  # fmt: skip
+    result = clean(path)
+    assert (result.report["format"], result.dataset_id, result.report["rows_kept"]) == ("example-export", "ETHUSDT-1h", 3)
+    assert result.candles["volume"].tolist() == [50.0, 60.0, 70.0]
+    assert "volume in base units" in result.report["notes"]
+    plain = tmp_path / "BTCUSDT-1h.csv"
+    plain.write_text(path.read_text().split("\n", 1)[1])
+    assert read_candles(plain).format == "headerless-csv"  # without the banner the entry does not claim the file

@@ -11,7 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import SHARED_DATA
+from trainer.data import formats
+from trainer.data import import_rules as rules
 from trainer.data.importer import MIN_ROWS, CandleImportError, import_file
+from trainer.data.readers import RawCandles
 from trainer.paths import datasets_dir
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
@@ -231,3 +234,170 @@ def test_too_few_rows_for_the_default_training_run_are_imported_with_a_note(tmp_
     assert not [n for n in enough if "samples" in n]
     tiny = import_file(write(tmp_path / "BTCUSDT-1h.csv", hourly(MIN_ROWS)), save=False).report["notes"]
     assert [n for n in tiny if n.startswith("too few for training with the defaults: no usable samples")]
+
+
+# --- each rule as its own step (trainer.data.import_rules), on small tables --------------------------------------------
+
+
+def table(bars: list[tuple], times: list[str] | None = None, rows: list[int] | None = None) -> pd.DataFrame:
+    """A working table from (open, high, low, close, volume) tuples, hourly from 2024-01-01 unless ``times``."""
+    times = times or [f"2024-01-01 {h:02d}:00" for h in range(len(bars))]
+    frame = pd.DataFrame(bars, columns=["open", "high", "low", "close", "volume"], dtype="float64")
+    frame.insert(0, "open_time", pd.to_datetime(times, utc=True).as_unit("ns"))
+    frame.insert(0, "row", rows if rows is not None else list(range(len(bars))))
+    return frame
+
+
+def raw_candles(frame: pd.DataFrame | None = None, **kwargs) -> RawCandles:
+    frame = frame if frame is not None else pd.DataFrame({"time": [], "open": [], "high": [], "low": [], "close": [], "volume": []})
+    return RawCandles(kwargs.pop("format", "generic-csv"), frame, **kwargs)
+
+
+BAR = (100.0, 102.0, 99.0, 101.0, 10.0)
+
+
+def test_step_check_candle_type_refuses_non_prices_and_notes_the_others():
+    for kind in ("funding_rate", "premiumIndex"):
+        with pytest.raises(CandleImportError, match=f"f.csv: {kind} candles are not prices"):
+            rules.check_candle_type(raw_candles(candle_type=kind), Path("f.csv"), [])
+    notes: list[str] = []
+    rules.check_candle_type(raw_candles(candle_type="mark"), Path("f.csv"), notes)
+    rules.check_candle_type(raw_candles(), Path("f.csv"), notes)
+    assert notes == ["mark candles (from the file name)"]
+
+
+def test_step_resolve_symbol_from_the_file_its_name_or_the_caller():
+    in_file = raw_candles(pd.DataFrame({"symbol": ["BTC/USDT", "BTCUSDT", None]}), symbol_from_name="ETHUSDT")
+    notes: list[str] = []
+    assert rules.resolve_symbol(in_file, None, Path("f.csv"), notes) == ("BTCUSDT", "file")
+    assert rules.resolve_symbol(raw_candles(symbol_from_name="ethusdt"), None, Path("f.csv"), notes) == ("ETHUSDT", "file name")
+    assert rules.resolve_symbol(in_file, "sol-usdt", Path("f.csv"), notes) == ("SOLUSDT", "given")
+    assert notes == ["symbol SOLUSDT as given (the file says BTCUSDT)"]
+    with pytest.raises(CandleImportError, match="mixed symbols in one file: BTCUSDT \\(2 rows\\), ETHUSDT \\(1 rows\\)"):
+        rules.resolve_symbol(raw_candles(pd.DataFrame({"symbol": ["BTCUSDT", "ETHUSDT", "BTCUSDT"]})), None, Path("f.csv"), [])
+
+
+def test_step_times_to_utc_decides_the_unit_per_row_and_reads_text():
+    second = 1704067200
+    raw = pd.Series([second, second * 1000 + 1, second * 10**6 + 2, second * 10**9 + 3], dtype="int64")
+    notes: list[str] = []
+    times, units = rules.times_to_utc(raw, notes)
+    base = pd.Timestamp("2024-01-01", tz="UTC")
+    assert list(times) == [base, base + pd.Timedelta(1, "ms"), base + pd.Timedelta(2, "us"), base + pd.Timedelta(3, "ns")]
+    assert units == {"s": 1, "ms": 1, "us": 1, "ns": 1} and notes == []
+    beyond, units = rules.times_to_utc(pd.Series([1e19, np.nan]), notes)
+    assert beyond.isna().all() and units == {}  # past datetime64[ns] (year 2262) or missing: unreadable, no unit
+    floats, units = rules.times_to_utc(pd.Series([second + 0.0004, second + 0.0006]), notes)
+    assert list(floats) == [base, base + pd.Timedelta(1, "ms")] and units == {"s": 2}  # rounded to the millisecond
+    text, units = rules.times_to_utc(pd.Series(["2024-01-01T01:00:00Z", "2024-01-01 02:00", "2020-04-14 11-AM", "soon"]), notes)
+    assert list(text[:3]) == [base + pd.Timedelta(1, "h"), base + pd.Timedelta(2, "h"), pd.Timestamp("2020-04-14 11:00", tz="UTC")]
+    assert pd.isna(text[3]) and units == {"text": 1, "text-naive": 2}
+    assert notes == ["2 time(s) written without a time zone; read as UTC"]
+    naive, units = rules.times_to_utc(pd.Series(pd.to_datetime(["2024-01-01"])), notes)
+    assert naive[0] == base and units == {"datetime-naive": 1} and notes[-1] == "the time column has no time zone; read as UTC"
+
+
+def test_step_working_table_numbers_written_as_text():
+    raw = raw_candles(pd.DataFrame({"time": [1704067200, 1704070800], "open": [" 1.5", "x"], "high": ["2", "2"],
+                                    "low": ["1", "1"], "close": ["1.5", "1.5"], "volume": [3, 4]}))  # fmt: skip
+    frame, units = rules.working_table(raw, [])
+    assert list(frame.columns) == ["row", "open_time", "open", "high", "low", "close", "volume"]
+    assert frame["open"].iloc[0] == 1.5 and np.isnan(frame["open"].iloc[1]) and units == {"s": 2}
+    assert all(str(frame[c].dtype) == "float64" for c in ("open", "high", "low", "close", "volume"))
+
+
+def test_step_drop_null_counts_and_names_the_lines():
+    frame = table([BAR, (np.nan, *BAR[1:]), BAR, (*BAR[:4], np.nan)])
+    notes: list[str] = []
+    kept, count = rules.drop_null(frame, 2, notes)
+    assert count == 2 and list(kept["row"]) == [0, 2]
+    assert notes == ["dropped 2 row(s) with missing or unreadable values (lines 3, 5)"]
+    assert rules.drop_null(kept, None, notes)[1] == 0 and len(notes) == 1
+
+
+def test_step_drop_impossible_counts_each_row_under_its_first_reason():
+    frame = table([BAR, (-1.0, 2.0, 3.0, 1.0, 1.0), (1.0, 2.0, 3.0, 1.0, -1.0), (1.0, 2.0, 0.5, 2.5, 1.0)])
+    notes: list[str] = []
+    kept, count, detail = rules.drop_impossible(frame, None, notes)
+    assert count == 3 and list(kept["row"]) == [0]
+    assert detail == {"non_finite": 0, "non_positive_price": 1, "high_below_low": 1, "open_outside_range": 0,
+                      "close_outside_range": 1, "negative_volume": 0}  # fmt: skip
+    assert notes == ["dropped 3 impossible candle(s): non positive price 1, high below low 1, close outside range 1 (rows 2, 3, 4)"]
+
+
+def test_step_drop_duplicates_keeps_identical_once_and_the_largest_volume():
+    times = ["2024-01-01 01:00", "2024-01-01 00:00", "2024-01-01 01:00", "2024-01-01 00:00", "2024-01-01 02:00",
+             "2024-01-01 02:00"]  # fmt: skip
+    bars = [BAR, BAR, (100.0, 102.0, 99.0, 100.5, 4.0), BAR, (*BAR[:4], 7.0), (100.0, 102.0, 99.0, 100.0, 7.0)]
+    notes: list[str] = []
+    kept, identical, conflicting = rules.drop_duplicates(table(bars, times), 2, notes)
+    assert (identical, conflicting) == (1, 2)
+    assert list(kept["row"]) == [3, 0, 5] and list(kept.index) == [0, 1, 2]  # 00:00 last copy; 01:00 volume 10; 02:00 the later row
+    assert notes == ["2 row(s) repeated an open time with other values; kept the one with the largest volume (lines 4, 6)"]
+
+
+def test_step_file_order_from_the_file_rows():
+    assert rules.file_order(table([BAR] * 3, rows=[0, 1, 2])) == "oldest first"
+    assert rules.file_order(table([BAR] * 3, rows=[2, 1, 0])) == "newest first"
+    assert rules.file_order(table([BAR] * 3, rows=[1, 0, 2])) == "unsorted"
+    assert rules.file_order(table([BAR], rows=[0])) == "oldest first"
+
+
+def test_step_infer_timeframe_takes_the_most_common_spacing():
+    times = pd.Series(pd.to_datetime(["2024-01-01 00:00", "2024-01-01 00:15", "2024-01-01 00:30", "2024-01-01 02:00"], utc=True))
+    notes: list[str] = []
+    assert rules.infer_timeframe(times, None, raw_candles(timeframe_from_name="1h"), Path("f.csv"), notes) == "15m"
+    assert notes == ["the file name says 1h but the candles are 15m apart; used 15m"]
+    with pytest.raises(CandleImportError, match="f.csv: the candles are 15m apart but the timeframe given is 1h"):
+        rules.infer_timeframe(times, "1h", raw_candles(), Path("f.csv"), [])
+
+
+def test_step_drop_still_forming_judges_the_newest_candle():
+    frame = table([BAR, BAR], rows=[1, 0])  # newest is the file's top row, as CryptoDataDownload writes it
+    (cdd_format,) = [spec for spec in formats.FORMATS if spec.name == "cryptodatadownload"]
+    cdd = raw_candles(format="cryptodatadownload", top_row_forming=cdd_format.top_row_forming)
+    kept, forming = rules.drop_still_forming(frame, cdd, "1h", pd.Timestamp("2030-01-01"), [])
+    assert len(kept) == 1 and forming["open_time"] == "2024-01-01T01:00:00+00:00"
+    assert forming["reason"].startswith("CryptoDataDownload's top row")
+    notes: list[str] = []
+    banner = raw_candles(format="cryptodatadownload", top_row_forming="open on top",
+                         created_at=pd.Timestamp("2024-01-01 02:00", tz="UTC"))
+    kept, forming = rules.drop_still_forming(frame, banner, "1h", pd.Timestamp("2030-01-01"), notes)
+    assert len(kept) == 2 and forming is None
+    assert notes == ["kept the top row: the banner's creation time 2024-01-01T02:00:00+00:00 is after its close"]
+    assert rules.drop_still_forming(frame, raw_candles(), "1h", pd.Timestamp("2030-01-01"), [])[1] is None  # other formats
+    kept, forming = rules.drop_still_forming(frame, raw_candles(), "1h", pd.Timestamp("2024-01-01 01:59"), [])  # naive: UTC
+    assert len(kept) == 1 and forming["reason"] == "the candle had not closed at the import time 2024-01-01T01:59:00+00:00"
+
+
+def test_step_validated_counts_gaps_and_refuses_too_few_rows():
+    frame = table([BAR] * 4, ["2024-01-01 00:00", "2024-01-01 01:00", "2024-01-01 04:00", "2024-01-01 05:00"])
+    candles, gaps = rules.validated(frame, "1h", Path("f.csv"), 4, 2)
+    assert list(candles.columns) == ["open_time", "open", "high", "low", "close", "volume"]
+    assert gaps == {"count": 1, "missing_bars": 2, "longest": {
+        "missing_bars": 2, "after": "2024-01-01T01:00:00+00:00", "before": "2024-01-01T04:00:00+00:00"}}  # fmt: skip
+    with pytest.raises(CandleImportError, match="f.csv: only 4 usable row\\(s\\) of 9; one training window needs at least 5"):
+        rules.validated(frame, "1h", Path("f.csv"), 9, 5)
+
+
+def test_step_zero_volume_flat_counts_runs_of_consecutive_bars():
+    flat = (5.0, 5.0, 5.0, 5.0, 0.0)
+    hours = [0, 1, 2, 3, 5, 6]
+    candles = table([flat, flat, BAR, flat, flat, flat], [f"2024-01-01 {h:02d}:00" for h in hours]).drop(columns="row")
+    notes: list[str] = []
+    out = rules.zero_volume_flat(candles, "1h", notes)
+    assert out == {"rows": 5, "runs": 3, "longest": {"bars": 2, "first": "2024-01-01T00:00:00+00:00", "last": "2024-01-01T01:00:00+00:00"}}
+    assert notes == ["5 zero-volume flat candle(s) in 3 run(s) kept and flagged (outage or no-trade fill; longest 2 bar(s) "
+                     "from 2024-01-01T00:00:00+00:00)"]  # fmt: skip
+    assert rules.zero_volume_flat(candles.iloc[2:3], "1h", notes) == {"rows": 0, "runs": 0, "longest": None}
+
+
+def test_step_training_shortfall_says_what_the_defaults_need():
+    hours = pd.date_range("2024-01-01", periods=MIN_ROWS, freq="h", tz="UTC").as_unit("ns")
+    candles = table([BAR] * MIN_ROWS, [str(t) for t in hours]).drop(columns="row")
+    notes: list[str] = []
+    reason = rules.training_shortfall(candles, "1h", notes)
+    assert reason.startswith("too few for training with the defaults: no usable samples") and notes == [reason]
+    hours = pd.date_range("2024-01-01", periods=1000, freq="h", tz="UTC").as_unit("ns")
+    many = table([BAR] * 1000, [str(t) for t in hours]).drop(columns="row")
+    assert rules.training_shortfall(many, "1h", notes) is None and len(notes) == 1

@@ -1,29 +1,12 @@
 """Read one candle file of any supported kind into a raw, column-normalised table; validation is the importer's job.
 
 The format is detected from the bytes, not the file name: gzip/zip containers are opened first, then an Arrow
-IPC (``ARROW1``) or parquet (``PAR1``) magic, a JSON opening bracket, or else delimited text. Delimited text is
-classified by its first lines (banner, header, field count):
+IPC (``ARROW1``) or parquet (``PAR1``) magic, a JSON opening bracket, or else delimited text (its delimiter, banner
+lines and header row found from its first lines). What the container shows (``formats.Shape``) chooses the format:
+the formats and how each is recognised and read are the entries of ``trainer.data.formats.FORMATS``, and one
+reader per container does what the chosen entry says.
 
-=====================  ======================================================================================
-format                 recognised by
-=====================  ======================================================================================
-``binance-klines``     12 columns, no header with a numeric first cell (spot) or the ``open_time,...,ignore``
-                       header (futures); open/close times in s, ms or µs
-``cryptodatadownload`` a ``CryptoDataDownload``/``Created on`` banner, or a header with ``unix``/``Unix
-                       Timestamp`` plus ``symbol``; rows newest first
-``yahoo-finance``      a header with ``Adj Close``
-``kaggle-bitstamp``    the header ``Timestamp,Open,High,Low,Close,Volume…`` (``Volume_(BTC)``, ``Weighted_Price``)
-``pandas-csv``         a header whose first cell is empty (an index written by ``DataFrame.to_csv``)
-``generic-csv``        any other header naming a time column and open/high/low/close/volume
-``freqtrade-json``     a JSON array of ``[open_time_ms, open, high, low, close, volume]`` arrays (``jsongz``
-                       when gzip-compressed; ``kline-array-json`` when the arrays carry more fields, as
-                       Binance's REST klines do)
-``generic-json``       JSON records, columns, ``split`` or a wrapper object holding one of those
-``freqtrade-feather``  Arrow IPC with ``date,open,high,low,close,volume`` (``freqtrade-parquet`` for parquet);
-                       other Arrow/parquet tables are ``feather``/``parquet`` read by column name
-=====================  ======================================================================================
-
-Each parser only parses: it returns ``RawCandles`` whose ``frame`` has the columns ``time`` (as written: epoch
+The reader only parses: it returns ``RawCandles`` whose ``frame`` has the columns ``time`` (as written: epoch
 numbers, text, or datetime64), ``open``, ``high``, ``low``, ``close``, ``volume`` (numbers or text as written)
 and, when the file has one, ``symbol``; rows stay in file order. Raises ``CandleImportError`` (one line naming
 the file and what is missing) for unreadable or empty files and files without a time or price column.
@@ -45,15 +28,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from trainer.data import formats
 from trainer.data.candles import CandleError
+from trainer.data.formats import FormatSpec, Shape, normalise
 
 #: Cells that mean "no value" in the files we read (CryptoDataDownload writes NULL, Yahoo null).
 NA_VALUES = ["NULL", "null", "Null", "NaN", "nan", "NA", "N/A", "None", "none", "-", ""]
-
-BINANCE_KLINE_COLUMNS = (
-    "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "count",
-    "taker_buy_volume", "taker_buy_quote_volume", "ignore",
-)  # fmt: skip
 
 #: Normalised header names (lower case, runs of other characters → one space) per candle field, best first.
 TIME_NAMES = (
@@ -99,7 +79,8 @@ class RawCandles:
     ``frame``: columns ``time``, ``open``, ``high``, ``low``, ``close``, ``volume`` (+ ``symbol`` if the file has
     one) in file order, values as written. ``first_line``: 1-based line of the first data row for text files
     (row i is on line ``first_line + i``), else None. ``symbol_from_name``/``timeframe_from_name``: hints parsed
-    from the file name. ``created_at``: the creation time a banner states (UTC), if any.
+    from the file name. ``created_at``: the creation time a banner states (UTC), if any. ``top_row_forming``: why
+    the top row can be a candle still forming (its format's ``FormatSpec.top_row_forming``), or None.
     """
 
     format: str
@@ -110,6 +91,7 @@ class RawCandles:
     candle_type: str | None = None
     created_at: pd.Timestamp | None = None
     notes: list[str] = field(default_factory=list)
+    top_row_forming: str | None = None
 
 
 @dataclass
@@ -125,10 +107,6 @@ class _Sniff:
 
 def _refuse(path: Path, message: str) -> CandleImportError:
     return CandleImportError(f"{path.name}: {message}")
-
-
-def _norm(name: object) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", str(name).lower()).strip()
 
 
 def _zip_member(archive: zipfile.ZipFile) -> zipfile.ZipInfo | None:
@@ -240,7 +218,7 @@ def _delimiter(head: list[str]) -> str:
 
 def _candle_name(name: str) -> bool:
     """Whether ``name`` is named like a column of a candle table (time, price, volume or symbol)."""
-    n = _norm(name)
+    n = normalise(name)
     return (
         n in TIME_NAMES or n in SYMBOL_NAMES or n in VOLUME_NAMES or n.startswith(("volume", "vol "))
         or any(n in names for names in PRICE_NAMES.values())
@@ -256,7 +234,7 @@ def _not_candles(path: Path, columns: int) -> CandleImportError:
 
 def _wanted(name: str) -> bool:
     """Whether column ``name`` can matter to ``_map_columns``; the others are never converted (big files read faster)."""
-    n = _norm(name)
+    n = normalise(name)
     return _candle_name(name) or n in ("", "unnamed 0", "index")
 
 
@@ -350,11 +328,11 @@ def _map_columns(frame: pd.DataFrame, path: Path, header: list[str] | None = Non
     shown = ", ".join(every)  # a candle table's header: naming its columns says what is missing
     columns: dict[str, str] = {}
     for column in frame.columns:
-        columns.setdefault(_norm(column), column)
+        columns.setdefault(normalise(column), column)
     notes: list[str] = []
     time_column = next((columns[n] for n in TIME_NAMES if n in columns), None)
     if time_column is None:
-        unnamed = next((c for c in frame.columns if _norm(c) in ("", "unnamed 0", "index")), None)
+        unnamed = next((c for c in frame.columns if normalise(c) in ("", "unnamed 0", "index")), None)
         if unnamed is not None and not pd.api.types.is_integer_dtype(frame[unnamed]):
             time_column = unnamed
             notes.append("times read from the unnamed first column (a pandas index)")
@@ -369,7 +347,7 @@ def _map_columns(frame: pd.DataFrame, path: Path, header: list[str] | None = Non
     volume_column = _pick_volume(columns, _base_asset(frame, symbol_column))
     if volume_column is None:
         raise _refuse(path, f"no base-asset volume column (columns: {shown})")
-    if _norm(volume_column) not in VOLUME_NAMES:
+    if normalise(volume_column) not in VOLUME_NAMES:
         notes.append(f"volume from the column {volume_column!r}")
     out = pd.DataFrame({"time": frame[time_column]})
     for key, column in prices.items():
@@ -380,8 +358,8 @@ def _map_columns(frame: pd.DataFrame, path: Path, header: list[str] | None = Non
     return out, notes
 
 
-def _classify_text(sniff: _Sniff) -> tuple[str, int, bool, str]:
-    """Return (format, banner lines to skip, has header, delimiter) of a delimited text file."""
+def _text_shape(sniff: _Sniff) -> tuple[Shape, int, str]:
+    """Return (shape, banner lines to skip, delimiter) of a delimited text file, from its first lines."""
     head = sniff.head
     delimiter = _delimiter(head)
     fields = [len(_split(line, delimiter)) for line in head]
@@ -391,29 +369,25 @@ def _classify_text(sniff: _Sniff) -> tuple[str, int, bool, str]:
         skip += 1  # banner lines (a URL or "Created on ...") have fewer fields than the table
     first = _split(head[skip], delimiter)
     header = sum(_is_number(cell) for cell in first) < 4  # a candle row has at least 4 numeric prices
-    names = [_norm(cell) for cell in first]
     banner = " ".join(head[:skip]).lower()
-    if not header:
-        kind = "binance-klines" if width == 12 else "headerless-csv"
-    elif names[: len(BINANCE_KLINE_COLUMNS)] == [_norm(c) for c in BINANCE_KLINE_COLUMNS]:
-        kind = "binance-klines"
-    elif "cryptodatadownload" in banner or "created on" in banner or ({"unix", "symbol"} <= set(names)) or (
-        "unix timestamp" in names
-    ):
-        kind = "cryptodatadownload"
-    elif "adj close" in names:
-        kind = "yahoo-finance"
-    elif names[:5] == ["timestamp", "open", "high", "low", "close"] and first[0] == "Timestamp":
-        kind = "kaggle-bitstamp"
-    elif names and names[0] in ("", "unnamed 0"):
-        kind = "pandas-csv"
-    else:
-        kind = "generic-csv"
-    return kind, skip, header, delimiter
+    return Shape(header, tuple(first) if header else (), frozenset({width}), banner), skip, delimiter
 
 
-def _parse_text(sniff: _Sniff) -> RawCandles:
-    kind, skip, header, delimiter = _classify_text(sniff)
+def _raw(spec: FormatSpec, sniff: _Sniff, table: pd.DataFrame, header: list[str] | None = None, **found) -> RawCandles:
+    """What every format ends with: the candle columns of ``table`` picked by name (``_map_columns``; ``header``:
+    the file's every column name), the format's name (its ``gzip_name`` when gzip-compressed) and notes.
+
+    ``found``: what the container told (``first_line``, ``created_at``, ``notes``, which come first).
+    """
+    frame, mapped = _map_columns(table, sniff.path, header)
+    name = spec.gzip_name if spec.gzip_name and sniff.compression == "gzip" else spec.name
+    notes = found.pop("notes", []) + mapped + list(spec.notes)
+    return RawCandles(name, frame, notes=notes, top_row_forming=spec.top_row_forming, **found)
+
+
+def _read_text(sniff: _Sniff) -> RawCandles:
+    shape, skip, delimiter = _text_shape(sniff)
+    spec = formats.choose("text", shape)
     notes: list[str] = []
     created_at = None
     if skip:
@@ -423,55 +397,56 @@ def _parse_text(sniff: _Sniff) -> RawCandles:
             created_at = None if pd.isna(stamp) else stamp
         notes.append(f"skipped {skip} banner line(s): {banner.strip()[:80]!r}")
     width = len(_split(sniff.head[skip], delimiter))
-    if not header and width < 6:
+    if not shape.header and width < 6:
         raise _refuse(sniff.path, f"no header and {width} columns; a headerless file needs time, open, high, low, close, volume")
-    if kind == "binance-klines" or kind == "headerless-csv":
-        base = list(BINANCE_KLINE_COLUMNS) if kind == "binance-klines" else ["time", "open", "high", "low", "close", "volume"]
-        names = base[:width] + [f"extra {i}" for i in range(len(base), width)]
-        table = _read_delimited(sniff, skip + int(header), delimiter, names, names[:6])
-        if kind == "binance-klines":
-            frame, more = _map_columns(table, sniff.path)
-        else:
-            frame, more = table, ["no header: columns read as time, open, high, low, close, volume"]
+    header = None
+    if spec.positions:  # the leading columns by position; a header row, if any, is skipped
+        names = list(spec.positions) + [f"extra {i}" for i in range(len(spec.positions), width)]
+        table = _read_delimited(sniff, skip + int(shape.header), delimiter, names, list(spec.positions))
     else:
-        names = _unique_names(_split(sniff.head[skip], delimiter))
-        wanted = [n for n in names if _wanted(n)]
+        header = _unique_names(list(shape.cells))
+        wanted = [n for n in header if _wanted(n)]
         if not wanted:
-            raise _not_candles(sniff.path, len(names))
-        table = _read_delimited(sniff, skip + 1, delimiter, names, wanted)
-        frame, more = _map_columns(table, sniff.path, names)
+            raise _not_candles(sniff.path, len(header))
+        table = _read_delimited(sniff, skip + 1, delimiter, header, wanted)
     if table.empty:
         raise _refuse(sniff.path, "no data rows (only a header)")
-    if kind == "yahoo-finance":
-        more.append("Yahoo Finance volume is in the quote currency (USD)")
-    first_line = skip + (2 if header else 1)
-    return RawCandles(kind, frame.reset_index(drop=True), first_line, created_at=created_at, notes=notes + more)
+    first_line = skip + (2 if shape.header else 1)
+    return _raw(spec, sniff, table, header, first_line=first_line, created_at=created_at, notes=notes)
 
 
-def _frame_from_json(data: object, path: Path) -> tuple[pd.DataFrame, str]:
-    """Turn decoded JSON into (named or positional table, format)."""
+def _json_table(data: object, path: Path) -> tuple[FormatSpec, pd.DataFrame]:
+    """Decoded JSON → (its format, its table): named columns from records, ``columns``/``split`` orients or a
+    wrapper object; arrays of at least six items by the format's ``positions``."""
     if isinstance(data, dict):
         if {"columns", "data"} <= data.keys():  # pandas orient="split"
-            return pd.DataFrame(data["data"], columns=data["columns"]), "generic-json"
-        lists = [value for value in data.values() if isinstance(value, list)]
-        if len(lists) == 1 and len(data) <= 3 and lists[0] and isinstance(lists[0][0], (list, dict)):
-            return _frame_from_json(lists[0], path)  # a wrapper such as {"symbol": ..., "data": [...]}
-        if data and all(isinstance(value, (list, dict)) for value in data.values()):  # orient="columns"/dict of lists
-            return pd.DataFrame(data), "generic-json"
-        raise _refuse(path, "JSON object without a list of candles")
-    if not isinstance(data, list) or not data:
+            table = pd.DataFrame(data["data"], columns=data["columns"])
+        else:
+            lists = [value for value in data.values() if isinstance(value, list)]
+            if len(lists) == 1 and len(data) <= 3 and lists[0] and isinstance(lists[0][0], (list, dict)):
+                return _json_table(lists[0], path)  # a wrapper such as {"symbol": ..., "data": [...]}
+            if not data or not all(isinstance(value, (list, dict)) for value in data.values()):
+                raise _refuse(path, "JSON object without a list of candles")
+            table = pd.DataFrame(data)  # orient="columns" or a dict of lists
+    elif not isinstance(data, list) or not data:
         raise _refuse(path, "no candles in the JSON (expected a non-empty array)")
-    if all(isinstance(row, dict) for row in data[:100]):
-        return pd.DataFrame.from_records(data), "generic-json"
-    if all(isinstance(row, list) and len(row) >= 6 for row in data[:100]):
-        # freqtrade writes [ms, o, h, l, c, v]; Binance's REST klines add close time etc. after the same six.
-        kind = "freqtrade-json" if all(len(row) == 6 for row in data[:100]) else "kline-array-json"
-        table = pd.DataFrame([row[:6] for row in data], columns=["time", "open", "high", "low", "close", "volume"])
-        return table, kind
-    raise _refuse(path, "JSON array whose items are neither [time, open, high, low, close, volume] arrays nor objects")
+    elif all(isinstance(row, dict) for row in data[:100]):
+        table = pd.DataFrame.from_records(data)
+    elif all(isinstance(row, list) and len(row) >= 6 for row in data[:100]):
+        spec = formats.choose("json", Shape(False, widths=frozenset(len(row) for row in data[:100])))
+        columns = len(spec.positions)
+        return spec, pd.DataFrame([row[:columns] for row in data], columns=list(spec.positions))
+    else:
+        raise _refuse(path, "JSON array whose items are neither [time, open, high, low, close, volume] arrays nor objects")
+    return formats.choose("json", _named(table)), table
 
 
-def _parse_json(sniff: _Sniff) -> RawCandles:
+def _named(table: pd.DataFrame) -> Shape:
+    """The shape of a table that names its columns (JSON records, Arrow, parquet)."""
+    return Shape(True, tuple(str(c) for c in table.columns), frozenset({len(table.columns)}))
+
+
+def _read_json(sniff: _Sniff) -> RawCandles:
     try:
         if sniff.compression == "zip":
             with zipfile.ZipFile(sniff.path) as archive:
@@ -488,20 +463,16 @@ def _parse_json(sniff: _Sniff) -> RawCandles:
     except (OSError, ValueError) as exc:
         raise _refuse(sniff.path, f"not valid JSON ({str(exc).splitlines()[0]})") from None
     try:
-        table, kind = _frame_from_json(data, sniff.path)
+        spec, table = _json_table(data, sniff.path)
     except (ValueError, TypeError) as exc:
         if isinstance(exc, CandleImportError):
             raise
         raise _refuse(sniff.path, f"cannot read the JSON as a table ({str(exc).splitlines()[0]})") from None
-    if kind == "freqtrade-json":
-        if sniff.compression == "gzip":
-            kind = "freqtrade-jsongz"
-        return RawCandles(kind, table)
-    frame, notes = _map_columns(table, sniff.path)
-    return RawCandles(kind, frame, notes=notes)
+    return _raw(spec, sniff, table)
 
 
-def _parse_arrow(sniff: _Sniff) -> RawCandles:
+def _read_table(sniff: _Sniff) -> RawCandles:
+    """An Arrow IPC (feather) or parquet table."""
     try:
         if sniff.kind == "arrow":
             table = pd.read_feather(sniff.path if sniff.compression is None else io.BytesIO(_decompressed(sniff)))
@@ -511,13 +482,10 @@ def _parse_arrow(sniff: _Sniff) -> RawCandles:
         raise _refuse(sniff.path, f"cannot read the {sniff.kind} table ({str(exc).splitlines()[0]})") from None
     if isinstance(table.index, pd.DatetimeIndex):
         table = table.reset_index()
-    kind = "feather" if sniff.kind == "arrow" else "parquet"
-    if [_norm(c) for c in table.columns[:6]] == ["date", "open", "high", "low", "close", "volume"]:
-        kind = "freqtrade-" + kind
+    spec = formats.choose(sniff.kind, _named(table))
     if table.empty:
         raise _refuse(sniff.path, "no data rows (an empty table)")
-    frame, notes = _map_columns(table, sniff.path)
-    return RawCandles(kind, frame, notes=notes)
+    return _raw(spec, sniff, table)
 
 
 def _decompressed(sniff: _Sniff) -> bytes:
@@ -528,8 +496,8 @@ def _decompressed(sniff: _Sniff) -> bytes:
         return archive.read(_zip_member(archive))
 
 
-_PARSERS = {"text": _parse_text, "json": _parse_json, "arrow": _parse_arrow, "parquet": _parse_arrow}
-
+#: The reader of each container ``_sniff`` tells apart (``formats.CONTAINERS``).
+_READERS = {"text": _read_text, "json": _read_json, "arrow": _read_table, "parquet": _read_table}
 
 def read_candles(path: str | Path) -> RawCandles:
     """Detect the format of ``path`` from its content and parse it into a ``RawCandles`` (see the module doc).
@@ -542,7 +510,7 @@ def read_candles(path: str | Path) -> RawCandles:
         reason = "no such file" if not path.exists() else "a directory, not a file" if path.is_dir() else "not a file"
         raise _refuse(path, reason)
     sniff = _sniff(path)
-    raw = _PARSERS[sniff.kind](sniff)
+    raw = _READERS[sniff.kind](sniff)
     raw.symbol_from_name, raw.timeframe_from_name, raw.candle_type = _name_hints(sniff.name)
     if raw.frame.empty:
         raise _refuse(path, "no data rows")
