@@ -17,6 +17,7 @@ from typing import Any
 from desktop_app import messages as m
 from desktop_app.api_client import ApiClient, ApiError
 from desktop_app.series import reduce_predictions
+from trainer.events import JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class Runtime:
     def _results(self, job_id: str) -> m.ResultsLoaded:
         job = self.client.job(job_id)
         series: dict[str, tuple[float, ...]] = {}
-        if job.get("status") == "completed":
+        if job.get("status") == JobStatus.COMPLETED:
             try:
                 series = reduce_predictions(self.client.predictions(job_id)["predictions"])
             except ApiError as exc:
