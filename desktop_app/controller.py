@@ -271,7 +271,10 @@ def update(state: State, msg: m.Message) -> tuple[State, Effects]:
     handler = _HANDLERS.get(type(msg))
     if handler is None:
         raise TypeError(f"controller has no transition for {type(msg).__name__}")
-    return handler(state, msg)
+    state, effects = handler(state, msg)
+    # Several rules may ask for the same request in one step (a completion refreshes the Jobs list as a terminal
+    # event and as a completion): it is performed once, in the order first asked.
+    return state, tuple(effect for i, effect in enumerate(effects) if effect not in effects[:i])
 
 
 # ---------------------------------------------------------------- the user
