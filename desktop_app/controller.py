@@ -22,14 +22,14 @@ from typing import Any
 
 from desktop_app import form
 from desktop_app import messages as m
+from trainer.events import TERMINAL_EVENTS, EventType, JobStatus
+
+E, S = EventType, JobStatus
 
 UNACKNOWLEDGED = "Unable to start training: backend did not acknowledge. Check backend logs for details."
 AWAITING = "Training accepted – awaiting confirmation…"
 #: Events kept while the 202 (and so our job id) has not arrived: they may already confirm our job.
 EARLY_EVENTS_KEPT = 256
-TERMINAL_EVENTS = frozenset(
-    {"training.completed", "training.failed", "training.stopped", "training.cancelled"}
-)
 #: The error window's title for each kind of failure (the panel then says only where the details are).
 FAILURE_TITLES = {"training": "Training failed", "lost": "Training failed", "rejected": "Unable to start training",
                   "unacknowledged": "Unable to start training"}
@@ -135,7 +135,7 @@ class Run:
     fold_metrics: dict[str, Any] = field(default_factory=dict)  # the last training.fold_completed's metrics
     failure: Failure | None = None
     message: str = "Ready"
-    ended: str | None = None  # how the run ended: completed, stopped, cancelled or failed; None until then
+    ended: JobStatus | None = None  # how the run ended: completed, stopped, cancelled or failed; None until then
     duration_s: float | None = None  # the completed job's duration (``job_duration_s``), once its results loaded
 
 
@@ -271,7 +271,10 @@ def update(state: State, msg: m.Message) -> tuple[State, Effects]:
     handler = _HANDLERS.get(type(msg))
     if handler is None:
         raise TypeError(f"controller has no transition for {type(msg).__name__}")
-    return handler(state, msg)
+    state, effects = handler(state, msg)
+    # Several rules may ask for the same request in one step (a completion refreshes the Jobs list as a terminal
+    # event and as a completion): it is performed once, in the order first asked.
+    return state, tuple(effect for i, effect in enumerate(effects) if effect not in effects[:i])
 
 
 # ---------------------------------------------------------------- the user
@@ -520,8 +523,8 @@ def _on_stop_answered(state: State, msg: m.StopAnswered) -> tuple[State, Effects
     if msg.job_id != run.job_id or run.phase is not Phase.STOPPING:
         return state, ()
     if msg.problem is None:
-        if msg.status == "cancelled":
-            return _ended(state, "cancelled", "Training cancelled before it started"), ()
+        if msg.status == S.CANCELLED:
+            return _ended(state, S.CANCELLED, "Training cancelled before it started"), ()
         return replace(state, run=replace(run, message="Stopping… (the worker finishes its current step)")), ()
     if msg.problem.status == 409:  # it finished meanwhile: ask how
         return state, (m.PollJob(run.job_id),)
@@ -599,7 +602,7 @@ def _on_results(state: State, msg: m.ResultsLoaded) -> tuple[State, Effects]:
     state = replace(state, results=results)
     run = state.run
     duration = job_duration_s(msg.job)
-    if msg.job_id == run.job_id and run.ended == "completed" and run.phase is Phase.IDLE and duration is not None:
+    if msg.job_id == run.job_id and run.ended == S.COMPLETED and run.phase is Phase.IDLE and duration is not None:
         state = replace(state, run=replace(run, duration_s=duration, message=f"Training completed in {duration:.1f} s"))
     return state, ()
 
@@ -668,51 +671,51 @@ def _apply_event(state: State, now: float, event: dict[str, Any]) -> tuple[State
     kind = event.get("type")
     run = state.run
     if run.phase is Phase.FAILED and run.failure is not None and run.failure.kind == "training":
-        if kind == "training.failed":  # the details may follow a bare job.status: failed
+        if kind == E.TRAINING_FAILED:  # the details may follow a bare job.status: failed
             return _fail(state, _failure_from(event)), ()
         return state, ()
-    if kind == "training.started":
+    if kind == E.TRAINING_STARTED:
         if event.get("origin") == "worker":
             return _confirm(state), ()
         return state, ()
-    if kind == "job.status":
+    if kind == E.JOB_STATUS:
         return _apply_status(state, now, str(event.get("status", "")), event)
-    if kind == "training.epoch":
+    if kind == E.TRAINING_EPOCH:
         return _record_epoch(state, event), ()
-    if kind == "training.fold_completed":
+    if kind == E.TRAINING_FOLD_COMPLETED:
         metrics = event.get("metrics") if isinstance(event.get("metrics"), dict) else {}
         return replace(state, run=replace(run, folds_done=run.folds_done + 1, fold_metrics=metrics)), ()
-    if kind == "training.completed":
+    if kind == E.TRAINING_COMPLETED:
         return _completed(state)
-    if kind == "training.failed":
+    if kind == E.TRAINING_FAILED:
         return _fail(state, _failure_from(event)), ()
-    if kind == "training.stopped":
-        return _ended(state, "stopped", "Training stopped" + _reason(event)), ()
-    if kind == "training.cancelled":
-        return _ended(state, "cancelled", "Training cancelled" + _reason(event)), ()
+    if kind == E.TRAINING_STOPPED:
+        return _ended(state, S.STOPPED, "Training stopped" + _reason(event)), ()
+    if kind == E.TRAINING_CANCELLED:
+        return _ended(state, S.CANCELLED, "Training cancelled" + _reason(event)), ()
     return state, ()
 
 
 def _apply_status(state: State, now: float, status: str, job: dict[str, Any]) -> tuple[State, Effects]:
     """Apply a job status seen in ``job.status``, a poll or the hello's summaries."""
     run = state.run
-    if status == "running":
+    if status == S.RUNNING:
         return _confirm(state), ()
-    if status == "completed":
+    if status == S.COMPLETED:
         return _completed(state)
-    if status == "failed":
+    if status == S.FAILED:
         error = job.get("error")
         failure = _failure_from(error if isinstance(error, dict) else {"error": error or "the job failed"})
         if run.phase is Phase.FAILED and run.failure is not None and run.failure.kind == "training":
             return state, ()  # keep the details training.failed gave
         return _fail(state, failure), ()
-    if status == "stopped":
-        return _ended(state, "stopped", "Training stopped"), ()
-    if status == "cancelled":
-        return _ended(state, "cancelled", "Training cancelled"), ()
-    if status == "interrupted":
+    if status == S.STOPPED:
+        return _ended(state, S.STOPPED, "Training stopped"), ()
+    if status == S.CANCELLED:
+        return _ended(state, S.CANCELLED, "Training cancelled"), ()
+    if status == S.INTERRUPTED:
         return _fail(state, Failure(kind="lost", message="The job was interrupted (the server restarted).")), ()
-    if status in ("queued", "starting") and run.phase is Phase.PENDING and run.accepted:
+    if status in (S.QUEUED, S.STARTING) and run.phase is Phase.PENDING and run.accepted:
         return replace(state, run=replace(run, message=_awaiting(run, state.timing, status))), ()
     return state, ()
 
@@ -745,20 +748,20 @@ def _completed(state: State) -> tuple[State, Effects]:
     run = state.run
     if run.job_id is None:
         return state, ()
-    run = replace(run, phase=Phase.IDLE, deadline=None, failure=None, message="Training completed", ended="completed")
+    run = replace(run, phase=Phase.IDLE, deadline=None, failure=None, message="Training completed", ended=S.COMPLETED)
     results = Results(job_id=run.job_id, loading=True)
     return replace(state, run=run, results=results), (m.LoadResults(run.job_id), m.ListJobs())
 
 
 def _fail(state: State, failure: Failure) -> State:
     """Show ``failure`` in the error window; the panel's line only points there (the message is shown once)."""
-    ended = "failed" if failure.kind in ("training", "lost") else None  # the others never started the job
+    ended = S.FAILED if failure.kind in ("training", "lost") else None  # the others never started the job
     message = f"{FAILURE_TITLES[failure.kind]} – the error window says why"
     run = replace(state.run, phase=Phase.FAILED, deadline=None, failure=failure, message=message, ended=ended)
     return replace(state, run=run)
 
 
-def _ended(state: State, how: str, message: str) -> State:
+def _ended(state: State, how: JobStatus, message: str) -> State:
     """The run ended ``how`` (``stopped`` or ``cancelled``): back to idle, its last progress kept to say where."""
     run = replace(state.run, phase=Phase.IDLE, deadline=None, failure=None, message=message, ended=how)
     return replace(state, run=run)

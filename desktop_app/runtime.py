@@ -11,12 +11,14 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
 from pathlib import PurePath
 from typing import Any
 
 from desktop_app import messages as m
 from desktop_app.api_client import ApiClient, ApiError
 from desktop_app.series import reduce_predictions
+from trainer.events import JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -93,76 +95,73 @@ class Runtime:
         return self._failed(effect, problem)
 
     def _call(self, effect: m.Effect) -> m.Message | None:
-        c = self.client
-        if isinstance(effect, m.PostStart):
-            body = c.start_training(effect.config, effect.key)
-            return m.StartAnswered(self._clock(), effect.key, effect.attempt, job_id=str(body["job_id"]))
-        if isinstance(effect, m.StopJob):
-            body = c.stop_job(effect.job_id)
-            return m.StopAnswered(self._clock(), effect.job_id, status=str(body.get("status")))
-        if isinstance(effect, m.PollJob):
-            return m.JobPolled(self._clock(), effect.job_id, job=c.job(effect.job_id))
-        if isinstance(effect, m.PollEvents):
-            events = tuple(c.events(effect.job_id, effect.since)["events"])
-            return m.EventsPolled(self._clock(), effect.job_id, events=events)
-        if isinstance(effect, m.CheckHealth):
-            return m.HealthAnswered(self._clock(), self._wall(), health=c.health())
-        if isinstance(effect, m.ListJobs):
-            return m.JobsListed(self._clock(), jobs=tuple(c.jobs()["jobs"]))
-        if isinstance(effect, m.ListDatasets):
-            return m.DatasetsListed(self._clock(), datasets=tuple(c.datasets()["datasets"]))
-        if isinstance(effect, m.LoadResults):
-            return self._results(effect.job_id)
-        if isinstance(effect, m.LoadLogTail):
-            if effect.job_id is None:
-                body, path = c.log_tail(effect.n), self.log_path
-            else:
-                body, path = c.job_log(effect.job_id, effect.n), None
-                if effect.with_path:
-                    path = self._worker_log_path(effect.job_id)
-            return m.LogTailLoaded(self._clock(), effect.job_id, lines=tuple(body["lines"]), path=path)
-        if isinstance(effect, m.ImportDataset):
-            body = c.import_dataset(effect.path, effect.symbol, effect.timeframe)
-            return m.ImportAnswered(self._clock(), effect.path, dataset=body)
-        raise TypeError(f"runtime cannot perform {type(effect).__name__}")
+        answer, perform = _endpoint(effect)
+        return self._answer(effect, answer, **perform(self, effect))
+
+    def _answer(self, effect: m.Effect, answer: type, **outcome: Any) -> m.Message:
+        """``answer`` for ``effect``: the fields it shares with the effect copied (``job_id``, ``key``…), stamped
+        with the clocks it names (``now``, ``wall_time``), and ``outcome`` (the body, or ``problem``)."""
+        names = {f.name for f in fields(answer)}
+        stamps = {"now": self._clock(), "wall_time": self._wall()}
+        shared = {name: getattr(effect, name) for name in names if hasattr(effect, name)}
+        return answer(**{k: v for k, v in stamps.items() if k in names}, **shared, **outcome)
 
     def _worker_log_path(self, job_id: str) -> str | None:
         """The job's ``worker.log``: in its folder, ``artifacts.dir`` of ``GET /jobs/{id}`` (None if not given)."""
         folder = (self.client.job(job_id).get("artifacts") or {}).get("dir")
         return str(PurePath(folder) / "worker.log") if isinstance(folder, str) and folder else None
 
-    def _results(self, job_id: str) -> m.ResultsLoaded:
+    def _results(self, job_id: str) -> dict[str, Any]:
         job = self.client.job(job_id)
         series: dict[str, tuple[float, ...]] = {}
-        if job.get("status") == "completed":
+        if job.get("status") == JobStatus.COMPLETED:
             try:
                 series = reduce_predictions(self.client.predictions(job_id)["predictions"])
             except ApiError as exc:
                 if exc.problem.status != 404:  # 404: this job wrote no predictions; the metrics still show
                     raise
-        return m.ResultsLoaded(self._clock(), job_id, job=job, series=series)
+        return {"job": job, "series": series}
+
+    def _log_tail(self, effect: m.LoadLogTail) -> dict[str, Any]:
+        if effect.job_id is None:
+            body, path = self.client.log_tail(effect.n), self.log_path
+        else:
+            body, path = self.client.job_log(effect.job_id, effect.n), None
+            if effect.with_path:
+                path = self._worker_log_path(effect.job_id)
+        return {"lines": tuple(body["lines"]), "path": path}
 
     def _failed(self, effect: m.Effect, problem: m.Problem) -> m.Message | None:
-        now = self._clock()
-        if isinstance(effect, m.PostStart):
-            return m.StartAnswered(now, effect.key, effect.attempt, problem=problem)
-        if isinstance(effect, m.StopJob):
-            return m.StopAnswered(now, effect.job_id, problem=problem)
-        if isinstance(effect, m.PollJob):
-            return m.JobPolled(now, effect.job_id, problem=problem)
-        if isinstance(effect, m.PollEvents):
-            return m.EventsPolled(now, effect.job_id, problem=problem)
-        if isinstance(effect, m.CheckHealth):
-            return m.HealthAnswered(now, self._wall(), problem=problem)
-        if isinstance(effect, m.ListJobs):
-            return m.JobsListed(now, problem=problem)
-        if isinstance(effect, m.ListDatasets):
-            return m.DatasetsListed(now, problem=problem)
-        if isinstance(effect, m.LoadResults):
-            return m.ResultsLoaded(now, effect.job_id, problem=problem)
-        if isinstance(effect, m.LoadLogTail):
-            return m.LogTailLoaded(now, effect.job_id, problem=problem)
-        if isinstance(effect, m.ImportDataset):
-            return m.ImportAnswered(now, effect.path, problem=problem)
-        log.error("no failure message for %s: %s", effect, problem.line())
-        return None
+        try:
+            answer, _ = _endpoint(effect)
+        except TypeError:
+            log.error("no failure message for %s: %s", effect, problem.line())
+            return None
+        return self._answer(effect, answer, problem=problem)
+
+
+Perform = Callable[[Runtime, Any], dict[str, Any]]
+
+#: Each network effect: the message that answers it and how to perform it (the answer's fields from the body).
+#: A failure answers with the same message and ``problem``; a new endpoint is one entry here.
+ENDPOINTS: dict[type, tuple[type, Perform]] = {
+    m.PostStart: (m.StartAnswered, lambda rt, e: {"job_id": str(rt.client.start_training(e.config, e.key)["job_id"])}),
+    m.StopJob: (m.StopAnswered, lambda rt, e: {"status": str(rt.client.stop_job(e.job_id).get("status"))}),
+    m.PollJob: (m.JobPolled, lambda rt, e: {"job": rt.client.job(e.job_id)}),
+    m.PollEvents: (m.EventsPolled, lambda rt, e: {"events": tuple(rt.client.events(e.job_id, e.since)["events"])}),
+    m.CheckHealth: (m.HealthAnswered, lambda rt, e: {"health": rt.client.health()}),
+    m.ListJobs: (m.JobsListed, lambda rt, e: {"jobs": tuple(rt.client.jobs()["jobs"])}),
+    m.ListDatasets: (m.DatasetsListed, lambda rt, e: {"datasets": tuple(rt.client.datasets()["datasets"])}),
+    m.LoadResults: (m.ResultsLoaded, lambda rt, e: rt._results(e.job_id)),
+    m.LoadLogTail: (m.LogTailLoaded, lambda rt, e: rt._log_tail(e)),
+    m.ImportDataset: (m.ImportAnswered,
+                      lambda rt, e: {"dataset": rt.client.import_dataset(e.path, e.symbol, e.timeframe)}),
+}
+
+
+def _endpoint(effect: m.Effect) -> tuple[type, Perform]:
+    """``effect``'s entry in ``ENDPOINTS``; ``TypeError`` for an effect the runtime cannot perform."""
+    try:
+        return ENDPOINTS[type(effect)]
+    except KeyError:
+        raise TypeError(f"runtime cannot perform {type(effect).__name__}") from None

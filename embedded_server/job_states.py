@@ -1,4 +1,5 @@
-"""Every rule about a job's status lives here, and only here (API.md, "Job").
+"""The legal moves between job statuses live here, and only here (API.md, "Job"); the statuses themselves and the
+terminal set are the wire contract in ``trainer.events``, re-exported here.
 
 ``queued → starting → running → completed | failed | stopped``; ``queued → cancelled``;
 ``starting | running → interrupted`` (found unfinished after the server restarted). A worker can also fail or be
@@ -8,38 +9,21 @@ A status never moves backwards and never leaves a terminal state.
 
 from __future__ import annotations
 
-from enum import Enum
+from trainer.events import TERMINAL_STATUSES as TERMINAL
+from trainer.events import JobStatus
 
-
-class JobStatus(str, Enum):
-    """A job's ``status`` value."""
-
-    QUEUED = "queued"
-    STARTING = "starting"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    STOPPED = "stopped"
-    CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"
-
+__all__ = ["ACTIVE", "ALLOWED", "TERMINAL", "IllegalTransition", "JobStatus", "transition"]
 
 S = JobStatus
 
-#: The only legal moves: current status → the statuses it may move to.
+#: The only legal moves: current status → the statuses it may move to. The statuses and the terminal set are the
+#: wire contract (``trainer.events``); a terminal status has no move.
 ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     S.QUEUED: frozenset({S.STARTING, S.CANCELLED}),
     S.STARTING: frozenset({S.RUNNING, S.FAILED, S.STOPPED, S.INTERRUPTED}),
     S.RUNNING: frozenset({S.COMPLETED, S.FAILED, S.STOPPED, S.INTERRUPTED}),
-    S.COMPLETED: frozenset(),
-    S.FAILED: frozenset(),
-    S.STOPPED: frozenset(),
-    S.CANCELLED: frozenset(),
-    S.INTERRUPTED: frozenset(),
+    **{status: frozenset() for status in JobStatus if status in TERMINAL},
 }
-
-#: Statuses a job never leaves.
-TERMINAL: frozenset[JobStatus] = frozenset(status for status, moves in ALLOWED.items() if not moves)
 
 #: Statuses of a job whose worker process exists (or is being spawned).
 ACTIVE: frozenset[JobStatus] = frozenset({S.STARTING, S.RUNNING})

@@ -382,6 +382,12 @@ def test_completed_shows_results(d: Driver) -> None:
     assert Action.START in c.allowed_actions(d.state)
 
 
+def test_completion_asks_for_the_jobs_list_once(d: Driver) -> None:
+    running(d)
+    effects = d.event("training.completed", "job-1", metrics={"pooled": {}}, artifacts={}, duration_s=1.0)
+    assert sorted(type(e).__name__ for e in effects) == ["ListJobs", "LoadResults"]
+
+
 def test_failed_at_any_time_shows_the_error(d: Driver) -> None:
     accepted(d)  # even before the confirmation
     d.event("training.failed", "job-1", stage="data", error_type="CandleError", error="gap at row 5",

@@ -21,6 +21,7 @@ from embedded_server.logging_setup import configure_logging, job_logger
 from embedded_server.security import check_host, check_origin, is_loopback
 from embedded_server.settings import AppSettings, load_settings
 from embedded_server.worker_process import worker_command
+from trainer import events
 from trainer.events import EventType, make_event
 
 S = JobStatus
@@ -34,6 +35,13 @@ def test_the_transition_table_is_api_md() -> None:
     assert ALLOWED[S.STARTING] == {S.RUNNING, S.FAILED, S.STOPPED, S.INTERRUPTED}
     assert ALLOWED[S.RUNNING] == {S.COMPLETED, S.FAILED, S.STOPPED, S.INTERRUPTED}
     assert TERMINAL == {S.COMPLETED, S.FAILED, S.STOPPED, S.CANCELLED, S.INTERRUPTED}
+
+
+def test_the_table_covers_every_status_of_the_wire_contract() -> None:
+    """One status enum for server and GUI (``trainer.events``); every status has its row, a terminal one no move."""
+    assert JobStatus is events.JobStatus and TERMINAL is events.TERMINAL_STATUSES
+    assert list(ALLOWED) == list(JobStatus)
+    assert {status for status, moves in ALLOWED.items() if not moves} == TERMINAL
 
 
 @pytest.mark.parametrize("current", list(JobStatus))

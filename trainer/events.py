@@ -1,6 +1,8 @@
-"""Event types of API.md: one ``str`` Enum of names and one documented record per event.
+"""The wire contract of API.md shared by the server and the GUI: job statuses, event types, and one documented
+record per event.
 
-Light on purpose (standard library only). The worker writes these as JSON lines on its stdout without ``seq``;
+Light on purpose (standard library only): the server (``embedded_server.job_states`` keeps the legal moves between
+statuses) and the GUI controller import the same names, so a status or event type is spelt in one place. The worker writes these as JSON lines on its stdout without ``seq``;
 the server's event bus assigns ``seq`` (strictly increasing, persisted) before storing and broadcasting.
 Every event carries ``type``, ``job_id`` and ``timestamp`` (Unix seconds, float). Clients ignore keys they
 don't know, so adding a key is safe; renaming one is not.
@@ -11,6 +13,25 @@ from __future__ import annotations
 import time
 from enum import Enum
 from typing import Any, Literal, TypedDict, get_type_hints
+
+
+class JobStatus(str, Enum):
+    """A job's ``status`` value (API.md, "Job"); the legal moves between them are ``embedded_server.job_states``."""
+
+    QUEUED = "queued"
+    STARTING = "starting"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+#: Statuses a job never leaves.
+TERMINAL_STATUSES: frozenset[JobStatus] = frozenset(
+    {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELLED, JobStatus.INTERRUPTED}
+)
 
 
 class EventType(str, Enum):
@@ -148,8 +169,8 @@ class TrainingCancelled(_Base):
     reason: str
 
 
-class JobStatus(_Base):
-    """A job's status changed (every change, see ``embedded_server.job_states``)."""
+class JobStatusChanged(_Base):
+    """A job's status changed (every change, see ``embedded_server.job_states``); values are ``JobStatus``."""
 
     status: str
     previous: str | None
@@ -164,7 +185,7 @@ EVENT_RECORDS: dict[EventType, tuple[type, ...]] = {
     EventType.TRAINING_FAILED: (TrainingFailed,),
     EventType.TRAINING_STOPPED: (TrainingStopped,),
     EventType.TRAINING_CANCELLED: (TrainingCancelled,),
-    EventType.JOB_STATUS: (JobStatus,),
+    EventType.JOB_STATUS: (JobStatusChanged,),
 }
 
 

@@ -10,16 +10,17 @@ import dearpygui.dearpygui as dpg
 from desktop_app import messages as m
 from desktop_app.controller import State
 from desktop_app.views import theme
+from trainer.events import JobStatus as S
 
 STATUS_COLOURS = {
-    "completed": theme.GREEN,
-    "running": theme.ACCENT,
-    "starting": theme.YELLOW,
-    "queued": theme.YELLOW,
-    "failed": theme.RED,
-    "interrupted": theme.RED,
-    "stopped": theme.MUTED,
-    "cancelled": theme.MUTED,
+    S.COMPLETED: theme.GREEN,
+    S.RUNNING: theme.ACCENT,
+    S.STARTING: theme.YELLOW,
+    S.QUEUED: theme.YELLOW,
+    S.FAILED: theme.RED,
+    S.INTERRUPTED: theme.RED,
+    S.STOPPED: theme.MUTED,
+    S.CANCELLED: theme.MUTED,
 }
 COLUMNS = ("Job", "Status", "Symbol", "Timeframe", "Created (UTC)", "Finished (UTC)", "")
 
@@ -70,7 +71,7 @@ class JobsView:
                 dpg.add_text(short_time(job.get("finished_at")))
                 with dpg.group(horizontal=True):
                     dpg.add_button(label="Results", user_data=job_id, callback=self._open,
-                                   enabled=status == "completed")
+                                   enabled=status == S.COMPLETED)
                     dpg.add_button(label="Log", user_data=job_id,
                                    callback=lambda s, a, u: self._dispatch(m.LogsOpened, job_id=u))
 

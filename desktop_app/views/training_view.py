@@ -10,6 +10,7 @@ import dearpygui.dearpygui as dpg
 from desktop_app.controller import Phase, Run, State
 from desktop_app.series import epoch_ticks, loss_segments
 from desktop_app.views import theme
+from trainer.events import JobStatus as S
 
 #: Space left around the loss curves when the axes fit them (share of the data range: x, y), so no line touches
 #: the plot's edge.
@@ -36,28 +37,28 @@ def eta_text(seconds: float | None) -> str:
 
 
 #: The overlay's first words once a run has ended (``Run.ended``).
-ENDED = {"completed": "Completed", "stopped": "Stopped", "cancelled": "Cancelled", "failed": "Failed"}
+ENDED = {S.COMPLETED: "Completed", S.STOPPED: "Stopped", S.CANCELLED: "Cancelled", S.FAILED: "Failed"}
 
 
 def progress_text(run: Run) -> str:
     """The progress bar's overlay: ``"Fold 2/5 · Epoch 3/20 · 27 % · ETA 1:35"`` while the run goes on;
     ``"Stopped at fold 2/5 · epoch 3/20 (27 % done)"`` once it has ended (no ETA: nothing is coming)."""
     p = run.progress
-    ended = ENDED.get(run.ended or "") if run.phase.value in ("idle", "failed") else None
-    if ended and run.ended == "completed":
+    ended = ENDED.get(run.ended) if run.ended and run.phase in (Phase.IDLE, Phase.FAILED) else None
+    if ended and run.ended == S.COMPLETED:
         return f"{ended} · {p.folds} fold{'s' if p.folds != 1 else ''}" if p and p.folds else ended
     if ended:
         if p is None:
             return f"{ended} before the first epoch"
         return f"{ended} at fold {p.fold}/{p.folds} · epoch {p.epoch}/{p.epochs} ({p.fraction:.0%} done)"
     if p is None:
-        return "waiting for the first epoch" if run.phase.value in ("pending", "running") else ""
+        return "waiting for the first epoch" if run.phase in (Phase.PENDING, Phase.RUNNING) else ""
     return f"Fold {p.fold}/{p.folds} · Epoch {p.epoch}/{p.epochs} · {p.fraction:.0%} · ETA {eta_text(p.eta_s)}"
 
 
 def progress_fraction(run: Run) -> float:
     """How full the bar is: the job's fraction done (a completed job is full, also when it stopped early)."""
-    if run.ended == "completed" and run.phase.value == "idle":
+    if run.ended == S.COMPLETED and run.phase is Phase.IDLE:
         return 1.0
     return run.progress.fraction if run.progress else 0.0
 
