@@ -22,6 +22,7 @@ from trainer.features import build_samples
 from trainer.metrics import per_bar_losses
 from trainer.scoreboard import BASELINE_NAMES, DIRECTION_BASELINES, baseline
 from trainer.train import run_job
+from trainer import verdicts as verdicts_module
 from trainer.verdicts import diebold_mariano, hac_lags, verdicts
 
 
@@ -211,3 +212,21 @@ def test_report_html_starts_with_the_verdicts(shuffled_job: Path) -> None:
     for kind in ("direction", "distribution"):
         assert body.index(verdict["headline"][kind]["text"].split(";")[0]) < body.index("<table")
     assert "no significant difference from" in body or "worse than" in body  # the per-baseline sentences
+
+
+def test_bootstrap_prefix_sums_equal_gathering_the_resampled_rows() -> None:
+    """The fast path (sums of runs from prefix sums) gives the intervals that gathering each resample's rows gives."""
+    from arch.bootstrap import StationaryBootstrap
+
+    rng = np.random.default_rng(3)
+    n, block, seed, reps = 500, 10, 11, 200
+    model = {"log_loss": rng.gamma(2.0, 0.35, n)}
+    base = model["log_loss"] + rng.normal(0.01, 0.05, n)
+    skill_ci, diff_ci = verdicts_module._bootstrap(model, [("log_loss", base)], block, seed, reps)
+    means = np.array([
+        [model["log_loss"][data[0]].mean(), base[data[0]].mean()]
+        for data, _ in StationaryBootstrap(block, np.arange(n), seed=seed).bootstrap(reps)
+    ])
+    tails = [2.5, 97.5]
+    np.testing.assert_allclose(skill_ci[:, 0], np.percentile(1 - means[:, 0] / means[:, 1], tails), rtol=1e-10)
+    np.testing.assert_allclose(diff_ci[:, 0], np.percentile(means[:, 0] - means[:, 1], tails), rtol=1e-10, atol=1e-14)
