@@ -122,6 +122,20 @@ class ApiClient:
         """``GET /jobs?limit=``: ``{jobs: [JobSummary…], count}``, newest first."""
         return self.request("GET", "/jobs", params={"limit": limit})
 
+    def job_list(self, **params: Any) -> dict[str, Any]:
+        """``GET /jobs`` with any of its query parameters (``include``, ``offset``, ``status``, ``symbol``…):
+        ``{jobs, count, total, offset}``."""
+        return self.request("GET", "/jobs", params={k: v for k, v in params.items() if v is not None})
+
+    def predict(self, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /jobs/{id}/predict``: the job's forecasts for the latest closed candles (``PredictResult``)."""
+        return self.request("POST", f"/jobs/{_segment(job_id)}/predict", json_body=body)
+
+    def rerun(self, job_id: str, allow_changed_data: bool = False) -> dict[str, Any]:
+        """``POST /jobs/{id}/rerun``: a new job with the same config on the same data (``RerunAccepted``)."""
+        return self.request("POST", f"/jobs/{_segment(job_id)}/rerun",
+                            json_body={"allow_changed_data": allow_changed_data})
+
     def predictions(self, job_id: str) -> dict[str, Any]:
         """``GET /jobs/{id}/predictions?format=json``: ``{job_id, count, columns, predictions: [row…]}``."""
         return self.request("GET", f"/jobs/{_segment(job_id)}/predictions", params={"format": "json"})

@@ -1,4 +1,5 @@
-"""The ``candlecast`` command: opens the app, or runs one subcommand (train, import, datasets, serve, worker).
+"""The ``candlecast`` command: opens the app, or runs one subcommand (train, import, datasets, serve, worker,
+predict, jobs, rerun, predictor).
 
 Only argument parsing lives here; each subcommand's ``run(args) -> int`` is imported when it is used, so
 ``candlecast --help`` stays fast and the GUI/server process never imports torch. A user mistake is one line
@@ -11,6 +12,7 @@ import argparse
 import importlib
 import multiprocessing
 import sys
+from desktop_app import remote_cli
 from trainer import __version__
 from trainer.cli_common import OneLineParser, UserError, add_training_options, add_worker_arguments
 from trainer.data.import_cli import add_import_arguments
@@ -23,6 +25,10 @@ COMMANDS = {
     "import": "trainer.data.import_cli",
     "datasets": "trainer.data.import_cli",
     "serve": "embedded_server.serve",
+    "predictor": "trainer.predictor",
+    "predict": "desktop_app.remote_cli",
+    "jobs": "desktop_app.remote_cli",
+    "rerun": "desktop_app.remote_cli",
 }
 
 
@@ -53,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_worker_arguments(sub.add_parser("worker", help="run one job's worker (used by the server)"))
 
     add_import_arguments(sub.add_parser("import", help="import a candle file into the local dataset store"))
+
+    remote_cli.add_arguments(sub)
+    sub.add_parser("predictor", help="answer the server's forecast requests on stdin (used by the server)")
 
     datasets = sub.add_parser("datasets", help="list the stored datasets")
     datasets.add_argument("--json", action="store_true", help="print the list as JSON")

@@ -16,6 +16,7 @@ from flask import Flask
 from embedded_server import problems, security
 from embedded_server.event_bus import DEFAULT_CLIENT_QUEUE, EventBus
 from embedded_server.job_manager import JobManager
+from embedded_server.predictor_process import PredictorProcess
 from embedded_server.job_store import DB_NAME, JobStore
 from embedded_server.logging_setup import LOG_NAME
 from embedded_server.services import EXTENSION, Services, services
@@ -51,13 +52,17 @@ def create_app(config: Mapping[str, Any] | None = None, settings: AppSettings | 
     store.prune_events()
     bus = EventBus(store, app.config["WS_CLIENT_QUEUE"])
     manager = JobManager(store, bus, settings, paths.jobs_dir())
-    app.extensions[EXTENSION] = Services(settings, store, bus, manager, log_path, time.monotonic(), warning)
+    predictor = PredictorProcess(paths.jobs_dir())
+    app.extensions[EXTENSION] = Services(
+        settings, store, bus, manager, log_path, time.monotonic(), warning, predictor=predictor
+    )
 
-    from embedded_server import routes, ws
+    from embedded_server import routes, use_routes, ws
 
     security.init_app(app)
     problems.register_error_handlers(app)
     app.register_blueprint(routes.bp)
+    app.register_blueprint(use_routes.bp)
     ws.sock.init_app(app)
     return app
 

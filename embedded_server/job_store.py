@@ -176,17 +176,37 @@ class JobStore:
             row = self._db.execute("SELECT * FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
         return None if row is None else JobRecord.from_row(row)
 
-    def list_jobs(self, status: JobStatus | None = None, limit: int = 50) -> list[JobRecord]:
-        """Newest first, at most ``limit``, optionally only those with ``status``."""
-        query, args = "SELECT * FROM jobs", []
-        if status is not None:
-            query += " WHERE status = ?"
-            args.append(JobStatus(status).value)
-        query += " ORDER BY created_at DESC, job_id DESC LIMIT ?"
-        args.append(limit)
+    def list_jobs(
+        self, status: JobStatus | None = None, limit: int = 50, offset: int = 0, *, symbol: str | None = None,
+        timeframe: str | None = None,
+    ) -> list[JobRecord]:
+        """Newest first, at most ``limit`` after skipping ``offset``, optionally only those with ``status``,
+        ``symbol`` and ``timeframe`` (of their config)."""
+        where, args = self._filters(status, symbol, timeframe)
+        query = f"SELECT * FROM jobs{where} ORDER BY created_at DESC, job_id DESC LIMIT ? OFFSET ?"
         with self._lock:
-            rows = self._db.execute(query, args).fetchall()
+            rows = self._db.execute(query, [*args, limit, offset]).fetchall()
         return [JobRecord.from_row(r) for r in rows]
+
+    def count_jobs(
+        self, status: JobStatus | None = None, *, symbol: str | None = None, timeframe: str | None = None
+    ) -> int:
+        """How many jobs ``list_jobs`` with the same filters pages through."""
+        where, args = self._filters(status, symbol, timeframe)
+        with self._lock:
+            return int(self._db.execute(f"SELECT COUNT(*) FROM jobs{where}", args).fetchone()[0])
+
+    @staticmethod
+    def _filters(status: JobStatus | None, symbol: str | None, timeframe: str | None) -> tuple[str, list[Any]]:
+        clauses, args = [], []
+        if status is not None:
+            clauses.append("status = ?")
+            args.append(JobStatus(status).value)
+        for key, value in (("symbol", symbol), ("timeframe", timeframe)):
+            if value is not None:
+                clauses.append(f"json_extract(config, '$.{key}') = ?")
+                args.append(value)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
     def count_by_status(self) -> dict[str, int]:
         """``{status: number of jobs}`` for every status present."""

@@ -144,8 +144,12 @@ def start_training(body: TrainingStartRequest) -> tuple[StartAccepted, dict[str,
 
 @operation(bp, "GET", "/jobs", "List jobs, newest first", ok="Jobs.", model=JobList, errors=INVALID, query=JobsQuery)
 def list_jobs(query: JobsQuery) -> JobList:
-    jobs = [JobSummary.from_record(j) for j in services().store.list_jobs(query.status, query.limit)]
-    return JobList(jobs=jobs, count=len(jobs))
+    store = services().store
+    filters = {"symbol": query.symbol, "timeframe": query.timeframe}
+    records = store.list_jobs(query.status, query.limit, query.offset, **filters)
+    jobs = [JobSummary.from_record(j, query.includes("metrics"), query.includes("config")) for j in records]
+    total = store.count_jobs(query.status, **filters)
+    return JobList(jobs=jobs, count=len(jobs), total=total, offset=query.offset)
 
 
 @operation(bp, "GET", "/jobs/{job_id}", "One job", ok="The job.", model=Job, errors=NOT_FOUND)

@@ -18,6 +18,7 @@ from embedded_server.job_manager import JOB_ID_PATTERN
 from embedded_server.job_states import JobStatus
 from embedded_server.job_store import JobRecord
 from trainer.config import Timeframe, TrainingConfig, normalize_symbol
+from trainer.key_figures import key_figures
 
 
 #: An absolute path on this server's system (``~/`` expands to the home folder); also ``/openapi.json``'s pattern.
@@ -78,7 +79,64 @@ class JobsQuery(_Request):
     """``GET /jobs`` query."""
 
     status: JobStatus | None = Field(None, description="Only jobs with this status.")
+    symbol: str | None = Field(None, min_length=1, description="Only jobs of this symbol (BTCUSDT).")
+    timeframe: Timeframe | None = Field(None, description="Only jobs of this timeframe.")
     limit: int = Field(50, ge=1, le=1000, description="At most this many jobs, newest first.")
+    offset: int = Field(0, ge=0, le=2**31, description="Skip this many (the next page: offset + limit).")
+    include: str | None = Field(
+        None, pattern=r"^(metrics|config)(,(metrics|config))*$",
+        description="Comma-separated extras per job: metrics (its key figures), config (its resolved config).",
+    )
+
+    @field_validator("symbol")
+    @classmethod
+    def _exchange_symbol(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_symbol(value)
+
+    def includes(self, name: str) -> bool:
+        return name in (self.include or "").split(",")
+
+
+class Candle(_Request):
+    """One candle of an inline ``POST /jobs/{job_id}/predict``: open time (ISO-8601 or Unix ms) and OHLCV."""
+
+    open_time: str | int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class PredictRequest(_Request):
+    """``POST /jobs/{job_id}/predict`` body: which candles (at most one of ``dataset``, ``path``, ``candles``;
+    default: the job's own dataset) and how many of the latest closed ones to forecast."""
+
+    dataset: str | None = Field(None, min_length=1, description="A dataset id from /datasets.")
+    path: str | None = Field(
+        None, min_length=1, description="Absolute path of a candle file on this machine (read, not imported).",
+        json_schema_extra={"pattern": ABSOLUTE_PATH_PATTERN},
+    )
+    candles: list[Candle] | None = Field(None, min_length=1, description="Inline candles, oldest first.")
+    symbol: str | None = Field(None, min_length=1, description="Symbol of the given candles (checked).")
+    timeframe: Timeframe | None = Field(None, description="Timeframe of the given candles (checked).")
+    last: int = Field(1, ge=1, le=10000, description="Forecast the latest N closed candles.")
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        return None if value is None else ImportRequest._absolute(value)
+
+    @field_validator("symbol")
+    @classmethod
+    def _exchange_symbol(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_symbol(value)
+
+
+class RerunRequest(_Request):
+    """``POST /jobs/{job_id}/rerun`` body."""
+
+    allow_changed_data: bool = Field(False, description="Rerun even if the dataset changed since the job ran.")
 
 
 class EventsQuery(_Request):
@@ -182,9 +240,17 @@ class JobSummary(_Response):
     started_at: str | None
     finished_at: str | None
     progress: Progress
+    horizon: int | None = Field(None, description="forecast_horizon of its config (bars).")
+    model: str | None = Field(None, description="Its network and distribution, e.g. 'MLP student_t'.")
+    duration_s: float | None = Field(None, description="Training time once completed.")
+    error: str | None = Field(None, description="Why it failed (one line), once failed.")
+    metrics: dict[str, Any] | None = Field(None, description="include=metrics: key figures (trainer.key_figures).")
+    config: dict[str, Any] | None = Field(None, description="include=config: the resolved config.")
 
     @classmethod
-    def from_record(cls, job: JobRecord) -> JobSummary:
+    def from_record(cls, job: JobRecord, metrics: bool = False, config: bool = False) -> JobSummary:
+        network = (job.metrics or {}).get("network", {}).get("class")
+        model = " ".join(filter(None, [network or job.config.get("model"), job.config.get("distribution")]))
         return cls(
             job_id=job.job_id,
             status=job.status,
@@ -195,6 +261,12 @@ class JobSummary(_Response):
             started_at=job.started_at,
             finished_at=job.finished_at,
             progress=job.progress,
+            horizon=job.config.get("forecast_horizon"),
+            model=model or None,
+            duration_s=(job.metrics or {}).get("duration_s"),
+            error=(job.error or {}).get("error"),
+            metrics=key_figures(job.metrics) if metrics else None,
+            config=job.config if config else None,
         )
 
 
@@ -245,7 +317,48 @@ class Job(_Response):
 
 class JobList(_Response):
     jobs: list[JobSummary]
-    count: int
+    count: int = Field(description="Jobs in this page.")
+    total: int = Field(0, description="Jobs matching the filters, over all pages.")
+    offset: int = Field(0, description="The page's offset.")
+
+
+class ForecastBar(_Response):
+    """One bar's forecast: the candle's ``open_time`` and ``close``, the horizon's end (close time of bar t+h),
+    the calibrated and raw p_up, the distribution's mu, sigma (nu) in log-return units, and the central
+    50/80/95 % intervals (``"50" "80" "95"`` → ``[low, high]``) of the forward log return and of the price."""
+
+    open_time: str
+    timestamp: float
+    close: float
+    horizon_end: str
+    p_up: float
+    p_up_raw: float
+    mu: float
+    sigma: float
+    nu: float | None
+    return_intervals: dict[str, list[float]]
+    price_intervals: dict[str, list[float]]
+
+
+class PredictResult(_Response):
+    """``POST /jobs/{job_id}/predict`` 200."""
+
+    job_id: str
+    symbol: str
+    timeframe: str
+    horizon: int
+    distribution: str
+    source: str = Field(description="Where the candles came from (dataset id, file, body.candles).")
+    training_end: str | None = Field(description="Open time of the last candle the job trained on.")
+    forecasts: list[ForecastBar]
+
+
+class RerunAccepted(StartAccepted):
+    """``POST /jobs/{job_id}/rerun`` 202: the new job, and the dataset fingerprints compared."""
+
+    rerun_of: str
+    dataset_changed: bool | None = Field(description="null when the job recorded no fingerprint.")
+    fingerprint: dict[str, Any] = Field(description="The dataset's fingerprint now.")
 
 
 class StopAccepted(_Response):

@@ -10,6 +10,7 @@ from flask import current_app
 from embedded_server.event_bus import EventBus
 from embedded_server.job_manager import JobManager
 from embedded_server.job_store import JobStore
+from embedded_server.predictor_process import PredictorProcess
 from embedded_server.settings import AppSettings
 
 EXTENSION = "candlecast"
@@ -27,10 +28,13 @@ class Services:
     log_path: Path
     started_monotonic: float
     settings_warning: str | None = None
+    predictor: PredictorProcess | None = None  # forecasts and fingerprints (worker-side process, started on demand)
 
     def close(self, timeout: float | None = None) -> None:
         """Stop every worker (jobs end ``stopped``/``cancelled``), disconnect WebSocket clients, close the store."""
         self.manager.shutdown(timeout)
+        if self.predictor is not None:
+            self.predictor.close()
         self.bus.close()
         self.store.close()
 

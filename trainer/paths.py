@@ -15,6 +15,8 @@ from pathlib import Path
 import platformdirs
 
 APP_NAME = "candlecast"
+#: A job folder's record of what it ran on (``trainer.provenance``); the server reads it for reruns.
+PROVENANCE_FILE = "provenance.json"
 
 
 class FolderError(OSError):

@@ -44,6 +44,7 @@ from trainer.features import (
     build_samples,
 )
 from trainer.metrics import evaluate, evaluate_baseline, skill_scores
+from trainer.provenance import job_provenance, write_provenance
 from trainer.model import (
     EpochStats,
     FitResult,
@@ -183,6 +184,8 @@ def run_job(
         frame, partial = load_candles(config, candles)
         samples = build_samples(frame, config.timeframe, config.lookback, config.forecast_horizon)
         folds = walk_forward(samples.positions, config.forecast_horizon, config.cv_folds, config.use_cv)
+        provenance = job_provenance(config, frame, str(device))
+        write_provenance(job_dir, provenance)
     log.info(
         "job %s: %s %s, %d candles (%d partial), %d samples, %d fold(s), device %s", job_id, config.symbol,
         config.timeframe, len(frame), partial, len(samples.positions), len(folds), device,
@@ -250,6 +253,7 @@ def run_job(
         "network": _network(model_args),
         "device": str(device),
         "duration_s": time.perf_counter() - started,
+        "provenance": provenance,
     }
     with stage("artifacts"):
         artifacts = write_artifacts(

@@ -1,0 +1,133 @@
+"""``candlecast predict | jobs | rerun``: what a user asks a running Candlecast server about trained jobs, over its
+REST API (``desktop_app.api_client``), exactly as ``curl`` would. The server is ``--server URL`` (default:
+``CANDLECAST_URL``, else ``http://127.0.0.1:$CANDLECAST_PORT``, else port 8000); ``CANDLECAST_TOKEN`` is sent
+as the bearer token. A refusal is the server's one-line problem on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from trainer.cli_common import UserError
+from trainer.key_figures import KEY_FIGURES
+
+
+def add_server_option(parser: argparse.ArgumentParser) -> None:
+    """``--server URL`` of every remote subcommand."""
+    parser.add_argument("--server", metavar="URL", default=None,
+                        help="the running server (default CANDLECAST_URL, else 127.0.0.1:CANDLECAST_PORT or 8000)")
+
+
+def add_arguments(sub: Any) -> None:
+    """The ``predict``, ``jobs`` and ``rerun`` subparsers on ``sub`` (argparse subparsers)."""
+    predict = sub.add_parser("predict", help="forecast the latest closed candles with a trained job's model")
+    predict.add_argument("job", metavar="JOB", help="job id")
+    source = predict.add_mutually_exclusive_group()
+    source.add_argument("--data", metavar="FILE", help="candles from this file (default: the job's dataset)")
+    source.add_argument("--dataset", metavar="ID", help="candles of this dataset id (see candlecast datasets)")
+    predict.add_argument("--last", metavar="N", type=int, default=1, help="forecast the latest N candles (default 1)")
+    predict.add_argument("--json", action="store_true", help="print the answer as JSON")
+    add_server_option(predict)
+
+    jobs = sub.add_parser("jobs", help="list the server's jobs with their key figures")
+    jobs.add_argument("--status", default=None, help="only jobs with this status")
+    jobs.add_argument("--symbol", default=None, help="only jobs of this symbol")
+    jobs.add_argument("--timeframe", default=None, help="only jobs of this timeframe")
+    jobs.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    jobs.add_argument("--offset", type=int, default=0, help="skip this many (the next page)")
+    jobs.add_argument("--json", action="store_true", help="print the list as JSON (with each job's config)")
+    add_server_option(jobs)
+
+    rerun = sub.add_parser("rerun", help="start a new job with a job's config on the same dataset")
+    rerun.add_argument("job", metavar="JOB", help="job id")
+    rerun.add_argument("--allow-changed-data", action="store_true", help="rerun even if the dataset changed since")
+    rerun.add_argument("--json", action="store_true", help="print the answer as JSON")
+    add_server_option(rerun)
+
+
+def server_url(given: str | None) -> str:
+    """The server's base URL (module doc)."""
+    if given:
+        return given.rstrip("/")
+    if os.environ.get("CANDLECAST_URL"):
+        return os.environ["CANDLECAST_URL"].rstrip("/")
+    return f"http://127.0.0.1:{os.environ.get('CANDLECAST_PORT') or 8000}"
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:+.{digits}f}" if abs(value) < 10 else f"{value:.2f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def predict_table(result: dict[str, Any]) -> str:
+    """The forecasts of a ``PredictResult`` as a text table."""
+    header = ["open time", "close", "p_up", "p_up raw", "mu", "sigma", "80% price interval", "horizon end"]
+    rows = [
+        [f["open_time"], f"{f['close']:.2f}", f"{f['p_up']:.4f}", f"{f['p_up_raw']:.4f}", f"{f['mu']:+.6f}",
+         f"{f['sigma']:.6f}", "{:.2f} .. {:.2f}".format(*f["price_intervals"]["80"]), f["horizon_end"]]
+        for f in result["forecasts"]
+    ]
+    head = (f"job {result['job_id']}: {result['symbol']} {result['timeframe']}, horizon {result['horizon']} bar(s), "
+            f"{result['distribution']}; candles from {result['source']}; trained up to {result['training_end']}")
+    return head + "\n" + _table(header, rows)
+
+
+def jobs_table(listing: dict[str, Any]) -> str:
+    """A ``GET /jobs?include=metrics`` page as a text table."""
+    keys = ["direction", "distribution", "crps_skill_garch", "log_loss_skill_conditional", "ece"]
+    header = ["job", "status", "symbol", "tf", "h", "model", *(KEY_FIGURES[k] for k in keys), "duration s", "error"]
+    rows = []
+    for job in listing["jobs"]:
+        figures = job.get("metrics") or {}
+        rows.append([
+            job["job_id"], job["status"], job["symbol"], job["timeframe"], _fmt(job.get("horizon")),
+            _fmt(job.get("model")), *(_fmt(figures.get(k)) for k in keys), _fmt(job.get("duration_s")),
+            (job.get("error") or "")[:60],
+        ])
+    footer = f"{listing['count']} of {listing['total']} job(s) from offset {listing['offset']}"
+    return _table(header, rows) + "\n" + footer
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``predict``, ``jobs`` or ``rerun`` against the server; 0 on success, 1 when the server refuses."""
+    from desktop_app.api_client import ApiClient, ApiError  # requests only for these commands (a fast --help)
+
+    client = ApiClient(server_url(args.server), token=os.environ.get("CANDLECAST_TOKEN"))
+    try:
+        if args.command == "predict":
+            body: dict[str, Any] = {"last": args.last}
+            if args.data:
+                body["path"] = str(Path(args.data).expanduser().resolve())
+            if args.dataset:
+                body["dataset"] = args.dataset
+            result = client.predict(args.job, body)
+            print(json.dumps(result, indent=2) if args.json else predict_table(result))
+        elif args.command == "jobs":
+            include = "metrics,config" if args.json else "metrics"
+            result = client.job_list(include=include, limit=args.limit, offset=args.offset, status=args.status,
+                                     symbol=args.symbol, timeframe=args.timeframe)
+            print(json.dumps(result, indent=2) if args.json else jobs_table(result))
+        else:
+            result = client.rerun(args.job, args.allow_changed_data)
+            print(json.dumps(result, indent=2) if args.json else result["message"])
+    except ApiError as exc:
+        if exc.problem.status is None:
+            raise UserError(f"cannot reach the server at {client.base_url}: {exc.problem.line()}") from None
+        print(f"candlecast: error: {exc.problem.line()}", file=sys.stderr)
+        return 1
+    return 0
