@@ -34,7 +34,9 @@ def ask_predictor(message: dict[str, Any]) -> Any:
     except PredictorUnavailable as exc:
         raise Problem(503, str(exc)) from None
     if not answer.get("ok"):
-        raise Problem(int(answer.get("status", 500)), str(answer.get("detail") or "the predictor failed"))
+        status, detail = int(answer.get("status", 500)), str(answer.get("detail") or "the predictor failed")
+        errors = [{"loc": answer.get("loc") or ["body"], "msg": detail}] if status == 422 else None
+        raise Problem(status, detail, errors=errors)
     return answer["result"]
 
 

@@ -93,7 +93,18 @@ RESPONSE_MODELS = {
     "/jobs/{job_id}/log": schemas.LogLines,
     "/status/log_tail": schemas.LogLines,
     "/datasets": schemas.DatasetList,
+    "/jobs/{job_id}/predict": schemas.PredictResult,
+    "/jobs/{job_id}/rerun": schemas.RerunAccepted,
 }
+
+
+def test_the_job_summary_and_forecast_objects() -> None:
+    summary = re.search(r"`JobSummary` is `(\{.*?\})`", api_text(), flags=re.DOTALL)
+    assert summary and top_level_keys(summary.group(1)) == set(schemas.JobSummary.model_fields)
+    bar = re.search(r"Each `ForecastBar` is `(\{.*?\})`", api_text(), flags=re.DOTALL)
+    assert bar and top_level_keys(bar.group(1)) == set(schemas.ForecastBar.model_fields)
+    request = section("### Forecasts from a trained job")
+    assert all(f"`{name}`" in request for name in schemas.PredictRequest.model_fields)
 
 
 def test_documented_response_keys_are_the_models_fields() -> None:

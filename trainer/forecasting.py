@@ -31,11 +31,18 @@ EXTRA_HISTORY = 2 * WARMUP
 
 
 class ForecastRefused(Exception):
-    """A forecast or check that cannot be given: ``status`` (404, 409, 422) and a one-line message."""
+    """A forecast or check that cannot be given: ``status`` (404, 409, 422), a one-line message and, for a 422,
+    ``loc``: the request field at fault (``["body", "candles"]``)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, loc: tuple[str, ...] = ("body",)) -> None:
         super().__init__(message)
         self.status = status
+        self.loc = list(loc)
+
+
+def _source_field(request: dict[str, Any]) -> str:
+    """The request field that names the candles (the job's own dataset when none is given)."""
+    return next((name for name in ("candles", "path", "dataset") if request.get(name) is not None), "dataset")
 
 
 def _iso(seconds: float) -> str:
@@ -76,7 +83,7 @@ def _candles(config: TrainingConfig, request: dict[str, Any]) -> tuple[pd.DataFr
     if (symbol or config.symbol) != config.symbol or (timeframe or config.timeframe) != config.timeframe:
         raise ForecastRefused(
             422, f"the candles are {symbol or config.symbol} {timeframe or config.timeframe}; the job's model is "
-            f"{config.symbol} {config.timeframe}",
+            f"{config.symbol} {config.timeframe}", ("body", "symbol" if symbol else "timeframe"),
         )
     try:
         if request.get("candles") is not None:
@@ -90,22 +97,22 @@ def _candles(config: TrainingConfig, request: dict[str, Any]) -> tuple[pd.DataFr
             if (result.symbol, result.timeframe) != (config.symbol, config.timeframe):
                 raise ForecastRefused(
                     422, f"{request['path']}: holds {result.symbol} {result.timeframe} candles; the job's model is "
-                    f"{config.symbol} {config.timeframe}",
+                    f"{config.symbol} {config.timeframe}", ("body", "path"),
                 )
             return result.candles, request["path"]
         dataset_id = request.get("dataset") or config.dataset or f"{config.symbol}-{config.timeframe}"
         try:
             id_symbol, id_timeframe, _ = parse_dataset_id(dataset_id)
         except ValueError as exc:
-            raise ForecastRefused(422, str(exc)) from None
+            raise ForecastRefused(422, str(exc), ("body", "dataset")) from None
         if (id_symbol, id_timeframe) != (config.symbol, config.timeframe):
             raise ForecastRefused(
                 422, f"dataset {dataset_id!r} holds {id_symbol} {id_timeframe} candles; the job's model is "
-                f"{config.symbol} {config.timeframe}",
+                f"{config.symbol} {config.timeframe}", ("body", "dataset"),
             )
         return load_dataset(config.symbol, config.timeframe, dataset_id).candles, f"dataset {dataset_id}"
     except CandleError as exc:
-        raise ForecastRefused(422, str(exc)) from None
+        raise ForecastRefused(422, str(exc), ("body", _source_field(request))) from None
 
 
 def _check_spacing(frame: pd.DataFrame, timeframe: str) -> None:
@@ -117,7 +124,9 @@ def _check_spacing(frame: pd.DataFrame, timeframe: str) -> None:
         return
     step = int(times.median().total_seconds())
     if step != TIMEFRAME_SECONDS[timeframe]:
-        raise ForecastRefused(422, f"body.candles: candles are {step} s apart; the job's model is {timeframe}")
+        raise ForecastRefused(
+            422, f"body.candles: candles are {step} s apart; the job's model is {timeframe}", ("body", "candles")
+        )
 
 
 def forecast(job_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
@@ -137,11 +146,12 @@ def forecast(job_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
         raise ForecastRefused(409, f"job {job_dir.name} has no model file ({model_path} is missing)")
     last = int(request.get("last", 1))
     frame, label = _candles(config, request)
+    where = ("body", _source_field(request))
     need = WARMUP + config.lookback + last - 1
     if len(frame) < need:
         raise ForecastRefused(
             422, f"{label}: {len(frame)} candle(s); the latest {last} forecast(s) need {need} (lookback "
-            f"{config.lookback} + feature warm-up {WARMUP} + {last - 1})",
+            f"{config.lookback} + feature warm-up {WARMUP} + {last - 1})", where,
         )
     provenance = job_provenance(job_dir)
     training_end = provenance["dataset"]["last_open_time"] if provenance else None
@@ -149,13 +159,13 @@ def forecast(job_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
     if training_end is not None and latest < pd.Timestamp(training_end):
         raise ForecastRefused(
             422, f"{label}: the latest candle opens at {latest.isoformat()}, before the model's training end "
-            f"{training_end}; give candles up to now (or at least up to the training end)",
+            f"{training_end}; give candles up to now (or at least up to the training end)", where,
         )
     tail = frame.iloc[-(need + EXTRA_HISTORY):].reset_index(drop=True)
     try:
         positions, timestamps, calibrated, raw = predict_from_checkpoint(model_path, tail)
     except DataError as exc:
-        raise ForecastRefused(422, f"{label}: {exc}") from None
+        raise ForecastRefused(422, f"{label}: {exc}", where) from None
     except (ValueError, KeyError, RuntimeError) as exc:  # torch.load / state dict: not this version's model
         raise ForecastRefused(409, f"job {job_dir.name}: its model file cannot be used ({exc})") from None
     wanted = np.arange(len(tail) - last, len(tail))
@@ -164,7 +174,7 @@ def forecast(job_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
         first = tail["open_time"].iloc[int(missing[0])].isoformat()
         raise ForecastRefused(
             422, f"{label}: a gap inside the {config.lookback + WARMUP} bars before {first} (the candle at "
-            f"{first} has no gap-free window; {missing.size} of the latest {last} have none)",
+            f"{first} has no gap-free window; {missing.size} of the latest {last} have none)", where,
         )
     index = np.searchsorted(positions, wanted)
     step = TIMEFRAME_SECONDS[config.timeframe]

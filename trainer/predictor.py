@@ -4,7 +4,7 @@ process that answers the server's forecast and fingerprint requests, so torch ne
 Protocol, one JSON object per line: the server writes requests on stdin, ``{"id", "op": "predict", "job_dir",
 "request"}`` (``trainer.forecasting.forecast``) or ``{"id", "op": "fingerprint", "config"}``
 (``trainer.forecasting.current_fingerprint``); the process answers each on stdout, in order, with
-``{"id", "ok": true, "result"}`` or ``{"id", "ok": false, "status", "detail"}`` (``status``: the HTTP status of
+``{"id", "ok": true, "result"}`` or ``{"id", "ok": false, "status", "detail", "loc"?}`` (``status``: the HTTP status of
 the refusal, 500 for an unexpected fault, whose traceback goes to stderr). It imports torch and the trainer before
 the first request, then stays up, so a forecast costs the prediction alone. EOF on stdin ends it.
 """
@@ -36,7 +36,7 @@ def answer(message: dict[str, Any]) -> dict[str, Any]:
         else:
             return {"id": ident, "ok": False, "status": 400, "detail": f"unknown op {message.get('op')!r}"}
     except ForecastRefused as exc:
-        return {"id": ident, "ok": False, "status": exc.status, "detail": str(exc)}
+        return {"id": ident, "ok": False, "status": exc.status, "detail": str(exc), "loc": exc.loc}
     except Exception as exc:  # a fault answers this request only; the process serves the next one
         log.exception("predictor request %s failed", ident)
         return {"id": ident, "ok": False, "status": 500, "detail": f"{type(exc).__name__}: {exc}"}
