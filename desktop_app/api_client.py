@@ -118,10 +118,6 @@ class ApiClient:
         """``GET /jobs/{id}/events?since=SEQ``: ``{events, last_seq}``."""
         return self.request("GET", f"/jobs/{_segment(job_id)}/events", params={"since": since})
 
-    def jobs(self, limit: int = 100) -> dict[str, Any]:
-        """``GET /jobs?limit=``: ``{jobs: [JobSummary…], count}``, newest first."""
-        return self.request("GET", "/jobs", params={"limit": limit})
-
     def job_list(self, **params: Any) -> dict[str, Any]:
         """``GET /jobs`` with any of its query parameters (``include``, ``offset``, ``status``, ``symbol``…):
         ``{jobs, count, total, offset}``."""
@@ -130,6 +126,10 @@ class ApiClient:
     def predict(self, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /jobs/{id}/predict``: the job's forecasts for the latest closed candles (``PredictResult``)."""
         return self.request("POST", f"/jobs/{_segment(job_id)}/predict", json_body=body)
+
+    def compare(self, job_ids: tuple[str, ...]) -> dict[str, Any]:
+        """``GET /compare?jobs=A,B``: 2 to 4 completed jobs side by side (``Comparison``)."""
+        return self.request("GET", "/compare", params={"jobs": ",".join(job_ids)})
 
     def rerun(self, job_id: str, allow_changed_data: bool = False) -> dict[str, Any]:
         """``POST /jobs/{id}/rerun``: a new job with the same config on the same data (``RerunAccepted``)."""

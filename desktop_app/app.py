@@ -376,6 +376,7 @@ def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], l
     from desktop_app.views import theme
     from desktop_app.views.control_panel import ControlPanel
     from desktop_app.views.dialogs import ErrorDialog, ImportDialog, LogsDialog, Warnings
+    from desktop_app.views.compare_view import CompareView
     from desktop_app.views.jobs_view import JobsView
     from desktop_app.views.results_view import ResultsView
     from desktop_app.views.status_bar import HEIGHT, StatusBar
@@ -412,12 +413,13 @@ def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], l
                         training = TrainingView()
                     with dpg.tab(label="Results", tag="tab_results"):
                         with dpg.child_window(border=False, width=-1, height=-1):
-                            results = ResultsView()
+                            results = ResultsView(dispatch)
                     with dpg.tab(label="Jobs", tag="tab_jobs"):
                         jobs = JobsView(dispatch, lambda: show_tab("results"))
         status = StatusBar(url, note, themes)
     show_tab(layout.panels.tab)
-    shell.views.extend([panel, status, training, results, jobs, ErrorDialog(dispatch), LogsDialog(dispatch), importer])
+    shell.views.extend([panel, status, training, results, jobs, ErrorDialog(dispatch), LogsDialog(dispatch), importer,
+                        CompareView(dispatch)])
 
     def follow_the_run(state: Any, prev: Any) -> None:
         """Show the Training tab when a run starts and the Results tab when new results are asked for."""
@@ -425,7 +427,7 @@ def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], l
             return
         if state.run.phase.value == "running" and prev.run.phase.value != "running":
             show_tab("training")
-        if state.results.job_id and state.results.job_id != prev.results.job_id:
+        if state.results.job_id and state.results.job_id != prev.results.job_id and not state.results.auto:
             show_tab("results")
 
     shell.on_change.append(follow_the_run)

@@ -22,6 +22,7 @@ from typing import Any
 
 from desktop_app import form
 from desktop_app import messages as m
+from desktop_app import use_panel
 from trainer.events import TERMINAL_EVENTS, EventType, JobStatus
 
 E, S = EventType, JobStatus
@@ -162,6 +163,7 @@ class Results:
     series: dict[str, tuple[float, ...]] = field(default_factory=dict)
     loading: bool = False
     problem: m.Problem | None = None
+    auto: bool = False  # the newest completed job, shown at launch (not picked by the user)
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,7 @@ class State:
     field_errors: dict[str, str] = field(default_factory=dict)
     cancel_keys: frozenset[str] = frozenset()  # keys whose 202 must be stopped as soon as it arrives
     timing: Timing = field(default_factory=Timing)
+    use: use_panel.UsePanel = field(default_factory=use_panel.UsePanel)  # Next bar card, Compare window
 
 
 Effects = tuple[m.Effect, ...]
@@ -268,7 +271,7 @@ def update(state: State, msg: m.Message) -> tuple[State, Effects]:
 
     Raises ``TypeError`` for an object that is not a known message (a shell bug, never a user error).
     """
-    handler = _HANDLERS.get(type(msg))
+    handler = _HANDLERS.get(type(msg)) or _use_handler(type(msg))
     if handler is None:
         raise TypeError(f"controller has no transition for {type(msg).__name__}")
     state, effects = handler(state, msg)
@@ -586,7 +589,24 @@ def _on_health(state: State, msg: m.HealthAnswered) -> tuple[State, Effects]:
 def _on_jobs_listed(state: State, msg: m.JobsListed) -> tuple[State, Effects]:
     if msg.problem is not None:
         return replace(state, catalog=replace(state.catalog, jobs_problem=msg.problem)), ()
-    return replace(state, catalog=replace(state.catalog, jobs=msg.jobs, jobs_problem=None)), ()
+    state = replace(state, catalog=replace(state.catalog, jobs=msg.jobs, jobs_problem=None))
+    latest = use_panel.latest_completed(msg.jobs)
+    if state.results.job_id is None and state.run.job_id is None and latest is not None:  # after a restart
+        return replace(state, results=Results(job_id=latest, loading=True, auto=True)), (m.LoadResults(latest),)
+    return state, ()
+
+
+def _use_handler(kind: type) -> Callable[[State, Any], tuple[State, Effects]] | None:
+    """The ``use_panel`` reducer of ``kind`` applied to ``State.use`` (None when it has none)."""
+    reducer = use_panel.HANDLERS.get(kind)
+    if reducer is None:
+        return None
+
+    def handle(state: State, msg: Any) -> tuple[State, Effects]:
+        use, effects = reducer(state.use, msg)
+        return (state if use is state.use else replace(state, use=use)), effects
+
+    return handle
 
 
 def _on_datasets_listed(state: State, msg: m.DatasetsListed) -> tuple[State, Effects]:
@@ -598,13 +618,19 @@ def _on_datasets_listed(state: State, msg: m.DatasetsListed) -> tuple[State, Eff
 def _on_results(state: State, msg: m.ResultsLoaded) -> tuple[State, Effects]:
     if msg.job_id != state.results.job_id:
         return state, ()
-    results = Results(job_id=msg.job_id, job=msg.job, series=msg.series, loading=False, problem=msg.problem)
+    results = Results(job_id=msg.job_id, job=msg.job, series=msg.series, loading=False, problem=msg.problem,
+                      auto=state.results.auto)
     state = replace(state, results=results)
+    if (msg.job or {}).get("status") == S.COMPLETED:  # the Next bar card: this job's latest forecast
+        use, effects = use_panel.load_next_bar(state.use, msg.job_id)
+        state = replace(state, use=use)
+    else:
+        effects = ()
     run = state.run
     duration = job_duration_s(msg.job)
     if msg.job_id == run.job_id and run.ended == S.COMPLETED and run.phase is Phase.IDLE and duration is not None:
         state = replace(state, run=replace(run, duration_s=duration, message=f"Training completed in {duration:.1f} s"))
-    return state, ()
+    return state, effects
 
 
 def _on_log_tail(state: State, msg: m.LogTailLoaded) -> tuple[State, Effects]:

@@ -217,6 +217,50 @@ class HealthAnswered:
 
 
 @dataclass(frozen=True)
+class NextBarRefreshClicked:
+    """Refresh on the Results tab's Next bar card: forecast the latest candle again."""
+
+    now: float
+    job_id: str
+
+
+@dataclass(frozen=True)
+class CompareClicked:
+    """Compare in the Jobs tab with 2 to 4 jobs ticked."""
+
+    now: float
+    job_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CompareClosed:
+    """The Compare window was closed."""
+
+    now: float
+
+
+@dataclass(frozen=True)
+class NextBarLoaded:
+    """``POST /jobs/{id}/predict`` answered: the latest candle's forecast (``ForecastBar`` plus the answer's
+    ``training_end``, ``horizon``), or the problem."""
+
+    now: float
+    job_id: str
+    forecast: dict[str, Any] | None = None
+    problem: Problem | None = None
+
+
+@dataclass(frozen=True)
+class ComparisonLoaded:
+    """``GET /compare`` answered."""
+
+    now: float
+    job_ids: tuple[str, ...]
+    comparison: dict[str, Any] | None = None
+    problem: Problem | None = None
+
+
+@dataclass(frozen=True)
 class JobsListed:
     """``GET /jobs`` answered."""
 
@@ -315,6 +359,20 @@ class ListJobs:
 
 
 @dataclass(frozen=True)
+class LoadNextBar:
+    """``POST /jobs/{job_id}/predict`` (latest candle) → ``NextBarLoaded``."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
+class LoadComparison:
+    """``GET /compare?jobs=…`` → ``ComparisonLoaded``."""
+
+    job_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class LoadResults:
     """``GET /jobs/{job_id}`` + ``/predictions?format=json`` → ``ResultsLoaded``."""
 
@@ -359,9 +417,10 @@ Message = (
     Tick | StartClicked | CancelClicked | RetryClicked | StopClicked | DismissClicked | LogsOpened | LogsClosed
     | JobOpened | JobsRefreshClicked | ImportRequested | ImportReportClosed | StartAnswered | StopAnswered
     | JobPolled | EventsPolled | ServerEvent | WsChanged | HealthAnswered | JobsListed | ResultsLoaded
-    | LogTailLoaded | DatasetsListed | ImportAnswered
+    | LogTailLoaded | DatasetsListed | ImportAnswered | NextBarRefreshClicked | CompareClicked | CompareClosed
+    | NextBarLoaded | ComparisonLoaded
 )
 Effect = (
     PostStart | StopJob | PollJob | PollEvents | CheckHealth | ListJobs | LoadResults | LoadLogTail | ListDatasets
-    | ImportDataset | RememberParams
+    | ImportDataset | RememberParams | LoadNextBar | LoadComparison
 )

@@ -122,6 +122,12 @@ class Runtime:
                     raise
         return {"job": job, "series": series}
 
+    def _next_bar(self, job_id: str) -> dict[str, Any]:
+        """The latest candle's forecast of ``job_id`` with the answer's ``training_end`` and ``horizon``."""
+        answer = self.client.predict(job_id, {"last": 1})
+        return {**answer["forecasts"][-1], "training_end": answer["training_end"], "horizon": answer["horizon"],
+                "timeframe": answer["timeframe"]}
+
     def _log_tail(self, effect: m.LoadLogTail) -> dict[str, Any]:
         if effect.job_id is None:
             body, path = self.client.log_tail(effect.n), self.log_path
@@ -150,10 +156,12 @@ ENDPOINTS: dict[type, tuple[type, Perform]] = {
     m.PollJob: (m.JobPolled, lambda rt, e: {"job": rt.client.job(e.job_id)}),
     m.PollEvents: (m.EventsPolled, lambda rt, e: {"events": tuple(rt.client.events(e.job_id, e.since)["events"])}),
     m.CheckHealth: (m.HealthAnswered, lambda rt, e: {"health": rt.client.health()}),
-    m.ListJobs: (m.JobsListed, lambda rt, e: {"jobs": tuple(rt.client.jobs()["jobs"])}),
+    m.ListJobs: (m.JobsListed, lambda rt, e: {"jobs": tuple(rt.client.job_list(include="metrics", limit=1000)["jobs"])}),
     m.ListDatasets: (m.DatasetsListed, lambda rt, e: {"datasets": tuple(rt.client.datasets()["datasets"])}),
     m.LoadResults: (m.ResultsLoaded, lambda rt, e: rt._results(e.job_id)),
     m.LoadLogTail: (m.LogTailLoaded, lambda rt, e: rt._log_tail(e)),
+    m.LoadNextBar: (m.NextBarLoaded, lambda rt, e: {"forecast": rt._next_bar(e.job_id)}),
+    m.LoadComparison: (m.ComparisonLoaded, lambda rt, e: {"comparison": rt.client.compare(e.job_ids)}),
     m.ImportDataset: (m.ImportAnswered,
                       lambda rt, e: {"dataset": rt.client.import_dataset(e.path, e.symbol, e.timeframe)}),
 }

@@ -133,6 +133,16 @@ class PredictRequest(_Request):
         return None if value is None else normalize_symbol(value)
 
 
+class CompareQuery(_Request):
+    """``GET /compare`` query."""
+
+    jobs: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}(,[A-Za-z0-9][A-Za-z0-9_-]{0,63}){1,3}$",
+                      description="2 to 4 comma-separated ids of completed jobs.")
+
+    def ids(self) -> list[str]:
+        return self.jobs.split(",")
+
+
 class RerunRequest(_Request):
     """``POST /jobs/{job_id}/rerun`` body."""
 
@@ -351,6 +361,20 @@ class PredictResult(_Response):
     source: str = Field(description="Where the candles came from (dataset id, file, body.candles).")
     training_end: str | None = Field(description="Open time of the last candle the job trained on.")
     forecasts: list[ForecastBar]
+
+
+class Comparison(_Response):
+    """``GET /compare`` 200 (``trainer.comparison.compare_jobs``): per job id its config, key figures, pooled
+    metrics, reliability diagram and PIT histogram; the config keys that differ; the pairwise DM tests."""
+
+    jobs: list[str]
+    configs: dict[str, dict[str, Any]]
+    differences: dict[str, list[Any]]
+    key_figures: dict[str, dict[str, Any] | None]
+    metrics: dict[str, dict[str, Any]]
+    reliability: dict[str, dict[str, Any] | None]
+    pit: dict[str, list[float] | None]
+    pairs: list[dict[str, Any]]
 
 
 class RerunAccepted(StartAccepted):

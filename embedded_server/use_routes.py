@@ -1,4 +1,4 @@
-"""Routes that use a trained job (issue 13): forecasts from its model and an exact rerun. Declared with
+"""Routes that use trained jobs (issue 13): forecasts from a job's model, a comparison of jobs and an exact rerun. Declared with
 ``operations.operation`` like every route; the work that needs torch or the candles runs in the predictor process
 (``predictor_process``), never in the server.
 """
@@ -12,11 +12,18 @@ from flask import Blueprint
 
 from embedded_server.job_manager import ManagerClosed
 from embedded_server.job_states import JobStatus
-from embedded_server.operations import BODY_ERRORS, NOT_FOUND, WRITES, operation
+from embedded_server.operations import BODY_ERRORS, INVALID, NOT_FOUND, WRITES, operation
 from embedded_server.predictor_process import PredictorUnavailable
 from embedded_server.problems import Problem
 from embedded_server.routes import get_job
-from embedded_server.schemas import PredictRequest, PredictResult, RerunAccepted, RerunRequest
+from embedded_server.schemas import (
+    CompareQuery,
+    Comparison,
+    PredictRequest,
+    PredictResult,
+    RerunAccepted,
+    RerunRequest,
+)
 from embedded_server.services import services
 from trainer.config import TrainingConfig
 from trainer.paths import PROVENANCE_FILE
@@ -120,3 +127,30 @@ def rerun(job_id: str, body: RerunRequest) -> tuple[RerunAccepted, dict[str, str
         rerun_of=job_id, dataset_changed=changed, fingerprint=now,
     )
     return accepted, {"Location": f"/jobs/{new_id}"}
+
+
+@operation(
+    bp,
+    "GET",
+    "/compare",
+    "Compare 2 to 4 completed jobs",
+    ok="Config differences, metrics side by side, reliability and PIT, pairwise DM tests on shared bars.",
+    model=Comparison,
+    errors={
+        404: "No such job.",
+        409: "A job has not completed (or has no results).",
+        503: "The predictor process is not available.",
+        **INVALID,
+    },
+    query=CompareQuery,
+)
+def compare(query: CompareQuery) -> Comparison:
+    ids = query.ids()
+    if len(set(ids)) != len(ids):
+        raise Problem(422, "a job is named twice", errors=[{"loc": ["query", "jobs"], "msg": "repeated job id"}])
+    for job_id in ids:
+        job = get_job(job_id)
+        if job.status is not JobStatus.COMPLETED:
+            raise Problem(409, f"job {job_id} is {job.status.value}; only completed jobs can be compared")
+    job_dirs = [str(services().manager.jobs_dir / job_id) for job_id in ids]
+    return Comparison.model_validate(ask_predictor({"op": "compare", "job_dirs": job_dirs}))

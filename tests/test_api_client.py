@@ -55,7 +55,7 @@ def test_same_idempotency_key_same_job(api: ApiClient) -> None:
     again = api.start_training({"epochs": 1}, "key-a")
     other = api.start_training({"epochs": 1}, "key-b")
     assert first["job_id"] == again["job_id"] != other["job_id"]
-    assert {j["job_id"] for j in api.jobs()["jobs"]} == {first["job_id"], other["job_id"]}
+    assert {j["job_id"] for j in api.job_list()["jobs"]} == {first["job_id"], other["job_id"]}
     assert api.stop_job(first["job_id"]) == {"status": "cancelled", "job_id": first["job_id"]}
     problem = problem_of(lambda: api.stop_job(first["job_id"]))
     assert problem.status == 409 and problem.detail

@@ -95,6 +95,7 @@ RESPONSE_MODELS = {
     "/datasets": schemas.DatasetList,
     "/jobs/{job_id}/predict": schemas.PredictResult,
     "/jobs/{job_id}/rerun": schemas.RerunAccepted,
+    "/compare": schemas.Comparison,
 }
 
 

@@ -1,6 +1,7 @@
 """Using what was trained (issue 13), against a real server, real workers and the real predictor process:
 forecasts equal the fold's predictions.csv on shared bars and exist for bars after the training end, every
-refusal, the jobs list with key figures and pages, the CLI, an identical CPU rerun and the changed-data refusal."""
+refusal, the jobs list with key figures and pages, the CLI, an identical CPU rerun, the comparison of two jobs
+and the changed-data refusal."""
 
 from __future__ import annotations
 
@@ -127,7 +128,8 @@ def test_predict_compare_and_rerun_a_real_job(live_server, candlecast_home: Path
     assert json.loads(done.stdout)["forecasts"][-1] == latest
     later_file = write_candles(later, tmp_path / "later.csv")
     done = cli(server, "predict", job_id, "--data", str(later_file), "--last", "2")
-    assert done.returncode == 0 and later["open_time"].iloc[-1].isoformat()[:19].replace("T", "T") in done.stdout
+    assert done.returncode == 0, done.stderr
+    assert later["open_time"].iloc[-1].isoformat()[:19] in done.stdout and "later.csv" in done.stdout
     done = cli(server, "predict", failed_id)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "409" in done.stderr
 
@@ -156,12 +158,22 @@ def test_predict_compare_and_rerun_a_real_job(live_server, candlecast_home: Path
     assert (Path(again["artifacts"]["dir"]) / "predictions.csv").read_bytes() == (job_dir / "predictions.csv").read_bytes()
     assert again["metrics"]["provenance"]["dataset"] == provenance["dataset"]
 
+    # Compare: identical config and predictions, so no difference and a DM test on every shared bar.
+    comparison = server.get("/compare", params={"jobs": f"{job_id},{again['job_id']}"}).json()
+    assert comparison["differences"] == {} and comparison["jobs"] == [job_id, again["job_id"]]
+    pair = comparison["pairs"][0]
+    assert pair["n"] == len(pd.read_csv(job_dir / "predictions.csv"))
+    assert pair["tests"]["log_loss"]["verdict"] == "no_difference" and pair["tests"]["log_loss"]["diff"] == 0
+    assert comparison["reliability"][job_id] == job["metrics"]["pooled"]["model"]["reliability"]
+    assert_problem(server.get("/compare", params={"jobs": f"{job_id},{failed_id}"}), 409)
+    assert_problem(server.get("/compare", params={"jobs": job_id}), 422)
+
     # Once the dataset has changed, a rerun says so and refuses unless allowed.
-    body = {"path": str(write_candles(bundled.iloc[TRAIN_ROWS:TRAIN_ROWS + 50], tmp_path / "more.csv")),
+    body = {"path": str(write_candles(bundled.iloc[TRAIN_ROWS:TRAIN_ROWS + 100], tmp_path / "more.csv")),
             "symbol": "BTCUSDT", "timeframe": "1h"}
     assert server.post("/datasets/import", body).status_code == 201
     problem = assert_problem(server.post(f"/jobs/{job_id}/rerun", {}), 409)
-    assert f"{TRAIN_ROWS} candles" in problem["detail"] and f"{TRAIN_ROWS + 50} up to" in problem["detail"]
+    assert f"{TRAIN_ROWS} candles" in problem["detail"] and f"{TRAIN_ROWS + 100} up to" in problem["detail"]
     done = cli(server, "rerun", job_id)
     assert done.returncode == 1 and "changed" in done.stderr
     resp = server.post(f"/jobs/{job_id}/rerun", {"allow_changed_data": True})

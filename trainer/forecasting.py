@@ -10,6 +10,7 @@ bar a fold's model already scored gets that fold's ``predictions.csv`` values ag
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -91,15 +92,22 @@ def _candles(config: TrainingConfig, request: dict[str, Any]) -> tuple[pd.DataFr
             _check_spacing(frame, config.timeframe)
             return validate_candles(frame, config.timeframe, source=label)[0], label
         if request.get("path"):
-            from trainer.data.importer import import_file  # the readers only when a file is given
+            from trainer.data.importer import clean_candles  # the readers only when a file is given
+            from trainer.data.readers import read_candles
 
-            result = import_file(request["path"], save=False, min_rows=2)
-            if (result.symbol, result.timeframe) != (config.symbol, config.timeframe):
+            path = Path(request["path"]).expanduser()
+            raw = read_candles(path)
+            # A file that names no symbol is taken to hold the job's (the user gave it for this job).
+            named = "symbol" in raw.frame.columns or raw.symbol_from_name
+            frame, file_symbol, file_timeframe, _ = clean_candles(
+                raw, path, None if named else symbol or config.symbol, min_rows=2
+            )
+            if (file_symbol, file_timeframe) != (config.symbol, config.timeframe):
                 raise ForecastRefused(
-                    422, f"{request['path']}: holds {result.symbol} {result.timeframe} candles; the job's model is "
+                    422, f"{path}: holds {file_symbol} {file_timeframe} candles; the job's model is "
                     f"{config.symbol} {config.timeframe}", ("body", "path"),
                 )
-            return result.candles, request["path"]
+            return frame, str(path)
         dataset_id = request.get("dataset") or config.dataset or f"{config.symbol}-{config.timeframe}"
         try:
             id_symbol, id_timeframe, _ = parse_dataset_id(dataset_id)
@@ -166,7 +174,7 @@ def forecast(job_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
         positions, timestamps, calibrated, raw = predict_from_checkpoint(model_path, tail)
     except DataError as exc:
         raise ForecastRefused(422, f"{label}: {exc}", where) from None
-    except (ValueError, KeyError, RuntimeError) as exc:  # torch.load / state dict: not this version's model
+    except (ValueError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:  # not this version's model
         raise ForecastRefused(409, f"job {job_dir.name}: its model file cannot be used ({exc})") from None
     wanted = np.arange(len(tail) - last, len(tail))
     missing = np.setdiff1d(wanted, positions)

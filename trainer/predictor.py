@@ -3,7 +3,8 @@ process that answers the server's forecast and fingerprint requests, so torch ne
 
 Protocol, one JSON object per line: the server writes requests on stdin, ``{"id", "op": "predict", "job_dir",
 "request"}`` (``trainer.forecasting.forecast``) or ``{"id", "op": "fingerprint", "config"}``
-(``trainer.forecasting.current_fingerprint``); the process answers each on stdout, in order, with
+(``trainer.forecasting.current_fingerprint``) or ``{"id", "op": "compare", "job_dirs"}``
+(``trainer.comparison.compare_jobs``); the process answers each on stdout, in order, with
 ``{"id", "ok": true, "result"}`` or ``{"id", "ok": false, "status", "detail", "loc"?}`` (``status``: the HTTP status of
 the refusal, 500 for an unexpected fault, whose traceback goes to stderr). It imports torch and the trainer before
 the first request, then stays up, so a forecast costs the prediction alone. EOF on stdin ends it.
@@ -25,6 +26,7 @@ log = logging.getLogger("trainer.predictor")
 
 def answer(message: dict[str, Any]) -> dict[str, Any]:
     """The answer to one request line (module doc)."""
+    from trainer.comparison import ComparisonRefused, compare_jobs
     from trainer.forecasting import ForecastRefused, current_fingerprint, forecast
 
     ident = message.get("id")
@@ -33,10 +35,14 @@ def answer(message: dict[str, Any]) -> dict[str, Any]:
             result = forecast(Path(message["job_dir"]), message.get("request") or {})
         elif message.get("op") == "fingerprint":
             result = current_fingerprint(message["config"])
+        elif message.get("op") == "compare":
+            result = compare_jobs([Path(d) for d in message["job_dirs"]])
         else:
             return {"id": ident, "ok": False, "status": 400, "detail": f"unknown op {message.get('op')!r}"}
     except ForecastRefused as exc:
         return {"id": ident, "ok": False, "status": exc.status, "detail": str(exc), "loc": exc.loc}
+    except ComparisonRefused as exc:
+        return {"id": ident, "ok": False, "status": 409, "detail": str(exc)}
     except Exception as exc:  # a fault answers this request only; the process serves the next one
         log.exception("predictor request %s failed", ident)
         return {"id": ident, "ok": False, "status": 500, "detail": f"{type(exc).__name__}: {exc}"}
@@ -47,7 +53,8 @@ def run(args: argparse.Namespace | None = None) -> int:
     """Serve requests from stdin until EOF (module doc); returns 0."""
     out = take_stdout()
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    import trainer.forecasting  # noqa: F401  (torch and the trainer load before the first request)
+    import trainer.comparison  # noqa: F401  (torch and the trainer load before the first request)
+    import trainer.forecasting  # noqa: F401
     import trainer.train  # noqa: F401
 
     log.info("predictor ready")

@@ -1,4 +1,5 @@
-"""The Jobs tab: past and current jobs from ``GET /jobs``, each with buttons to open its results or its log."""
+"""The Jobs tab: past and current jobs from ``GET /jobs?include=metrics``, with their key figures, sortable, each
+with buttons to open its results or its log, and Compare for 2 to 4 ticked jobs."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from typing import Any
 
 import dearpygui.dearpygui as dpg
 
+from desktop_app import job_columns
 from desktop_app import messages as m
 from desktop_app.controller import State
+from desktop_app.use_panel import COMPARE_MAX, COMPARE_MIN
 from desktop_app.views import theme
 from trainer.events import JobStatus as S
 
@@ -22,29 +25,29 @@ STATUS_COLOURS = {
     S.STOPPED: theme.MUTED,
     S.CANCELLED: theme.MUTED,
 }
-COLUMNS = ("Job", "Status", "Symbol", "Timeframe", "Created (UTC)", "Finished (UTC)", "")
-
-
-def short_time(iso: Any) -> str:
-    """``"2024-05-01T12:00:03.123Z"`` → ``"2024-05-01 12:00:03"``; missing → ``"–"``."""
-    if not isinstance(iso, str) or len(iso) < 19:
-        return "–"
-    return iso[:10] + " " + iso[11:19]
 
 
 class JobsView:
-    """Built in the current container; ``open_logs(job_id)`` opens View Logs on a job's worker log."""
+    """Built in the current container: one row per job with its key figures (``desktop_app.job_columns``), sortable
+    by any column (a click on its header), a tick box per job and Compare for 2 to 4 ticked jobs."""
 
     def __init__(self, dispatch: Callable[..., None], show_results: Callable[[], None]) -> None:
         self._dispatch = dispatch
         self._show_results = show_results
+        self._jobs: tuple[dict[str, Any], ...] = ()
+        self._sort: tuple[str, bool] | None = None
+        self._ticked: set[str] = set()
         with dpg.group(horizontal=True):
             dpg.add_button(label="Refresh", callback=lambda: self._dispatch(m.JobsRefreshClicked))
+            dpg.add_button(label="Compare", tag="jv_compare", enabled=False, callback=self._compare)
             dpg.add_text("", tag="jv_note", color=theme.MUTED)
-        with dpg.table(header_row=True, policy=dpg.mvTable_SizingStretchProp, row_background=True,
-                       borders_innerH=True, borders_outerH=True, scrollY=True, height=-1, tag="jv_table"):
-            for title in COLUMNS:
-                dpg.add_table_column(label=title)
+        with dpg.table(header_row=True, policy=dpg.mvTable_SizingFixedFit, row_background=True, sortable=True,
+                       callback=self._sorted, borders_innerH=True, borders_outerH=True, scrollY=True, scrollX=True,
+                       height=-1, tag="jv_table"):
+            dpg.add_table_column(label="", no_sort=True, tag="jv_col_tick")
+            for column in job_columns.COLUMNS:
+                dpg.add_table_column(label=column.title, tag=f"jv_col_{column.key}", user_data=column.key)
+            dpg.add_table_column(label="", no_sort=True, tag="jv_col_actions")
 
     def render(self, state: State, prev: State | None) -> None:
         """Rebuild the rows when the list changed."""
@@ -54,26 +57,58 @@ class JobsView:
         problem = catalog.jobs_problem
         count = len(catalog.jobs)
         note = f"could not list jobs: {problem.line()}" if problem else f"{count} job{'s' if count != 1 else ''}"
-        dpg.set_value("jv_note", note)
+        dpg.set_value("jv_note", note + "; tick 2 to 4 completed jobs to compare them")
         if prev is not None and catalog.jobs is prev.catalog.jobs:
             return
+        self._jobs = catalog.jobs
+        self._ticked &= {str(j.get("job_id")) for j in self._jobs if j.get("status") == S.COMPLETED}
+        self._rows()
+
+    def _rows(self) -> None:
         for row in dpg.get_item_children("jv_table", 1) or []:
             dpg.delete_item(row)
-        for job in catalog.jobs:
+        jobs = job_columns.sort_jobs(self._jobs, *self._sort) if self._sort else list(self._jobs)
+        for job in jobs:
             job_id = str(job.get("job_id", ""))
             status = str(job.get("status", ""))
+            completed = status == S.COMPLETED
             with dpg.table_row(parent="jv_table"):
-                dpg.add_text(job_id)
-                dpg.add_text(status, color=STATUS_COLOURS.get(status, theme.TEXT))
-                dpg.add_text(str(job.get("symbol", "")))
-                dpg.add_text(str(job.get("timeframe", "")))
-                dpg.add_text(short_time(job.get("created_at")))
-                dpg.add_text(short_time(job.get("finished_at")))
+                dpg.add_checkbox(default_value=job_id in self._ticked, enabled=completed, user_data=job_id,
+                                 callback=self._ticked_changed)
+                for column in job_columns.COLUMNS:
+                    colour = STATUS_COLOURS.get(status, theme.TEXT) if column.key == "status" else theme.TEXT
+                    text = dpg.add_text(column.text(job), color=colour)
+                    if column.key == "status" and job.get("error"):
+                        with dpg.tooltip(text):
+                            dpg.add_text(str(job["error"]), wrap=500)
                 with dpg.group(horizontal=True):
-                    dpg.add_button(label="Results", user_data=job_id, callback=self._open,
-                                   enabled=status == S.COMPLETED)
+                    dpg.add_button(label="Results", user_data=job_id, callback=self._open, enabled=completed)
                     dpg.add_button(label="Log", user_data=job_id,
                                    callback=lambda s, a, u: self._dispatch(m.LogsOpened, job_id=u))
+        self._compare_button()
+
+    def _sorted(self, sender: Any, specs: Any) -> None:
+        """Header click: ``specs`` is ``[(column id, direction)]`` (direction < 0: descending) or None."""
+        if not specs:
+            self._sort = None
+        else:
+            column, direction = specs[0]
+            key = dpg.get_item_user_data(column)
+            self._sort = (key, direction < 0) if key in job_columns.BY_KEY else None
+        self._rows()
+
+    def _ticked_changed(self, sender: Any, value: bool, job_id: str) -> None:
+        (self._ticked.add if value else self._ticked.discard)(job_id)
+        self._compare_button()
+
+    def _compare_button(self) -> None:
+        n = len(self._ticked)
+        dpg.configure_item("jv_compare", enabled=COMPARE_MIN <= n <= COMPARE_MAX,
+                           label=f"Compare ({n})" if n else "Compare")
+
+    def _compare(self) -> None:
+        order = [str(j.get("job_id")) for j in self._jobs]
+        self._dispatch(m.CompareClicked, job_ids=tuple(j for j in order if j in self._ticked))
 
     def _open(self, sender: Any, app_data: Any, job_id: str) -> None:
         self._dispatch(m.JobOpened, job_id=job_id)

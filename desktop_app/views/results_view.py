@@ -4,10 +4,12 @@ scores, a reliability diagram, a PIT histogram, and p_up over time against the o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import dearpygui.dearpygui as dpg
 
+from desktop_app import messages as m
 from desktop_app.controller import State, job_duration_s
 from desktop_app.views import theme
 from trainer.scoreboard import BASELINES, SUMMARY_ROWS, MetricRow
@@ -35,6 +37,15 @@ SKILLS = (("crps_skill", "CRPS skill"), ("brier_skill", "Brier skill"))
 PIT_BINS = 10
 
 
+def next_bar_text(forecast: dict[str, Any]) -> str:
+    """The Next bar card's line: the candle, p_up and the 80 % price interval, and the time it refers to."""
+    low, high = forecast["price_intervals"]["80"]
+    return (f"p_up {forecast['p_up']:.3f} (raw {forecast['p_up_raw']:.3f}) that the close at "
+            f"{forecast['horizon_end'][:16].replace('T', ' ')} UTC is above {forecast['close']:,.2f}; 80 % interval "
+            f"{low:,.2f} – {high:,.2f}. From the candle opened {forecast['open_time'][:16].replace('T', ' ')} UTC, "
+            f"the latest closed one of the job's dataset.")
+
+
 def fmt(value: Any, pattern: str) -> str:
     """``value`` formatted with ``pattern``, or ``"–"`` for a missing/null number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -45,11 +56,19 @@ def fmt(value: Any, pattern: str) -> str:
 class ResultsView:
     """Built in the current container."""
 
-    def __init__(self) -> None:
+    def __init__(self, dispatch: Callable[..., None]) -> None:
+        self._dispatch = dispatch
+        self._next_job: str | None = None
         #: Frames the time plot must still be drawn with the limits set from its data before they are released
         #: (set on the render thread, counted down in the visible handler's callback).
         self._hold_time_limits = 0
         dpg.add_text("No results yet: train a job, or open one in the Jobs tab.", tag="rv_title", wrap=0)
+        with dpg.child_window(tag="rv_next", show=False, height=76, border=True):
+            with dpg.group(horizontal=True):
+                dpg.add_text("Next bar", color=theme.ACCENT)
+                dpg.add_button(label="Refresh", tag="rv_next_refresh", callback=self._refresh_next)
+                dpg.add_text("", tag="rv_next_when", color=theme.MUTED)
+            dpg.add_text("", tag="rv_next_text", wrap=0)
         with dpg.group(tag="rv_body", show=False):
             for kind in HEADLINES:
                 dpg.add_text("", tag=f"rv_verdict_{kind}", wrap=0)
@@ -124,6 +143,8 @@ class ResultsView:
 
     def render(self, state: State, prev: State | None) -> None:
         """Redraw when another job's results (or the same job's, loaded) arrived."""
+        if prev is None or state.use.next_bar is not prev.use.next_bar:
+            self._render_next_bar(state.use.next_bar)
         results = state.results
         if prev is not None and results is prev.results:
             return
@@ -151,6 +172,22 @@ class ResultsView:
         self._time(results.series)
 
     @staticmethod
+    def _render_next_bar(self, bar: Any) -> None:
+        self._next_job = bar.job_id
+        dpg.configure_item("rv_next", show=bar.job_id is not None)
+        dpg.configure_item("rv_next_refresh", enabled=not bar.loading)
+        dpg.set_value("rv_next_when", f"job {bar.job_id}" + (" · loading…" if bar.loading else ""))
+        if bar.problem is not None:
+            dpg.set_value("rv_next_text", f"No forecast: {bar.problem.plain()}")
+        elif bar.forecast is not None:
+            dpg.set_value("rv_next_text", next_bar_text(bar.forecast))
+        else:
+            dpg.set_value("rv_next_text", "")
+
+    def _refresh_next(self) -> None:
+        if self._next_job is not None:
+            self._dispatch(m.NextBarRefreshClicked, job_id=self._next_job)
+
     def _verdicts(pooled: dict[str, Any]) -> None:
         headline = (pooled.get("verdicts") or {}).get("headline") or {}
         for kind in HEADLINES:
