@@ -21,7 +21,8 @@ PROBE_INTERVAL_S = 0.5
 PROBED = ("cp_symbol", "cp_batch_size", "cp_error_symbol", "cp_error_batch_size", "cp_blocked", "cp_message",
           "tv_message", "imp_path", "imp_go", "imp_summary", "err_window", "err_message",
           "err_where", "err_details", "err_retry", "err_close", "rv_title", "tv_fig_elapsed_s", "cp_cv_folds",
-          "imp_symbol", "imp_close")
+          "imp_symbol", "imp_close", "tab_jobs", "jv_compare", "cmp_window", "cmp_title", "rv_next_text",
+          "rv_next_refresh")
 
 
 class Probe:
@@ -98,6 +99,11 @@ def snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) -> dict[s
         "time_data": _span(state.results.series.get("time", ())),
         "frame_stats": shell.stats.snapshot(),
         "results_tab": results_probe(),
+        "jobs_listed": len(state.catalog.jobs),
+        "ticks": {str(a)[len("jv_tick_"):]: _item(dpg, a) for a in dpg.get_aliases() if str(a).startswith("jv_tick_")},
+        "compare": {"open": state.use.compare.open, "loaded": state.use.compare.comparison is not None,
+                    "problem": state.use.compare.problem.line() if state.use.compare.problem else None},
+        "next_bar": state.use.next_bar.forecast,
     }
 
 

@@ -74,7 +74,7 @@ class JobsView:
             completed = status == S.COMPLETED
             with dpg.table_row(parent="jv_table"):
                 dpg.add_checkbox(default_value=job_id in self._ticked, enabled=completed, user_data=job_id,
-                                 callback=self._ticked_changed)
+                                 callback=self._ticked_changed, tag=f"jv_tick_{job_id}")
                 for column in job_columns.COLUMNS:
                     colour = STATUS_COLOURS.get(status, theme.TEXT) if column.key == "status" else theme.TEXT
                     text = dpg.add_text(column.text(job), color=colour)

@@ -1,0 +1,73 @@
+"""The real app under Xvfb with two real jobs (issue 13): the Results tab shows the newest completed one with its
+Next bar forecast, the Jobs tab's tick boxes and Compare open the Compare window (screenshot, checked non-blank),
+and after a restart the Results tab shows the newest completed job again.
+
+Needs Xvfb, xdotool and ImageMagick, like ``tests/test_gui.py`` (whose fixtures it uses).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from gui_harness import write_layout
+from test_gui import after, assert_not_blank, display, launch, ready  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.gui
+
+JOB = {"epochs": 1, "cv_folds": 1, "lookback": 8, "batch_size": 512}
+#: The Jobs tab (viewport pixels), where Dear PyGui reports no rectangle for a tab.
+JOBS_TAB = {"x": 530, "y": 40, "width": 44, "height": 18}
+
+
+def wait_completed(url: str, job_id: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = requests.get(f"{url}/jobs/{job_id}", timeout=30).json()["status"]
+        if status not in ("queued", "starting", "running"):
+            assert status == "completed", status
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} did not complete")
+
+
+@pytest.mark.slow
+def test_compare_two_real_jobs_and_the_next_bar(launch, candlecast_home: Path) -> None:  # noqa: F811
+    write_layout(candlecast_home, params=JOB)
+    app = launch("compare")
+    url = app.wait("the window, REST and WebSocket", ready)["server_url"]
+    first = requests.post(f"{url}/start_training", json=JOB, timeout=30).json()["job_id"]
+    second = requests.post(f"{url}/start_training", json={**JOB, "lookback": 12}, timeout=30).json()["job_id"]
+    wait_completed(url, first)
+    wait_completed(url, second)
+
+    # Listed with their key figures; the Results tab shows the newest completed job and its next bar.
+    probe = app.wait("both jobs ticked-able", lambda p: {first, second} <= set(p["ticks"]))
+    probe = app.wait("the next bar", lambda p: p["next_bar"] is not None)
+    assert probe["results_job_id"] == second
+    assert probe["items"]["rv_next_text"]["value"].startswith("p_up ")
+    assert probe["next_bar"]["open_time"] and 0 < probe["next_bar"]["p_up"] < 1
+
+    tab = probe["items"]["tab_jobs"]
+    app.click(tab if tab["width"] else JOBS_TAB)
+    probe = after(app)
+    assert probe["ticks"][first]["visible"] and probe["ticks"][second]["visible"], probe["ticks"]
+    app.click(probe["ticks"][first])
+    app.click(probe["ticks"][second])
+    probe = after(app)
+    app.click(probe["items"]["jv_compare"])
+    probe = app.wait("the comparison", lambda p: p["compare"]["loaded"] or p["compare"]["problem"], timeout=120)
+    assert probe["compare"]["open"] and probe["compare"]["problem"] is None, probe["compare"]
+    assert probe["items"]["cmp_title"]["value"] == f"Comparing {second}, {first}"  # the list's order: newest first
+    after(app)
+    assert_not_blank(app.screenshot("compare"))
+    assert app.close() == 0
+
+    # After a restart the Results tab shows the newest completed job instead of staying empty.
+    again = launch("compare-restart")
+    probe = again.wait("results after the restart", lambda p: p["results_loaded"])
+    assert probe["results_job_id"] == second
+    assert_not_blank(again.screenshot("restart-results"))
