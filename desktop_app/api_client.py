@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 #: (connect, read) seconds for REST calls: a local server answers in milliseconds; a hung one must not pile up calls.
 REST_TIMEOUT = (3.05, 15.0)
+#: For the calls the server hands to its predictor process, whose first request waits for it to import torch.
+PREDICTOR_TIMEOUT = (3.05, 180.0)
 
 
 class ApiError(Exception):
@@ -82,12 +84,13 @@ class ApiClient:
         return session
 
     def request(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None,
-                headers: dict[str, str] | None = None) -> Any:
-        """One call; returns the JSON body of a 2xx answer, else raises ``ApiError``."""
+                headers: dict[str, str] | None = None, timeout: tuple[float, float] | None = None) -> Any:
+        """One call; returns the JSON body of a 2xx answer, else raises ``ApiError``. ``timeout``: (connect, read)
+        seconds instead of the client's."""
         url = self.base_url + path
         try:
             response = self._session().request(
-                method, url, json=json_body, params=params, headers=headers, timeout=self.timeout
+                method, url, json=json_body, params=params, headers=headers, timeout=timeout or self.timeout
             )
         except requests.RequestException as exc:
             raise ApiError(Problem(None, _network_error(exc))) from None
@@ -125,16 +128,16 @@ class ApiClient:
 
     def predict(self, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /jobs/{id}/predict``: the job's forecasts for the latest closed candles (``PredictResult``)."""
-        return self.request("POST", f"/jobs/{_segment(job_id)}/predict", json_body=body)
+        return self.request("POST", f"/jobs/{_segment(job_id)}/predict", json_body=body, timeout=PREDICTOR_TIMEOUT)
 
     def compare(self, job_ids: tuple[str, ...]) -> dict[str, Any]:
         """``GET /compare?jobs=A,B``: 2 to 4 completed jobs side by side (``Comparison``)."""
-        return self.request("GET", "/compare", params={"jobs": ",".join(job_ids)})
+        return self.request("GET", "/compare", params={"jobs": ",".join(job_ids)}, timeout=PREDICTOR_TIMEOUT)
 
     def rerun(self, job_id: str, allow_changed_data: bool = False) -> dict[str, Any]:
         """``POST /jobs/{id}/rerun``: a new job with the same config on the same data (``RerunAccepted``)."""
         return self.request("POST", f"/jobs/{_segment(job_id)}/rerun",
-                            json_body={"allow_changed_data": allow_changed_data})
+                            json_body={"allow_changed_data": allow_changed_data}, timeout=PREDICTOR_TIMEOUT)
 
     def predictions(self, job_id: str) -> dict[str, Any]:
         """``GET /jobs/{id}/predictions?format=json``: ``{job_id, count, columns, predictions: [row…]}``."""

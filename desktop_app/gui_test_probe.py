@@ -104,6 +104,7 @@ def snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) -> dict[s
         "compare": {"open": state.use.compare.open, "loaded": state.use.compare.comparison is not None,
                     "problem": state.use.compare.problem.line() if state.use.compare.problem else None},
         "next_bar": state.use.next_bar.forecast,
+        "next_bar_problem": state.use.next_bar.problem.line() if state.use.next_bar.problem else None,
     }
 
 

@@ -171,7 +171,6 @@ class ResultsView:
         self._pit(pooled.get("model") or {})
         self._time(results.series)
 
-    @staticmethod
     def _render_next_bar(self, bar: Any) -> None:
         self._next_job = bar.job_id
         dpg.configure_item("rv_next", show=bar.job_id is not None)
@@ -188,6 +187,7 @@ class ResultsView:
         if self._next_job is not None:
             self._dispatch(m.NextBarRefreshClicked, job_id=self._next_job)
 
+    @staticmethod
     def _verdicts(pooled: dict[str, Any]) -> None:
         headline = (pooled.get("verdicts") or {}).get("headline") or {}
         for kind in HEADLINES:
