@@ -2,8 +2,9 @@
 (what the GUI asks for) and the tab's per-column sort and cell texts of that list.
 
 Trains one small real job with a real server, copies its ``metrics.json`` into 999 more completed jobs written
-straight into that server's job store (SQLite), times the request (20 times) and, in this process, ``desktop_app.job_columns.sort_jobs`` over every column plus every cell's text (20 times). The
-table's Dear PyGui rebuild needs a display: ``benchmarks/gui_frame_times.py`` covers frame times.
+straight into that server's job store (SQLite), times the request (20 times) and, in this process,
+``desktop_app.job_columns.sort_jobs`` over every column plus every cell's text (20 times). The table's Dear
+PyGui rebuild needs a display and is not measured here.
 
 Run: ``.venv/bin/python benchmarks/jobs_list.py``. Figures go in ``docs/benchmarks.md`` ("Server").
 """

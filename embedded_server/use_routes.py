@@ -1,6 +1,6 @@
-"""Routes that use trained jobs (issue 13): forecasts from a job's model, a comparison of jobs and an exact rerun. Declared with
-``operations.operation`` like every route; the work that needs torch or the candles runs in the predictor process
-(``predictor_process``), never in the server.
+"""Routes that use trained jobs (issue 13): forecasts from a job's model, a comparison of jobs and an exact
+rerun. Declared with ``operations.operation`` like every route; the work that needs torch or the candles runs in
+the predictor process (``predictor_process``), never in the server.
 """
 
 from __future__ import annotations

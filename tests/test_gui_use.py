@@ -1,6 +1,6 @@
-"""The real app under Xvfb with two real jobs (issue 13): the Results tab shows a completed one (the first to
-complete) with its Next bar forecast, the Jobs tab's tick boxes and Compare open the Compare window (screenshot, checked non-blank),
-and after a restart the Results tab shows the newest completed job again.
+"""The real app under Xvfb with two real jobs (issue 13): the Results tab shows a completed one (the first
+to complete) with its Next bar forecast, the Jobs tab's tick boxes and Compare open the Compare window
+(screenshot, checked non-blank), and after a restart the Results tab shows the newest completed job again.
 
 Needs Xvfb, xdotool and ImageMagick, like ``tests/test_gui.py`` (whose fixtures it uses).
 """

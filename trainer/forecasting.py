@@ -58,7 +58,7 @@ def job_config(job_dir: Path) -> TrainingConfig:
         raise ForecastRefused(409, f"job {job_dir.name}: cannot read its config.json ({exc})") from None
 
 
-def job_provenance(job_dir: Path) -> dict[str, Any] | None:
+def recorded_provenance(job_dir: Path) -> dict[str, Any] | None:
     """The job's recorded ``provenance.json`` (``trainer.provenance``), or None for a job from before it existed."""
     try:
         return json.loads((job_dir / PROVENANCE_FILE).read_text(encoding="utf-8"))
@@ -161,7 +161,7 @@ def forecast(job_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
             422, f"{label}: {len(frame)} candle(s); the latest {last} forecast(s) need {need} (lookback "
             f"{config.lookback} + feature warm-up {WARMUP} + {last - 1})", where,
         )
-    provenance = job_provenance(job_dir)
+    provenance = recorded_provenance(job_dir)
     training_end = provenance["dataset"]["last_open_time"] if provenance else None
     latest = frame["open_time"].iloc[-1]
     if training_end is not None and latest < pd.Timestamp(training_end):
@@ -198,7 +198,9 @@ def forecast(job_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
             "p_up": float(calibrated.p_up[i]), "p_up_raw": float(raw.p_up[i]), "mu": float(calibrated.mu[i]),
             "sigma": float(calibrated.sigma[i]), "nu": None if calibrated.nu is None else float(calibrated.nu[i]),
             "return_intervals": returns,
-            "price_intervals": {k: [float(close[row] * np.exp(lo)), float(close[row] * np.exp(hi))] for k, (lo, hi) in returns.items()},
+            "price_intervals": {
+                k: [float(close[row] * np.exp(lo)), float(close[row] * np.exp(hi))] for k, (lo, hi) in returns.items()
+            },
         })
     return {
         "job_id": job_dir.name, "symbol": config.symbol, "timeframe": config.timeframe,

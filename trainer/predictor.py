@@ -53,9 +53,15 @@ def run(args: argparse.Namespace | None = None) -> int:
     """Serve requests from stdin until EOF (module doc); returns 0."""
     out = take_stdout()
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import torch
+
     import trainer.comparison  # noqa: F401  (torch and the trainer load before the first request)
     import trainer.forecasting  # noqa: F401
     import trainer.train  # noqa: F401
+
+    # One forecast is a few hundred rows through a small network: one thread halves its latency on a busy 2-core
+    # machine (more threads only wait for each other and for the training worker).
+    torch.set_num_threads(1)
 
     log.info("predictor ready")
     for line in sys.stdin:
