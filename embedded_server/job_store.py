@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from embedded_server.job_states import ACTIVE, JobStatus, transition
+from trainer.key_figures import key_figures
 
 DB_NAME = "candlecast.db"
 #: Events kept at start-up (the oldest beyond this are pruned; replay covers what is left).
@@ -37,7 +38,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     metrics         TEXT,
     error           TEXT,
     idempotency_key TEXT UNIQUE,
-    last_seq        INTEGER NOT NULL DEFAULT 0
+    last_seq        INTEGER NOT NULL DEFAULT 0,
+    summary         TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 CREATE TABLE IF NOT EXISTS events (
@@ -48,6 +50,24 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
 """
+
+
+#: Columns of a job in a list: its ``summary`` instead of its whole ``metrics`` (left NULL).
+_LIST_COLUMNS = ("job_id, status, config, pid, created_at, started_at, finished_at, progress, NULL AS metrics, "
+                 "error, idempotency_key, last_seq, summary")
+
+
+def job_summary(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a list shows of a job's ``metrics.json``: ``{key_figures, network, duration_s}`` (the network's class
+    name). Stored beside the metrics when they are written: a whole ``metrics.json`` is tens of KiB of numbers, and
+    a list may hold a thousand jobs."""
+    if not metrics:
+        return None
+    return {
+        "key_figures": key_figures(metrics),
+        "network": (metrics.get("network") or {}).get("class"),
+        "duration_s": metrics.get("duration_s"),
+    }
 
 
 def utc_now() -> str:
@@ -77,6 +97,7 @@ class JobRecord:
     error: dict[str, Any] | None
     idempotency_key: str | None
     last_seq: int
+    summary: dict[str, Any] | None = None  # ``job_summary`` of the metrics
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
@@ -96,6 +117,7 @@ class JobRecord:
             error=load(row["error"]),
             idempotency_key=row["idempotency_key"],
             last_seq=row["last_seq"],
+            summary=load(row["summary"]),
         )
 
 
@@ -116,6 +138,18 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        self._add_summary_column()
+
+    def _add_summary_column(self) -> None:
+        """Give a store from before job summaries its ``summary`` column, filled from each job's metrics."""
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "summary" in columns:
+            return
+        with self._tx() as db:
+            db.execute("ALTER TABLE jobs ADD COLUMN summary TEXT")
+            for row in db.execute("SELECT job_id, metrics FROM jobs WHERE metrics IS NOT NULL").fetchall():
+                summary = job_summary(json.loads(row["metrics"]))
+                db.execute("UPDATE jobs SET summary = ? WHERE job_id = ?", (json.dumps(summary), row["job_id"]))
 
     def close(self) -> None:
         """Close the connection (later calls raise ``sqlite3.ProgrammingError``)."""
@@ -181,9 +215,9 @@ class JobStore:
         timeframe: str | None = None,
     ) -> list[JobRecord]:
         """Newest first, at most ``limit`` after skipping ``offset``, optionally only those with ``status``,
-        ``symbol`` and ``timeframe`` (of their config)."""
+        ``symbol`` and ``timeframe`` (of their config); each with its ``summary``, not its ``metrics``."""
         where, args = self._filters(status, symbol, timeframe)
-        query = f"SELECT * FROM jobs{where} ORDER BY created_at DESC, job_id DESC LIMIT ? OFFSET ?"
+        query = f"SELECT {_LIST_COLUMNS} FROM jobs{where} ORDER BY created_at DESC, job_id DESC LIMIT ? OFFSET ?"
         with self._lock:
             rows = self._db.execute(query, [*args, limit, offset]).fetchall()
         return [JobRecord.from_row(r) for r in rows]
@@ -242,6 +276,8 @@ class JobStore:
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"not a writable job column: {sorted(unknown)}")
+        if "metrics" in fields:
+            fields = {**fields, "summary": job_summary(fields["metrics"])}
         values = [json.dumps(v) if isinstance(v, dict) else v for v in fields.values()]
         assignments = ", ".join(f"{name} = ?" for name in fields)
         cursor = db.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?", (*values, job_id))

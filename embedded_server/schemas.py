@@ -16,9 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from embedded_server.job_manager import JOB_ID_PATTERN
 from embedded_server.job_states import JobStatus
-from embedded_server.job_store import JobRecord
+from embedded_server.job_store import JobRecord, job_summary
 from trainer.config import Timeframe, TrainingConfig, normalize_symbol
-from trainer.key_figures import key_figures
 
 
 #: An absolute path on this server's system (``~/`` expands to the home folder); also ``/openapi.json``'s pattern.
@@ -259,8 +258,9 @@ class JobSummary(_Response):
 
     @classmethod
     def from_record(cls, job: JobRecord, metrics: bool = False, config: bool = False) -> JobSummary:
-        network = (job.metrics or {}).get("network", {}).get("class")
-        model = " ".join(filter(None, [network or job.config.get("model"), job.config.get("distribution")]))
+        summary = job.summary or job_summary(job.metrics) or {}
+        network = summary.get("network") or job.config.get("model")
+        model = " ".join(filter(None, [network, job.config.get("distribution")]))
         return cls(
             job_id=job.job_id,
             status=job.status,
@@ -273,9 +273,9 @@ class JobSummary(_Response):
             progress=job.progress,
             horizon=job.config.get("forecast_horizon"),
             model=model or None,
-            duration_s=(job.metrics or {}).get("duration_s"),
+            duration_s=summary.get("duration_s"),
             error=(job.error or {}).get("error"),
-            metrics=key_figures(job.metrics) if metrics else None,
+            metrics=summary.get("key_figures") if metrics else None,
             config=job.config if config else None,
         )
 
