@@ -374,9 +374,9 @@ def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], l
     """Create every window and view, and register them with the shell."""
     from desktop_app import messages as m
     from desktop_app.views import theme
+    from desktop_app.views.compare_view import CompareView
     from desktop_app.views.control_panel import ControlPanel
     from desktop_app.views.dialogs import ErrorDialog, ImportDialog, LogsDialog, Warnings
-    from desktop_app.views.compare_view import CompareView
     from desktop_app.views.jobs_view import JobsView
     from desktop_app.views.results_view import ResultsView
     from desktop_app.views.status_bar import HEIGHT, StatusBar

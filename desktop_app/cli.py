@@ -12,6 +12,7 @@ import argparse
 import importlib
 import multiprocessing
 import sys
+
 from desktop_app import remote_cli
 from trainer import __version__
 from trainer.cli_common import OneLineParser, UserError, add_training_options, add_worker_arguments

@@ -621,11 +621,9 @@ def _on_results(state: State, msg: m.ResultsLoaded) -> tuple[State, Effects]:
     results = Results(job_id=msg.job_id, job=msg.job, series=msg.series, loading=False, problem=msg.problem,
                       auto=state.results.auto)
     state = replace(state, results=results)
-    if (msg.job or {}).get("status") == S.COMPLETED:  # the Next bar card: this job's latest forecast
-        use, effects = use_panel.load_next_bar(state.use, msg.job_id)
-        state = replace(state, use=use)
-    else:
-        effects = ()
+    # The Next bar card: this job's latest forecast (none for a job without a model).
+    use, effects = use_panel.next_bar_for(state.use, msg.job_id, (msg.job or {}).get("status") == S.COMPLETED)
+    state = replace(state, use=use)
     run = state.run
     duration = job_duration_s(msg.job)
     if msg.job_id == run.job_id and run.ended == S.COMPLETED and run.phase is Phase.IDLE and duration is not None:

@@ -55,6 +55,13 @@ def load_next_bar(panel: UsePanel, job_id: str) -> tuple[UsePanel, Effects]:
     return replace(panel, next_bar=NextBar(job_id, keep, loading=True)), (m.LoadNextBar(job_id),)
 
 
+def next_bar_for(panel: UsePanel, job_id: str, completed: bool) -> tuple[UsePanel, Effects]:
+    """The results of ``job_id`` arrived: ask for its latest forecast if it ``completed``, else clear the card."""
+    if completed:
+        return load_next_bar(panel, job_id)
+    return (panel if panel.next_bar == NextBar() else replace(panel, next_bar=NextBar())), ()
+
+
 def on_next_bar_refresh(panel: UsePanel, msg: m.NextBarRefreshClicked) -> tuple[UsePanel, Effects]:
     return load_next_bar(panel, msg.job_id)
 

@@ -16,9 +16,9 @@ from flask import Flask
 from embedded_server import problems, security
 from embedded_server.event_bus import DEFAULT_CLIENT_QUEUE, EventBus
 from embedded_server.job_manager import JobManager
-from embedded_server.predictor_process import PredictorProcess
 from embedded_server.job_store import DB_NAME, JobStore
 from embedded_server.logging_setup import LOG_NAME
+from embedded_server.predictor_process import PredictorProcess
 from embedded_server.services import EXTENSION, Services, services
 from embedded_server.settings import AppSettings, load_settings
 from trainer import paths

@@ -45,6 +45,9 @@ def test_completed_results_ask_for_the_next_bar_and_answers_for_other_jobs_are_d
     problem = m.Problem(409, "Conflict", "no model")
     state, _ = step(state, m.NextBarLoaded(now=5.0, job_id="a", problem=problem))
     assert state.use.next_bar.problem == problem and state.use.next_bar.forecast == {"p_up": 0.6}
+    state, _ = step(state, m.JobOpened(now=6.0, job_id="f"))
+    state, effects = step(state, m.ResultsLoaded(now=7.0, job_id="f", job={"job_id": "f", "status": "failed"}))
+    assert effects == () and state.use.next_bar.job_id is None  # a failed job has no next bar
 
 
 def test_compare_takes_two_to_four_jobs() -> None:

@@ -44,7 +44,6 @@ from trainer.features import (
     build_samples,
 )
 from trainer.metrics import evaluate, evaluate_baseline, skill_scores
-from trainer.provenance import job_provenance, write_provenance
 from trainer.model import (
     EpochStats,
     FitResult,
@@ -56,6 +55,7 @@ from trainer.model import (
     predict,
     select_device,
 )
+from trainer.provenance import job_provenance, write_provenance
 from trainer.splits import Fold, walk_forward
 from trainer.verdicts import compact, job_verdicts
 
