@@ -100,7 +100,8 @@ def snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) -> dict[s
         "frame_stats": shell.stats.snapshot(),
         "results_tab": results_probe(),
         "jobs_listed": len(state.catalog.jobs),
-        "ticks": {str(a)[len("jv_tick_"):]: _item(dpg, a) for a in dpg.get_aliases() if str(a).startswith("jv_tick_")},
+        "ticks": {dpg.get_item_user_data(a): _item(dpg, a) for a in dpg.get_aliases()
+                  if str(a).startswith("jv_tick_") and dpg.is_item_shown(dpg.get_item_parent(a))},
         "compare": {"open": state.use.compare.open, "loaded": state.use.compare.comparison is not None,
                     "problem": state.use.compare.problem.line() if state.use.compare.problem else None},
         "next_bar": state.use.next_bar.forecast,

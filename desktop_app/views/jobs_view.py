@@ -37,13 +37,14 @@ class JobsView:
         self._jobs: tuple[dict[str, Any], ...] = ()
         self._sort: tuple[str, bool] | None = None
         self._ticked: set[str] = set()
+        self._pool: list[tuple[int | str, ...]] = []  # (row, tick, texts, results, log) per table row
         with dpg.group(horizontal=True):
             dpg.add_button(label="Refresh", callback=lambda: self._dispatch(m.JobsRefreshClicked))
             dpg.add_button(label="Compare", tag="jv_compare", enabled=False, callback=self._compare)
             dpg.add_text("", tag="jv_note", color=theme.MUTED)
         with dpg.table(header_row=True, policy=dpg.mvTable_SizingFixedFit, row_background=True, sortable=True,
                        callback=self._sorted, borders_innerH=True, borders_outerH=True, scrollY=True, scrollX=True,
-                       height=-1, tag="jv_table"):
+                       clipper=True, height=-1, tag="jv_table"):
             dpg.add_table_column(label="", no_sort=True, tag="jv_col_tick")
             for column in job_columns.COLUMNS:
                 dpg.add_table_column(label=column.title, tag=f"jv_col_{column.key}", user_data=column.key)
@@ -65,27 +66,39 @@ class JobsView:
         self._rows()
 
     def _rows(self) -> None:
-        for row in dpg.get_item_children("jv_table", 1) or []:
-            dpg.delete_item(row)
+        """Show the jobs in the current order in the pooled rows (rows are made once and only refilled: building
+        1,000 rows of widgets takes ~0.4 s, refilling them a fraction of that)."""
         jobs = job_columns.sort_jobs(self._jobs, *self._sort) if self._sort else list(self._jobs)
-        for job in jobs:
+        while len(self._pool) < len(jobs):
+            self._pool.append(self._new_row(len(self._pool)))
+        for index, (row, tick, texts, results, log) in enumerate(self._pool):
+            if index >= len(jobs):
+                dpg.configure_item(row, show=False)
+                continue
+            job = jobs[index]
             job_id = str(job.get("job_id", ""))
             status = str(job.get("status", ""))
             completed = status == S.COMPLETED
-            with dpg.table_row(parent="jv_table"):
-                dpg.add_checkbox(default_value=job_id in self._ticked, enabled=completed, user_data=job_id,
-                                 callback=self._ticked_changed, tag=f"jv_tick_{job_id}")
-                for column in job_columns.COLUMNS:
-                    colour = STATUS_COLOURS.get(status, theme.TEXT) if column.key == "status" else theme.TEXT
-                    text = dpg.add_text(column.text(job), color=colour)
-                    if column.key == "status" and job.get("error"):
-                        with dpg.tooltip(text):
-                            dpg.add_text(str(job["error"]), wrap=500)
-                with dpg.group(horizontal=True):
-                    dpg.add_button(label="Results", user_data=job_id, callback=self._open, enabled=completed)
-                    dpg.add_button(label="Log", user_data=job_id,
-                                   callback=lambda s, a, u: self._dispatch(m.LogsOpened, job_id=u))
+            dpg.configure_item(row, show=True)
+            dpg.configure_item(tick, enabled=completed, user_data=job_id)
+            dpg.set_value(tick, job_id in self._ticked)
+            for column, text in zip(job_columns.COLUMNS, texts, strict=True):
+                dpg.set_value(text, column.text(job))
+                if column.key == "status":
+                    dpg.configure_item(text, color=STATUS_COLOURS.get(status, theme.TEXT))
+            dpg.configure_item(results, enabled=completed, user_data=job_id)
+            dpg.configure_item(log, user_data=job_id)
         self._compare_button()
+
+    def _new_row(self, index: int) -> tuple[int | str, ...]:
+        """One empty pooled row: (row, tick box, one text per column, Results button, Log button)."""
+        with dpg.table_row(parent="jv_table") as row:
+            tick = dpg.add_checkbox(callback=self._ticked_changed, tag=f"jv_tick_{index}")
+            texts = tuple(dpg.add_text("") for _ in job_columns.COLUMNS)
+            with dpg.group(horizontal=True):
+                results = dpg.add_button(label="Results", callback=self._open)
+                log = dpg.add_button(label="Log", callback=lambda s, a, u: self._dispatch(m.LogsOpened, job_id=u))
+        return row, tick, texts, results, log
 
     def _sorted(self, sender: Any, specs: Any) -> None:
         """Header click: ``specs`` is ``[(column id, direction)]`` (direction < 0: descending) or None."""
