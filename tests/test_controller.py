@@ -29,6 +29,9 @@ class Driver:
 
     def send(self, msg_type, **fields) -> tuple:
         new, effects = c.update(self.state, msg_type(now=self.now, **fields))
+        # Every step keeps to the run's transition table: a listed move, or the run left as it was.
+        transition = rn.TRANSITIONS[self.state.run.phase].get(msg_type)
+        assert new.run.phase in transition.to if transition else new.run is self.state.run
         self.state = new
         self.effects.extend(effects)
         return effects
