@@ -336,9 +336,9 @@ def _on_events_polled(state: State, msg: m.EventsPolled) -> Step:
 def _on_results(state: State, msg: m.ResultsLoaded) -> Step:
     """The completed run's results arrived: their ``job_duration_s`` completes the status line."""
     run = state.run
-    duration = job_duration_s(msg.job)
     if msg.job_id != run.job_id or msg.job_id != state.results.job_id or run.ended != S.COMPLETED:
         return state, ()
+    duration = job_duration_s(msg.job)
     if duration is None:
         return state, ()
     return replace(state, run=replace(run, duration_s=duration, message=f"Training completed in {duration:.1f} s")), ()
@@ -369,7 +369,7 @@ def _on_event(state: State, msg: m.ServerEvent) -> Step:
     run = state.run
     if kind == "hello":
         return _on_hello(state, event)
-    if kind == "ping" or kind == "pong":
+    if kind in ("ping", "pong"):
         return state, ()
     if run.phase is Phase.PENDING and run.job_id is None:
         early = (run.early + (event,))[-EARLY_EVENTS_KEPT:]
