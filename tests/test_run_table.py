@@ -1,5 +1,6 @@
 """The run's transition table (``desktop_app.panels.run``): every (phase, message) pair has one place, the buttons
-agree with it, and any message in any state keeps to it: no crash, no move the table does not list."""
+agree with it, and any message in any state keeps to it: no crash, no move the table does not list. And the wiring
+around it: every message reaches a panel, every effect has its runtime entry."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from desktop_app import messages as m
 from desktop_app.controller import Action
 from desktop_app.panels import run as rn
 from desktop_app.panels.run import Phase
+from desktop_app.runtime import ENDPOINTS
 
 CONFIG = {"symbol": "BTCUSDT", "timeframe": "1h", "epochs": 1, "cv_folds": 1}
 NOW = 1000.0
@@ -93,6 +95,12 @@ def test_every_phase_and_run_message_has_exactly_one_place() -> None:
 def test_every_message_type_has_a_reducer_and_a_sample() -> None:
     assert set(c.ROUTES) == MESSAGE_TYPES
     assert {type(msg) for msg in SAMPLES} == MESSAGE_TYPES
+
+
+def test_every_network_effect_has_one_runtime_entry_whose_answer_reaches_a_panel() -> None:
+    assert set(ENDPOINTS) == leaves(m.Effect) - {m.RememberParams}  # a file write, on the runtime's disk thread
+    for effect, (answer, _) in ENDPOINTS.items():
+        assert issubclass(answer, m.Answer) and answer in c.ROUTES, effect
 
 
 @pytest.mark.parametrize("name", STATES)
