@@ -4,118 +4,16 @@ Every message carries ``now``: the shell's monotonic clock in seconds (``time.mo
 never reads a clock itself and tests drive it with a fake one. Effects are plain descriptions of work; the shell
 (``desktop_app.runtime``) performs them on background threads and reports each outcome back as a message, so a
 network failure is handled in ``controller.update`` like any other input (the Elm architecture's ``Cmd``/``Msg``).
+
+The bases carry what every one of a kind shares (``Message.now``, ``Answer.problem``, ``JobEffect.job_id``); a
+subclass without fields of its own needs no ``@dataclass`` (it inherits the base's, frozen, and compares unequal to
+any other class).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-
-
-# ---------------------------------------------------------------- messages: the user
-
-
-@dataclass(frozen=True)
-class Tick:
-    """The frame loop's heartbeat; timers (acknowledgement, polling, health, log refresh) fire on it."""
-
-    now: float
-
-
-@dataclass(frozen=True)
-class StartClicked:
-    """Start pressed with a validated request body (``TrainingConfig`` fields) and a fresh idempotency key."""
-
-    now: float
-    config: dict[str, Any]
-    key: str
-
-
-@dataclass(frozen=True)
-class CancelClicked:
-    """"Cancel start request" (while pending) or [Cancel] in the not-acknowledged dialog."""
-
-    now: float
-
-
-@dataclass(frozen=True)
-class RetryClicked:
-    """[Retry] in an error dialog: a new start request with the same parameters and a new key."""
-
-    now: float
-    key: str
-
-
-@dataclass(frozen=True)
-class StopClicked:
-    """Stop (graceful) pressed while training runs."""
-
-    now: float
-
-
-@dataclass(frozen=True)
-class DismissClicked:
-    """The error dialog was closed."""
-
-    now: float
-
-
-@dataclass(frozen=True)
-class LogsOpened:
-    """The View Logs dialog opened; ``job_id`` None shows the backend log, else that job's worker log."""
-
-    now: float
-    job_id: str | None = None
-
-
-@dataclass(frozen=True)
-class LogsClosed:
-    """The View Logs dialog closed: its 5 s refresh stops."""
-
-    now: float
-
-
-@dataclass(frozen=True)
-class JobOpened:
-    """A past job was picked in the Jobs list: show its results."""
-
-    now: float
-    job_id: str
-
-
-@dataclass(frozen=True)
-class JobsRefreshClicked:
-    """Refresh the Jobs list."""
-
-    now: float
-
-
-@dataclass(frozen=True)
-class ImportRequested:
-    """Import data… chose a file: ``POST /datasets/import``."""
-
-    now: float
-    path: str
-    symbol: str | None = None
-    timeframe: str | None = None
-
-
-@dataclass(frozen=True)
-class FieldEdited:
-    """The user changed the input of request field ``name``: the server's message about it no longer applies."""
-
-    now: float
-    name: str
-
-
-@dataclass(frozen=True)
-class ImportReportClosed:
-    """The import report was read and closed."""
-
-    now: float
-
-
-# ---------------------------------------------------------------- messages: the network
 
 
 @dataclass(frozen=True)
@@ -144,181 +42,255 @@ class Problem:
 
 
 @dataclass(frozen=True)
-class StartAnswered:
-    """The outcome of one ``POST /start_training`` attempt (``job_id`` on 202, else ``problem``)."""
+class Message:
+    """An input of the controller; ``now`` is the shell's monotonic clock (seconds) when it was made."""
 
     now: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Answer(Message):
+    """The outcome of one effect: its body's fields, or ``problem`` (keyword only) when the request failed."""
+
+    problem: Problem | None = None
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Work the controller asks for; the runtime performs it and answers with a message (``runtime.ENDPOINTS``)."""
+
+
+@dataclass(frozen=True)
+class JobEffect(Effect):
+    """An effect on one job, ``job_id``."""
+
+    job_id: str
+
+
+# ---------------------------------------------------------------- messages: the user
+
+
+class Tick(Message):
+    """The frame loop's heartbeat; timers (acknowledgement, polling, health, log refresh) fire on it."""
+
+
+@dataclass(frozen=True)
+class StartClicked(Message):
+    """Start pressed with a validated request body (``TrainingConfig`` fields) and a fresh idempotency key."""
+
+    config: dict[str, Any]
+    key: str
+
+
+class CancelClicked(Message):
+    """"Cancel start request" (while pending) or [Cancel] in the not-acknowledged dialog."""
+
+
+@dataclass(frozen=True)
+class RetryClicked(Message):
+    """[Retry] in an error dialog: a new start request with the same parameters and a new key."""
+
+    key: str
+
+
+class StopClicked(Message):
+    """Stop (graceful) pressed while training runs."""
+
+
+class DismissClicked(Message):
+    """The error dialog was closed."""
+
+
+@dataclass(frozen=True)
+class LogsOpened(Message):
+    """The View Logs dialog opened; ``job_id`` None shows the backend log, else that job's worker log."""
+
+    job_id: str | None = None
+
+
+class LogsClosed(Message):
+    """The View Logs dialog closed: its 5 s refresh stops."""
+
+
+@dataclass(frozen=True)
+class JobOpened(Message):
+    """A past job was picked in the Jobs list: show its results."""
+
+    job_id: str
+
+
+class JobsRefreshClicked(Message):
+    """Refresh the Jobs list."""
+
+
+@dataclass(frozen=True)
+class ImportRequested(Message):
+    """Import data… chose a file: ``POST /datasets/import``."""
+
+    path: str
+    symbol: str | None = None
+    timeframe: str | None = None
+
+
+@dataclass(frozen=True)
+class FieldEdited(Message):
+    """The user changed the input of request field ``name``: the server's message about it no longer applies."""
+
+    name: str
+
+
+class ImportReportClosed(Message):
+    """The import report was read and closed."""
+
+
+# ---------------------------------------------------------------- messages: the network
+
+
+@dataclass(frozen=True)
+class StartAnswered(Answer):
+    """The outcome of one ``POST /start_training`` attempt (``job_id`` on 202, else ``problem``)."""
+
     key: str
     attempt: int
     job_id: str | None = None
-    problem: Problem | None = None
 
 
 @dataclass(frozen=True)
-class StopAnswered:
+class StopAnswered(Answer):
     """The outcome of ``POST /jobs/{id}/stop``: ``status`` is ``"stopping"``/``"cancelled"`` on 202."""
 
-    now: float
     job_id: str
     status: str | None = None
-    problem: Problem | None = None
 
 
 @dataclass(frozen=True)
-class JobPolled:
+class JobPolled(Answer):
     """``GET /jobs/{id}`` answered (the polling fallback, and the check after a stop)."""
 
-    now: float
     job_id: str
     job: dict[str, Any] | None = None
-    problem: Problem | None = None
 
 
 @dataclass(frozen=True)
-class EventsPolled:
+class EventsPolled(Answer):
     """``GET /jobs/{id}/events?since=SEQ`` answered (the polling fallback while the WebSocket is down)."""
 
-    now: float
     job_id: str
     events: tuple[dict[str, Any], ...] = ()
-    problem: Problem | None = None
 
 
 @dataclass(frozen=True)
-class ServerEvent:
+class ServerEvent(Message):
     """One message from the WebSocket: an API.md event (with ``seq``), ``hello``, ``ping`` or ``pong``."""
 
-    now: float
     event: dict[str, Any]
     posted: float | None = None  # ``time.perf_counter()`` when queued: how long until it was drawn (frame stats)
 
 
 @dataclass(frozen=True)
-class WsChanged:
+class WsChanged(Message):
     """The WebSocket connection changed: ``"connected"``, ``"reconnecting"`` or ``"disconnected"``.
 
     ``retry_in_s`` is the back-off before the next attempt (None when connected).
     """
 
-    now: float
     status: str
     detail: str = ""
     retry_in_s: float | None = None
 
 
 @dataclass(frozen=True)
-class HealthAnswered:
+class HealthAnswered(Answer):
     """``GET /`` answered (``health`` body) or not (``problem``); ``wall_time`` is Unix seconds for "last ping"."""
 
-    now: float
     wall_time: float
     health: dict[str, Any] | None = None
-    problem: Problem | None = None
 
 
 @dataclass(frozen=True)
-class NextBarRefreshClicked:
+class NextBarRefreshClicked(Message):
     """Refresh on the Results tab's Next bar card: forecast the latest candle again."""
 
-    now: float
     job_id: str
 
 
 @dataclass(frozen=True)
-class CompareClicked:
+class CompareClicked(Message):
     """Compare in the Jobs tab with 2 to 4 jobs ticked."""
 
-    now: float
     job_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class CompareClosed:
+class CompareClosed(Message):
     """The Compare window was closed."""
 
-    now: float
-
 
 @dataclass(frozen=True)
-class NextBarLoaded:
+class NextBarLoaded(Answer):
     """``POST /jobs/{id}/predict`` answered: the latest candle's forecast (``ForecastBar`` plus the answer's
     ``training_end``, ``horizon``), or the problem."""
 
-    now: float
     job_id: str
     forecast: dict[str, Any] | None = None
-    problem: Problem | None = None
 
 
 @dataclass(frozen=True)
-class ComparisonLoaded:
+class ComparisonLoaded(Answer):
     """``GET /compare`` answered."""
 
-    now: float
     job_ids: tuple[str, ...]
     comparison: dict[str, Any] | None = None
-    problem: Problem | None = None
 
 
 @dataclass(frozen=True)
-class JobsListed:
+class JobsListed(Answer):
     """``GET /jobs`` answered."""
 
-    now: float
     jobs: tuple[dict[str, Any], ...] = ()
-    problem: Problem | None = None
 
 
 @dataclass(frozen=True)
-class ResultsLoaded:
+class ResultsLoaded(Answer):
     """A job's results: ``GET /jobs/{id}`` plus its predictions, already reduced to plot series.
 
     ``series`` holds equal-length float tuples keyed ``time``, ``p_up``, ``outcome`` (1.0 up, 0.0 not),
     ``p_up_mean`` and ``up_rate`` (rolling means), or is empty when the job has no predictions.
     """
 
-    now: float
     job_id: str
     job: dict[str, Any] | None = None
     series: dict[str, tuple[float, ...]] = field(default_factory=dict)
-    problem: Problem | None = None
 
 
 @dataclass(frozen=True)
-class LogTailLoaded:
+class LogTailLoaded(Answer):
     """``GET /status/log_tail`` (or a job's ``/log``) answered."""
 
-    now: float
     job_id: str | None
     lines: tuple[str, ...] = ()
     path: str | None = None
-    problem: Problem | None = None
 
 
 @dataclass(frozen=True)
-class DatasetsListed:
+class DatasetsListed(Answer):
     """``GET /datasets`` answered."""
 
-    now: float
     datasets: tuple[dict[str, Any], ...] = ()
-    problem: Problem | None = None
 
 
 @dataclass(frozen=True)
-class ImportAnswered:
+class ImportAnswered(Answer):
     """``POST /datasets/import`` answered: the imported dataset with its report, or a problem."""
 
-    now: float
     path: str
     dataset: dict[str, Any] | None = None
-    problem: Problem | None = None
 
 
 # ---------------------------------------------------------------- effects
 
 
 @dataclass(frozen=True)
-class PostStart:
+class PostStart(Effect):
     """``POST /start_training`` with ``config`` and ``Idempotency-Key: key`` → ``StartAnswered``."""
 
     config: dict[str, Any]
@@ -326,61 +298,46 @@ class PostStart:
     attempt: int
 
 
-@dataclass(frozen=True)
-class StopJob:
+class StopJob(JobEffect):
     """``POST /jobs/{job_id}/stop`` → ``StopAnswered``."""
 
-    job_id: str
 
-
-@dataclass(frozen=True)
-class PollJob:
+class PollJob(JobEffect):
     """``GET /jobs/{job_id}`` → ``JobPolled``."""
 
-    job_id: str
-
 
 @dataclass(frozen=True)
-class PollEvents:
+class PollEvents(JobEffect):
     """``GET /jobs/{job_id}/events?since=SEQ`` → ``EventsPolled``."""
 
-    job_id: str
     since: int
 
 
-@dataclass(frozen=True)
-class CheckHealth:
+class CheckHealth(Effect):
     """``GET /`` → ``HealthAnswered``."""
 
 
-@dataclass(frozen=True)
-class ListJobs:
+class ListJobs(Effect):
     """``GET /jobs`` → ``JobsListed``."""
 
 
-@dataclass(frozen=True)
-class LoadNextBar:
+class LoadNextBar(JobEffect):
     """``POST /jobs/{job_id}/predict`` (latest candle) → ``NextBarLoaded``."""
 
-    job_id: str
-
 
 @dataclass(frozen=True)
-class LoadComparison:
+class LoadComparison(Effect):
     """``GET /compare?jobs=…`` → ``ComparisonLoaded``."""
 
     job_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class LoadResults:
+class LoadResults(JobEffect):
     """``GET /jobs/{job_id}`` + ``/predictions?format=json`` → ``ResultsLoaded``."""
 
-    job_id: str
-
 
 @dataclass(frozen=True)
-class LoadLogTail:
+class LoadLogTail(Effect):
     """The last ``n`` log lines (backend log, or ``job_id``'s worker log) → ``LogTailLoaded``.
 
     ``with_path``: also find the worker log's file (``GET /jobs/{id}``'s ``artifacts.dir`` + ``worker.log``),
@@ -392,13 +349,12 @@ class LoadLogTail:
     with_path: bool = False
 
 
-@dataclass(frozen=True)
-class ListDatasets:
+class ListDatasets(Effect):
     """``GET /datasets`` → ``DatasetsListed``."""
 
 
 @dataclass(frozen=True)
-class ImportDataset:
+class ImportDataset(Effect):
     """``POST /datasets/import`` → ``ImportAnswered``."""
 
     path: str
@@ -407,20 +363,7 @@ class ImportDataset:
 
 
 @dataclass(frozen=True)
-class RememberParams:
+class RememberParams(Effect):
     """Save the parameters of the last start in ``layout.json`` (a file write, so off the render thread)."""
 
     config: dict[str, Any]
-
-
-Message = (
-    Tick | StartClicked | CancelClicked | RetryClicked | StopClicked | DismissClicked | LogsOpened | LogsClosed
-    | JobOpened | JobsRefreshClicked | ImportRequested | ImportReportClosed | StartAnswered | StopAnswered
-    | JobPolled | EventsPolled | ServerEvent | WsChanged | HealthAnswered | JobsListed | ResultsLoaded
-    | LogTailLoaded | DatasetsListed | ImportAnswered | NextBarRefreshClicked | CompareClicked | CompareClosed
-    | NextBarLoaded | ComparisonLoaded
-)
-Effect = (
-    PostStart | StopJob | PollJob | PollEvents | CheckHealth | ListJobs | LoadResults | LoadLogTail | ListDatasets
-    | ImportDataset | RememberParams | LoadNextBar | LoadComparison
-)

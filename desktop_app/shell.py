@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from desktop_app import controller
 from desktop_app import messages as m
-from desktop_app.controller import Phase, State
+from desktop_app.controller import State
+from desktop_app.panels.run import Phase
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ import pytest
 from desktop_app import controller
 from desktop_app import messages as m
 from desktop_app.api_client import ApiClient, ApiError, EventStream, backoff_delay
+from desktop_app.panels.run import Phase
 from desktop_app.runtime import Runtime
 from embedded_server.serve import ServerHandle, start_server
 from embedded_server.settings import AppSettings
@@ -129,7 +130,7 @@ def test_runtime_422_reaches_the_fields(runtime: Runtime) -> None:
     state, _ = controller.update(state, m.StartClicked(0.0, {"cv_folds": 0}, "key-f"))
     state, _ = controller.update(state, answer)
     assert set(state.field_errors) == {"cv_folds", "epochs"}
-    assert state.run.phase is controller.Phase.IDLE
+    assert state.run.phase is Phase.IDLE
 
 
 def test_runtime_failures_become_messages(runtime: Runtime) -> None:

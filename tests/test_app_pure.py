@@ -15,7 +15,7 @@ import pytest
 
 from desktop_app import app, form, gui_test_probe
 from desktop_app import messages as m
-from desktop_app.controller import LossPoint
+from desktop_app.panels.run import LossPoint
 from desktop_app.series import epoch_ticks, loss_segments, reduce_predictions, rolling_window
 from desktop_app.shell import FrameStats, Shell, percentile
 
@@ -280,7 +280,7 @@ def test_gui_test_probe_only_when_asked_and_at_most_once_per_interval(tmp_path, 
 
 
 def test_progress_after_the_run_ended_says_how_and_where() -> None:
-    from desktop_app.controller import Phase, Progress, Run
+    from desktop_app.panels.run import Phase, Progress, Run
     from desktop_app.views.training_view import progress_fraction, progress_text
 
     where = Progress(fold=1, folds=5, epoch=14, epochs=20, fraction=0.05, eta_s=68.0)

@@ -8,7 +8,11 @@ import pytest
 
 from desktop_app import controller as c
 from desktop_app import messages as m
-from desktop_app.controller import Action, Phase
+from desktop_app.controller import Action
+from desktop_app.panels import results as r
+from desktop_app.panels import run as rn
+from desktop_app.panels.connection import start_blocked
+from desktop_app.panels.run import Phase
 
 CONFIG = {"symbol": "BTCUSDT", "timeframe": "1h", "epochs": 1, "cv_folds": 1}
 TIMING = c.Timing()
@@ -25,6 +29,9 @@ class Driver:
 
     def send(self, msg_type, **fields) -> tuple:
         new, effects = c.update(self.state, msg_type(now=self.now, **fields))
+        # Every step keeps to the run's transition table: a listed move, or the run left as it was.
+        transition = rn.TRANSITIONS[self.state.run.phase].get(msg_type)
+        assert new.run.phase in transition.to if transition else new.run is self.state.run
         self.state = new
         self.effects.extend(effects)
         return effects
@@ -41,7 +48,7 @@ class Driver:
         return self.send(m.WsChanged, status=status)
 
     @property
-    def run(self) -> c.Run:
+    def run(self) -> rn.Run:
         return self.state.run
 
 
@@ -102,7 +109,7 @@ def test_202_shows_awaiting_and_restarts_the_30_s_timer(d: Driver) -> None:
     d.now += 12
     d.send(m.StartAnswered, key="key-1", attempt=1, job_id="job-1")
     assert d.run.phase is Phase.PENDING and d.run.job_id == "job-1" and d.run.accepted
-    assert d.run.message == c.AWAITING
+    assert d.run.message == rn.AWAITING
     assert d.run.deadline == d.now + 30
 
 
@@ -162,18 +169,18 @@ def test_two_timeouts_repeat_the_request_with_the_same_key_then_the_dialog(d: Dr
     assert d.run.message == "No confirmation after 30 s – asking again (retry 1/2)…"
     d.send(m.StartAnswered, key="key-1", attempt=2, job_id="job-1")  # same key → same job
     assert d.run.job_id == "job-1" and d.run.deadline == d.now + 30
-    assert d.run.message == c.AWAITING + " (retry 1/2)"  # the screen says which attempt is waiting
+    assert d.run.message == rn.AWAITING + " (retry 1/2)"  # the screen says which attempt is waiting
     d.event("job.status", "job-1", status="starting", previous="queued")
-    assert d.run.message == c.AWAITING + " (job starting, retry 1/2)"
+    assert d.run.message == rn.AWAITING + " (job starting, retry 1/2)"
     effects = d.advance(30)
     assert effects == (m.PostStart(CONFIG, "key-1", 3),)
     d.send(m.StartAnswered, key="key-1", attempt=3, job_id="job-1")
-    assert d.run.message == c.AWAITING + " (retry 2/2)"
+    assert d.run.message == rn.AWAITING + " (retry 2/2)"
     assert d.advance(29) == ()
     assert d.run.phase is Phase.PENDING
     d.advance(1)
     assert d.run.phase is Phase.FAILED
-    assert d.run.failure == c.Failure(kind="unacknowledged", message=c.UNACKNOWLEDGED)
+    assert d.run.failure == rn.Failure(kind="unacknowledged", message=rn.UNACKNOWLEDGED)
     assert d.run.message == "Unable to start training: backend did not acknowledge. Check backend logs for details."
     assert allowed_actions_names(d.state) == {"view_logs", "retry", "cancel_start", "dismiss", "import"}
     posts = of_type(d.effects, m.PostStart)
@@ -295,7 +302,7 @@ def test_ws_down_while_pending_polls_the_job(d: Driver) -> None:
     progress = {"fold": 1, "folds": 2, "epoch": 0, "epochs": 3, "fraction": 0.0, "eta_s": None}
     d.send(m.JobPolled, job_id="job-1", job={"job_id": "job-1", "status": "running", "progress": progress})
     assert d.run.phase is Phase.RUNNING
-    assert d.run.progress == c.Progress(1, 2, 0, 3, 0.0, None)
+    assert d.run.progress == rn.Progress(1, 2, 0, 3, 0.0, None)
 
 
 def test_ws_down_while_running_polls_events_since_the_last_seq(d: Driver) -> None:
@@ -307,7 +314,7 @@ def test_ws_down_while_running_polls_events_since_the_last_seq(d: Driver) -> Non
     epoch = {"type": "training.epoch", "seq": last + 1, "job_id": "job-1", "fold": 1, "folds": 1, "epoch": 1, "epochs": 2,
              "train_loss": 1.5, "val_loss": 1.6, "fraction": 0.5, "eta_s": 3.0}
     d.send(m.EventsPolled, job_id="job-1", events=(epoch,))
-    assert d.run.losses == (c.LossPoint(1, 1, 1.5, 1.6),) and d.run.last_seq == last + 1
+    assert d.run.losses == (rn.LossPoint(1, 1, 1.5, 1.6),) and d.run.last_seq == last + 1
     # the WebSocket comes back and replays the same event: applied once
     d.ws("connected")
     d.send(m.ServerEvent, event=epoch)
@@ -356,8 +363,8 @@ def test_epochs_build_progress_and_the_loss_curve(d: Driver) -> None:
     for epoch, (tl, vl) in enumerate([(2.0, 2.1), (1.5, 1.7)], start=1):
         d.event("training.epoch", "job-1", fold=1, folds=2, epoch=epoch, epochs=2, train_loss=tl, val_loss=vl,
                 lr=1e-3, samples_per_s=900.0, elapsed_s=epoch, eta_s=4.0 - epoch, fraction=epoch / 4)
-    assert d.run.losses == (c.LossPoint(1, 1, 2.0, 2.1), c.LossPoint(1, 2, 1.5, 1.7))
-    assert d.run.progress == c.Progress(1, 2, 2, 2, 0.5, 2.0)
+    assert d.run.losses == (rn.LossPoint(1, 1, 2.0, 2.1), rn.LossPoint(1, 2, 1.5, 1.7))
+    assert d.run.progress == rn.Progress(1, 2, 2, 2, 0.5, 2.0)
     assert d.run.latest["samples_per_s"] == 900.0
     d.event("training.fold_completed", "job-1", fold=1, metrics={"model": {"crps": 0.003}})
     assert d.run.folds_done == 1 and d.run.fold_metrics == {"model": {"crps": 0.003}}
@@ -369,7 +376,7 @@ def test_completed_shows_results(d: Driver) -> None:
     assert d.run.phase is Phase.IDLE and d.run.message == "Training completed"
     assert d.run.ended == "completed"
     assert m.LoadResults("job-1") in effects and m.ListJobs() in effects
-    assert d.state.results == c.Results(job_id="job-1", loading=True)
+    assert d.state.results == r.Results(job_id="job-1", loading=True)
     series = {"time": (1.0, 2.0), "p_up": (0.5, 0.6)}
     job = {"job_id": "job-1", "status": "completed", "started_at": "2024-05-01T12:00:00.100000Z",
            "finished_at": "2024-05-01T12:00:29.000000Z", "metrics": {"duration_s": 28.7}}
@@ -377,7 +384,7 @@ def test_completed_shows_results(d: Driver) -> None:
     assert d.state.results.job["status"] == "completed" and not d.state.results.loading
     assert d.state.results.series == series
     # One job, one duration: the server's started_at → finished_at, not the worker's own clocks.
-    assert c.job_duration_s(job) == pytest.approx(28.9)
+    assert r.job_duration_s(job) == pytest.approx(28.9)
     assert d.run.message == "Training completed in 28.9 s" and d.run.duration_s == pytest.approx(28.9)
     assert Action.START in c.allowed_actions(d.state)
 
@@ -394,7 +401,7 @@ def test_failed_at_any_time_shows_the_error(d: Driver) -> None:
             traceback_tail="Traceback…", exit_code=1)
     failure = d.run.failure
     assert d.run.phase is Phase.FAILED
-    assert failure == c.Failure(kind="training", message="Training failed: gap at row 5",
+    assert failure == rn.Failure(kind="training", message="Training failed: gap at row 5",
                                 stage="data", error_type="CandleError", traceback_tail="Traceback…", exit_code=1)
     assert d.run.message == "Training failed – the error window says why"  # the sentence is shown once
     assert allowed_actions_names(d.state) == {"view_logs", "dismiss", "import"}
@@ -620,7 +627,7 @@ def test_unknown_symbol_points_to_the_import_and_marks_the_field(d: Driver) -> N
 def test_start_is_disabled_while_the_server_does_not_answer(d: Driver) -> None:
     d.send(m.HealthAnswered, wall_time=0.0, problem=m.Problem(None, "cannot reach the server"))
     assert Action.START not in c.allowed_actions(d.state)
-    assert c.start_blocked(d.state) == ("The server does not answer (cannot reach the server). Start is enabled "
+    assert start_blocked(d.state) == ("The server does not answer (cannot reach the server). Start is enabled "
                                         "again as soon as it does.")
     before = d.state
     assert d.send(m.StartClicked, config=CONFIG, key="key-1") == ()  # ignored, not queued for later
@@ -628,7 +635,7 @@ def test_start_is_disabled_while_the_server_does_not_answer(d: Driver) -> None:
     for _ in range(5):
         assert not of_type(d.advance(10), m.PostStart)
     d.send(m.HealthAnswered, wall_time=1.0, health={"version": "x"})
-    assert c.start_blocked(d.state) is None and Action.START in c.allowed_actions(d.state)
+    assert start_blocked(d.state) is None and Action.START in c.allowed_actions(d.state)
     assert d.run.phase is Phase.IDLE and not of_type(d.effects, m.PostStart)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from desktop_app.controller import job_duration_s
+from desktop_app.panels.results import job_duration_s
 from desktop_app.views.dialogs import WRAP_INDENT
 from trainer.scoreboard import BASELINE_NAMES, SUMMARY_ROWS
 from gui_harness import ARTIFACTS, GuiApp, distinct_colours, missing_tools, write_layout, xvfb

@@ -12,7 +12,9 @@ import dearpygui.dearpygui as dpg
 
 from desktop_app import form
 from desktop_app import messages as m
-from desktop_app.controller import Action, Phase, State, allowed_actions, start_blocked
+from desktop_app.controller import Action, State, allowed_actions
+from desktop_app.panels.connection import start_blocked
+from desktop_app.panels.run import Phase
 from desktop_app.views import theme
 
 LABEL_WIDTH = 128

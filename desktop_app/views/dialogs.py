@@ -11,7 +11,8 @@ from typing import Any
 import dearpygui.dearpygui as dpg
 
 from desktop_app import messages as m
-from desktop_app.controller import Action, Phase, State, allowed_actions
+from desktop_app.controller import Action, State, allowed_actions
+from desktop_app.panels.run import Phase
 from desktop_app.views import theme
 from trainer.config import TIMEFRAME_SECONDS
 from trainer.data.import_cli import report_rows

@@ -11,7 +11,7 @@ import dearpygui.dearpygui as dpg
 from desktop_app import job_columns
 from desktop_app import messages as m
 from desktop_app.controller import State
-from desktop_app.use_panel import COMPARE_MAX, COMPARE_MIN
+from desktop_app.panels.use import COMPARE_MAX, COMPARE_MIN
 from desktop_app.views import theme
 from trainer.events import JobStatus as S
 

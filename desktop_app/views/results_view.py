@@ -10,7 +10,8 @@ from typing import Any
 import dearpygui.dearpygui as dpg
 
 from desktop_app import messages as m
-from desktop_app.controller import State, job_duration_s
+from desktop_app.controller import State
+from desktop_app.panels.results import job_duration_s
 from desktop_app.views import theme
 from trainer.scoreboard import BASELINES, SUMMARY_ROWS, MetricRow
 

@@ -7,7 +7,8 @@ import math
 
 import dearpygui.dearpygui as dpg
 
-from desktop_app.controller import Phase, Run, State
+from desktop_app.controller import State
+from desktop_app.panels.run import Phase, Run
 from desktop_app.series import epoch_ticks, loss_segments
 from desktop_app.views import theme
 from trainer.events import JobStatus as S

@@ -1,15 +1,19 @@
-"""The GUI state of using trained jobs (issue 13), as pure reducers the controller delegates to: the Results tab's
-Next bar card (the latest candle's forecast of the job shown) and the Compare window (2 to 4 jobs side by side).
-
-Each reducer takes the ``UsePanel`` and a message and returns ``(UsePanel, effects)``; no I/O, no Dear PyGui.
-"""
+"""Using trained jobs (issue 13): the Results tab's Next bar card (the latest candle's forecast of the job shown)
+and the Compare window (2 to 4 jobs side by side). Its slice is ``State.use``; the results panel asks for the
+Next bar through ``next_bar_for`` when a job's results arrive."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from desktop_app import messages as m
+from desktop_app.panels import Effects, Reducer
+from trainer.events import JobStatus
+
+if TYPE_CHECKING:
+    from desktop_app.controller import State
 
 #: How many jobs the Compare window takes.
 COMPARE_MIN, COMPARE_MAX = 2, 4
@@ -40,9 +44,6 @@ class Compare:
 class UsePanel:
     next_bar: NextBar = NextBar()
     compare: Compare = Compare()
-
-
-Effects = tuple[m.Effect, ...]
 
 
 def load_next_bar(panel: UsePanel, job_id: str) -> tuple[UsePanel, Effects]:
@@ -94,16 +95,25 @@ def on_comparison_loaded(panel: UsePanel, msg: m.ComparisonLoaded) -> tuple[UseP
                                           problem=msg.problem)), ()
 
 
-#: Message type → reducer over the ``UsePanel`` (the controller applies them to ``State.use``).
-HANDLERS = {
-    m.NextBarRefreshClicked: on_next_bar_refresh,
-    m.NextBarLoaded: on_next_bar_loaded,
-    m.CompareClicked: on_compare_clicked,
-    m.CompareClosed: on_compare_closed,
-    m.ComparisonLoaded: on_comparison_loaded,
+def _on_use(reduce: Callable[[UsePanel, Any], tuple[UsePanel, Effects]]) -> Reducer:
+    """``reduce`` over ``State.use`` as a reducer of the whole state."""
+
+    def reducer(state: State, msg: Any) -> tuple[State, Effects]:
+        use, effects = reduce(state.use, msg)
+        return (state if use is state.use else replace(state, use=use)), effects
+
+    return reducer
+
+
+REDUCERS: dict[type, Reducer] = {
+    m.NextBarRefreshClicked: _on_use(on_next_bar_refresh),
+    m.NextBarLoaded: _on_use(on_next_bar_loaded),
+    m.CompareClicked: _on_use(on_compare_clicked),
+    m.CompareClosed: _on_use(on_compare_closed),
+    m.ComparisonLoaded: _on_use(on_comparison_loaded),
 }
 
 
 def latest_completed(jobs: tuple[dict[str, Any], ...]) -> str | None:
     """The newest completed job of a ``GET /jobs`` list (newest first), or None."""
-    return next((str(j["job_id"]) for j in jobs if j.get("status") == "completed"), None)
+    return next((str(j["job_id"]) for j in jobs if j.get("status") == JobStatus.COMPLETED), None)
