@@ -37,7 +37,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     metrics         TEXT,
     error           TEXT,
     idempotency_key TEXT UNIQUE,
-    last_seq        INTEGER NOT NULL DEFAULT 0
+    last_seq        INTEGER NOT NULL DEFAULT 0,
+    sweep_id        TEXT,
+    trial           INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 CREATE TABLE IF NOT EXISTS events (
@@ -48,6 +50,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
 """
+#: Columns added after the first release: (name, SQL type), added to an older database when it opens.
+_ADDED_COLUMNS = (("sweep_id", "TEXT"), ("trial", "INTEGER"))
 
 
 def utc_now() -> str:
@@ -77,6 +81,8 @@ class JobRecord:
     error: dict[str, Any] | None
     idempotency_key: str | None
     last_seq: int
+    sweep_id: str | None = None
+    trial: int | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
@@ -96,6 +102,8 @@ class JobRecord:
             error=load(row["error"]),
             idempotency_key=row["idempotency_key"],
             last_seq=row["last_seq"],
+            sweep_id=row["sweep_id"],
+            trial=row["trial"],
         )
 
 
@@ -116,6 +124,10 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        present = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for name, kind in _ADDED_COLUMNS:
+            if name not in present:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         """Close the connection (later calls raise ``sqlite3.ProgrammingError``)."""
@@ -145,12 +157,16 @@ class JobStore:
 
     # ---- jobs -------------------------------------------------------------------------------------------------
 
-    def create_job(self, job_id: str, config: dict[str, Any], idempotency_key: str | None) -> JobRecord:
-        """Insert a ``queued`` job; ``sqlite3.IntegrityError`` if the id or the idempotency key exists."""
+    def create_job(
+        self, job_id: str, config: dict[str, Any], idempotency_key: str | None, sweep: tuple[str, int | None] | None = None
+    ) -> JobRecord:
+        """Insert a ``queued`` job; ``sweep``: ``(sweep_id, trial number)`` of a sweep's job (trial None: the sweep's
+        final scoring). ``sqlite3.IntegrityError`` if the id or the idempotency key exists."""
+        sweep_id, trial = sweep or (None, None)
         with self._tx() as db:
             db.execute(
-                "INSERT INTO jobs (job_id, status, config, created_at, progress, idempotency_key)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (job_id, status, config, created_at, progress, idempotency_key, sweep_id, trial)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     JobStatus.QUEUED.value,
@@ -158,6 +174,8 @@ class JobStore:
                     utc_now(),
                     json.dumps(empty_progress(config)),
                     idempotency_key,
+                    sweep_id,
+                    trial,
                 ),
             )
         return self.get_job(job_id)

@@ -182,6 +182,8 @@ class JobSummary(_Response):
     started_at: str | None
     finished_at: str | None
     progress: Progress
+    sweep_id: str | None = Field(description="The sweep this job is a trial of (null: none).")
+    trial: int | None = Field(description="Its trial number in that sweep (null: not a trial, or the final scoring).")
 
     @classmethod
     def from_record(cls, job: JobRecord) -> JobSummary:
@@ -195,6 +197,8 @@ class JobSummary(_Response):
             started_at=job.started_at,
             finished_at=job.finished_at,
             progress=job.progress,
+            sweep_id=job.sweep_id,
+            trial=job.trial,
         )
 
 
@@ -213,6 +217,8 @@ class Job(_Response):
     error: dict[str, Any] | None = Field(description="stage, error_type, error, traceback_tail, exit_code if failed.")
     artifacts: Artifacts
     last_seq: int = Field(description="seq of this job's newest event (0: none).")
+    sweep_id: str | None = Field(description="The sweep this job is a trial of (null: none).")
+    trial: int | None = Field(description="Its trial number in that sweep (null: not a trial, or the final scoring).")
 
     @classmethod
     def from_record(cls, job: JobRecord, folder: Path) -> Job:
@@ -240,6 +246,8 @@ class Job(_Response):
                 report=present("report.html"),
             ),
             last_seq=job.last_seq,
+            sweep_id=job.sweep_id,
+            trial=job.trial,
         )
 
 

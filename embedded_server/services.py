@@ -11,13 +11,14 @@ from embedded_server.event_bus import EventBus
 from embedded_server.job_manager import JobManager
 from embedded_server.job_store import JobStore
 from embedded_server.settings import AppSettings
+from embedded_server.sweeps import SweepManager
 
 EXTENSION = "candlecast"
 
 
 @dataclass
 class Services:
-    """One app's settings, job store, event bus and job manager, where its log goes, and when it started
+    """One app's settings, job store, event bus, job manager and sweep manager, where its log goes, and when it started
     (``time.monotonic()`` seconds). ``settings_warning`` is set when a corrupt settings file was replaced."""
 
     settings: AppSettings
@@ -27,11 +28,14 @@ class Services:
     log_path: Path
     started_monotonic: float
     settings_warning: str | None = None
+    sweeps: SweepManager = None  # type: ignore[assignment]  # set by ``create_app`` once the manager exists
 
     def close(self, timeout: float | None = None) -> None:
         """Stop every worker (jobs end ``stopped``/``cancelled``), disconnect WebSocket clients, close the store."""
+        self.sweeps.close()  # first: no sweep submits a trial while the jobs are stopped
         self.manager.shutdown(timeout)
         self.bus.close()
+        self.sweeps.store.close()
         self.store.close()
 
 

@@ -55,7 +55,7 @@ from trainer.model import (
     predict,
     select_device,
 )
-from trainer.splits import Fold, walk_forward
+from trainer.splits import Fold, job_folds
 from trainer.verdicts import compact, job_verdicts
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,8 @@ def run_job(
     with stage("data"):
         frame, partial = load_candles(config, candles)
         samples = build_samples(frame, config.timeframe, config.lookback, config.forecast_horizon)
-        folds = walk_forward(samples.positions, config.forecast_horizon, config.cv_folds, config.use_cv)
+        folds = job_folds(samples.positions, len(frame), config.forecast_horizon, config.cv_folds, config.use_cv,
+                          config.final_holdout)
     log.info(
         "job %s: %s %s, %d candles (%d partial), %d samples, %d fold(s), device %s", job_id, config.symbol,
         config.timeframe, len(frame), partial, len(samples.positions), len(folds), device,
