@@ -9,7 +9,7 @@ The job manager starts the job's worker as for any job (``trainer.worker``); fin
 - loads the candles here and puts them into Ray's object store, so the node that runs the task needs no dataset;
 - runs ``run_job`` on the cluster as one task with ``num_cpus``/``num_gpus`` and no retry (``max_retries=0``):
   the task writes its events into a ``ray.util.queue.Queue`` (an actor on the driver's node), which the driver
-  relays on its stdout as its own (``training.started`` gains ``node_id``, ``node_ip`` and ``remote_pid``; its
+  relays on its stdout as its own (``training.started`` gains ``node_id`` and ``remote_pid``; its
   ``pid`` stays this process's, the one the job manager supervises);
 - brings the artifacts back as bytes and writes them into the local job folder;
 - forwards a stop (stdin line, SIGTERM, EOF) as ``ray.cancel`` (then a forced cancel after ``FORCE_CANCEL_S``);
@@ -152,7 +152,7 @@ def _remote_job(config_json: dict, job_id: str, frame: Any, partial: int, events
     from trainer.model import TrainingStopped
 
     context = ray.get_runtime_context()
-    where = {"node_id": context.get_node_id(), "node_ip": ray.util.get_node_ip_address()}
+    where = {"node_id": context.get_node_id()}
 
     def emit(event: dict[str, Any]) -> None:
         if event.get("type") == EventType.TRAINING_STARTED.value:
@@ -168,6 +168,7 @@ def _remote_job(config_json: dict, job_id: str, frame: Any, partial: int, events
         except JobError as exc:
             return {"error": {"stage": exc.stage, "error_type": type(exc.error).__name__,
                               "error": " ".join(str(exc.error).split()) or repr(exc.error)}}
-        names = [name for key, name in ARTIFACTS.items() if key != "log"]  # the job's worker.log is the driver's
-        files = {name: (job_dir / name).read_bytes() for name in names if (job_dir / name).exists()}
+        files = {  # every file the job wrote (report plots included); the job's worker.log is the driver's
+            path.name: path.read_bytes() for path in job_dir.iterdir() if path.is_file() and path.name != ARTIFACTS["log"]
+        }
         return {"files": files, "metrics": result.metrics, "verdicts": result.verdicts}
