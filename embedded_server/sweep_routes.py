@@ -127,8 +127,12 @@ def sweep_detail(sweep_id: str) -> Sweep:
     )
 
 
+#: Optuna's ``TrialState`` names → the API's trial states.
+_STATES = {"RUNNING": "running", "WAITING": "waiting", "COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
+
+
 def _trial(trial: Any) -> Trial:
-    state = trial.state.name.lower()
+    state = _STATES[trial.state.name]
     return Trial(
         number=trial.number, state=state, params=trial.params, value=trial.value if state == "complete" else None,
         intermediate={str(step): v for step, v in trial.intermediate_values.items()},

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -246,3 +247,16 @@ def test_cli_runs_a_sweep_and_reports_both_scores(tmp_path: Path) -> None:
     assert "log_loss on the inner walk-forward (what the search saw)" in done.stdout
     assert "log_loss on the final untouched test period (scored once" in done.stdout
     assert "Direction (p_up)" in done.stdout and "1/1" in done.stderr
+
+
+def test_the_documented_sweep_objects_are_the_models() -> None:
+    from embedded_server import sweep_schemas
+    from test_docs import section, table_rows, top_level_keys
+
+    text = " ".join(section("### Sweeps").split())
+    for name, model in (("`SweepSummary`", sweep_schemas.SweepSummary), ("`Sweep`", sweep_schemas.Sweep),
+                        ("a `Trial`", sweep_schemas.Trial)):
+        found = re.search(re.escape(name) + r" is `(\{.*?\})`", text)
+        assert found and top_level_keys(found.group(1)) == set(model.model_fields), name
+    rows = {row[0].strip("`") for row in table_rows(section("### Sweeps"))}
+    assert rows == set(SweepRequest.model_fields)
