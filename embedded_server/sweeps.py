@@ -233,7 +233,8 @@ class _Runner:
 
         self.study = _open_study(self.sweeps.folder / self.sweep_id / "study.journal", self.sweep_id, self.request)
         unfinished = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
-        for trial in self.study.get_trials(deepcopy=False, states=unfinished):  # left by a server restart
+        left = self.study.get_trials(deepcopy=False, states=unfinished)  # cut short by a server restart
+        for trial in left:
             self.study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
         self._publish(
             EventType.SWEEP_STARTED, None, trials=self._total(), parallel=self.request.parallel,
@@ -241,6 +242,13 @@ class _Runner:
             executor="ray" if self.request.ray_address else "local", resumed=self.resumed,
             done=len(self.study.trials),
         )
+        for trial in left:
+            best = self._best()
+            self._publish(
+                EventType.SWEEP_TRIAL_COMPLETED, trial.user_attrs.get("job_id"), trial=trial.number, state="failed",
+                value=None, params=trial.params, best_trial=best.number if best else None,
+                best_value=best.value if best else None, node_id=trial.user_attrs.get("node_id"),
+            )
         threads = [
             threading.Thread(target=self._trials, name=f"sweep-{self.sweep_id}-{k}", daemon=True)
             for k in range(self.request.parallel)

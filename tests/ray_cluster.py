@@ -13,6 +13,7 @@ Candlecast workers) need the variable too, which the test sets for the server it
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -111,14 +112,10 @@ def _start(argv: list[str], log: Path) -> RayNode:
     return RayNode(proc, log)
 
 
-@pytest.fixture
-def ray_cluster() -> Iterator[RayCluster]:
-    """A head and a second node on 127.0.0.1 (1 CPU each), with a temp dir of their own; skips with the reason
-    when Ray is not installed or cannot start here."""
-    if importlib.util.find_spec("ray") is None:
-        pytest.skip("Ray is not installed (pip install 'candlecast[cluster]')")
-    if not sys.platform.startswith("linux"):
-        pytest.skip("the loopback two-node cluster is set up for Linux (/proc, process groups)")
+@contextlib.contextmanager
+def two_node_cluster() -> Iterator[RayCluster]:
+    """Start a head and a second node on 127.0.0.1 (1 CPU each) with a temp dir of their own; end both on exit.
+    Raises ``RayUnavailable`` (with the head's log tail) when the head does not come up."""
     temp = Path(tempfile.mkdtemp(prefix="cc-ray-", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
     ray_bin = str(Path(sys.executable).with_name("ray"))
     head = _start([ray_bin, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(GCS_PORT),
@@ -128,7 +125,7 @@ def ray_cluster() -> Iterator[RayCluster]:
         try:
             head.node_id(timeout=90)
         except AssertionError as exc:
-            pytest.skip(f"Ray cannot start here: {str(exc)[-300:]}")
+            raise RayUnavailable(str(exc)[-300:]) from None
         second = _start([sys.executable, "-c", SECOND_NODE, "start", "--address", f"127.0.0.1:{GCS_PORT}",
                          "--node-ip-address", "127.0.0.1", *NODE_OPTIONS], temp / "second.log")
         nodes.append(second)
@@ -138,3 +135,21 @@ def ray_cluster() -> Iterator[RayCluster]:
         for node in reversed(nodes):
             node.stop()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+class RayUnavailable(RuntimeError):
+    """The Ray head did not start on this machine."""
+
+
+@pytest.fixture
+def ray_cluster() -> Iterator[RayCluster]:
+    """``two_node_cluster`` for a test; skips with the reason when Ray is not installed or cannot start here."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed (pip install 'candlecast[cluster]')")
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the loopback two-node cluster is set up for Linux (/proc, process groups)")
+    try:
+        with two_node_cluster() as cluster:
+            yield cluster
+    except RayUnavailable as exc:
+        pytest.skip(f"Ray cannot start here: {exc}")

@@ -4,12 +4,14 @@ best trial once on the final test period, resumes after a server restart, stops 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,13 +144,27 @@ def _replay(server: LiveServer, last: str) -> list[dict[str, Any]]:
 @pytest.mark.slow
 def test_local_sweep_resumes_after_restart_and_scores_the_best_once(candlecast_home: Path) -> None:
     write_settings(candlecast_home, warm_worker=False)
-    server = start_live_server(candlecast_home)
-    body = {"space": SPACE, "base": TINY, "trials": 4, "seed": 3}
-    sweep_id = server.post("/sweeps", body).json()["sweep_id"]
+    with _served(candlecast_home) as server:
+        body = {"space": SPACE, "base": TINY, "trials": 4, "seed": 3}
+        sweep_id = server.post("/sweeps", body).json()["sweep_id"]
+        _wait_sweep(server, sweep_id, lambda s: s["done"] >= 2)
+        assert server.stop() == 0  # mid-sweep: the running trial's job ends stopped, the sweep stays running
+    with _served(candlecast_home) as server:
+        _check_resumed_sweep(server, sweep_id)
 
-    _wait_sweep(server, sweep_id, lambda s: s["done"] >= 2)
-    assert server.stop() == 0  # mid-sweep: the running trial's job ends stopped, the sweep stays running
-    server = start_live_server(candlecast_home)
+
+@contextlib.contextmanager
+def _served(home: Path) -> Iterator[LiveServer]:
+    """A real server on ``home``, stopped at the end whatever happens."""
+    server = start_live_server(home)
+    try:
+        yield server
+    finally:
+        if server.proc.poll() is None:
+            server.stop()
+
+
+def _check_resumed_sweep(server: LiveServer, sweep_id: str) -> None:
     sweep = _wait_sweep(server, sweep_id, lambda s: s["status"] != "running")
 
     assert sweep["status"] == "completed", sweep
@@ -187,7 +203,6 @@ def test_local_sweep_resumes_after_restart_and_scores_the_best_once(candlecast_h
     assert [e["resumed"] for e in sweep_events if e["type"] == "sweep.started"] == [False, True]
     assert sum(e["type"] == "sweep.trial_completed" for e in sweep_events) == 4
     assert all(e["sweep_id"] == sweep_id for e in sweep_events)
-    server.stop()
 
 
 @pytest.mark.slow

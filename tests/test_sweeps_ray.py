@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from ray_cluster import RAY_ENV, RayCluster, ray_cluster  # noqa: F401  (fixture)
-from server_fixtures import receive_until, start_live_server, write_settings
-from test_sweeps import SPACE, TINY, _wait_sweep
+from server_fixtures import LiveServer, receive_until, write_settings
+from test_sweeps import SPACE, TINY, _served, _wait_sweep
 
 
 @pytest.mark.slow
@@ -23,7 +23,11 @@ def test_ray_sweep_runs_on_both_nodes_and_survives_a_lost_node(
     head_id, second_id = ray_cluster.head.node_id(), ray_cluster.second.node_id()
     # Two trials at once (one per node); a trial waiting for a free CPU has not started yet: a long start timeout.
     write_settings(candlecast_home, warm_worker=False, max_concurrent_jobs=2, start_timeout_s=900)
-    server = start_live_server(candlecast_home)
+    with _served(candlecast_home) as server:
+        _run_and_check(server, ray_cluster, head_id, second_id)
+
+
+def _run_and_check(server: LiveServer, ray_cluster: RayCluster, head_id: str, second_id: str) -> None:  # noqa: F811
     ws = server.ws()
     hello = receive_until(ws, lambda m: m["type"] == "hello")[0]
     body = {"space": SPACE, "base": TINY, "trials": 4, "parallel": 2, "ray_address": ray_cluster.address,
@@ -56,4 +60,3 @@ def test_ray_sweep_runs_on_both_nodes_and_survives_a_lost_node(
             for name in ("model", "metrics", "predictions", "report"):
                 assert Path(job["artifacts"][name]).is_file(), (job_id, name)  # back in the local job folder
     assert sweep["final"]["final_value"] is not None
-    server.stop()
