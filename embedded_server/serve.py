@@ -94,6 +94,7 @@ class ServerHandle:
         svc = self.app.extensions[EXTENSION]
         svc.sweeps.close()  # first: no sweep submits a trial while the jobs are stopped
         svc.manager.shutdown(timeout)  # still serving meanwhile: clients watch the jobs end ``stopped``
+        svc.sweeps.join()
         svc.bus.close()  # WebSocket clients get a 1001 close
         self._server.shutdown()
         self._thread.join(10)

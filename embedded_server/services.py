@@ -34,6 +34,7 @@ class Services:
         """Stop every worker (jobs end ``stopped``/``cancelled``), disconnect WebSocket clients, close the store."""
         self.sweeps.close()  # first: no sweep submits a trial while the jobs are stopped
         self.manager.shutdown(timeout)
+        self.sweeps.join()
         self.bus.close()
         self.sweeps.store.close()
         self.store.close()

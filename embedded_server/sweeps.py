@@ -128,15 +128,21 @@ class SweepManager:
         runner.request_stop(reason)
 
     def close(self) -> None:
-        """Server shutdown: runners stop asking for trials and leave their sweeps ``running`` (resumed next start);
-        their trial jobs are stopped by the job manager's own shutdown."""
+        """Server shutdown, first step: runners stop asking for trials and leave their sweeps ``running`` (resumed
+        at the next start). Their trial jobs end with the job manager's own shutdown; then ``join``."""
         with self._lock:
             self._closing = True
             runners = list(self._runners.values())
         for runner in runners:
             runner.closing.set()
+
+    def join(self, timeout: float = 10.0) -> None:
+        """Wait (at most ``timeout`` seconds in all) for the runners to notice their trial jobs ended."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            runners = list(self._runners.values())
         for runner in runners:
-            runner.thread.join(10)
+            runner.thread.join(max(0.0, deadline - time.monotonic()))
 
     def study(self, sweep_id: str) -> Any:
         """The sweep's Optuna study (the live one while it runs, else loaded from its journal); None if none yet."""
