@@ -53,9 +53,8 @@ def create_app(config: Mapping[str, Any] | None = None, settings: AppSettings | 
     store.prune_events()
     bus = EventBus(store, app.config["WS_CLIENT_QUEUE"])
     manager = JobManager(store, bus, settings, paths.jobs_dir())
-    svc = Services(settings, store, bus, manager, log_path, time.monotonic(), warning)
-    svc.sweeps = SweepManager(SweepStore(store.path), store, bus, manager, settings, paths.data_dir())
-    app.extensions[EXTENSION] = svc
+    sweeps = SweepManager(SweepStore(store.path), store, bus, manager, settings, paths.data_dir())
+    app.extensions[EXTENSION] = Services(settings, store, bus, manager, log_path, time.monotonic(), sweeps, warning)
 
     from embedded_server import routes, sweep_routes, ws
 

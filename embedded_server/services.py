@@ -18,8 +18,9 @@ EXTENSION = "candlecast"
 
 @dataclass
 class Services:
-    """One app's settings, job store, event bus, job manager and sweep manager, where its log goes, and when it started
-    (``time.monotonic()`` seconds). ``settings_warning`` is set when a corrupt settings file was replaced."""
+    """One app's settings, job store, event bus, job manager, where its log goes, when it started
+    (``time.monotonic()`` seconds) and its sweep manager. ``settings_warning`` is set when a corrupt settings file
+    was replaced."""
 
     settings: AppSettings
     store: JobStore
@@ -27,8 +28,8 @@ class Services:
     manager: JobManager
     log_path: Path
     started_monotonic: float
+    sweeps: SweepManager
     settings_warning: str | None = None
-    sweeps: SweepManager = None  # type: ignore[assignment]  # set by ``create_app`` once the manager exists
 
     def close(self, timeout: float | None = None) -> None:
         """Stop every worker (jobs end ``stopped``/``cancelled``), disconnect WebSocket clients, close the store."""

@@ -93,28 +93,15 @@ def run_on_ray(config: TrainingConfig, job_dir: Path, emit: Emit, stop: threadin
             name=f"candlecast-{job_dir.name}",
         )
         ref = task.remote(config.model_dump(mode="json"), job_dir.name, candles, partial, events)
-        cancelled_at = None
-        while True:
-            done, _ = ray.wait([ref], timeout=POLL_S)
-            _relay(events, emit)
-            if done:
-                break
-            if stop.is_set() and cancelled_at is None:
-                ray.cancel(ref)
-                cancelled_at = time.monotonic()
-            elif cancelled_at is not None and time.monotonic() - cancelled_at > FORCE_CANCEL_S:
-                ray.cancel(ref, force=True)
         try:
-            out = ray.get(ref)
+            out = _await(ref, events, emit, stop)
         except ray.exceptions.TaskCancelledError:
             raise TrainingStopped from None
-        except ray.exceptions.RayError as exc:
+        except ray.exceptions.RayError as exc:  # the task's node or worker, or the event queue's, is gone
             if stop.is_set():
                 raise TrainingStopped from None
             first = (str(exc).strip().splitlines() or [repr(exc)])[0]
             raise JobError("worker", RuntimeError(f"the Ray task was lost ({type(exc).__name__}): {first}")) from exc
-        finally:
-            _relay(events, emit)
         if out.get("stopped"):
             raise TrainingStopped
         if "error" in out:
@@ -128,6 +115,24 @@ def run_on_ray(config: TrainingConfig, job_dir: Path, emit: Emit, stop: threadin
         return JobResult(out["metrics"], artifacts, time.perf_counter() - started, out["verdicts"])
     finally:
         ray.shutdown()
+
+
+def _await(ref: Any, events: Any, emit: Emit, stop: threading.Event) -> dict[str, Any]:
+    """Relay the task's events until it ends (a stop cancels it, by force after ``FORCE_CANCEL_S``); its result.
+    Raises what ``ray.get`` raises (``ray.exceptions.RayError``)."""
+    import ray
+
+    cancelled_at = None
+    while not ray.wait([ref], timeout=POLL_S)[0]:
+        _relay(events, emit)
+        if stop.is_set() and cancelled_at is None:
+            ray.cancel(ref)
+            cancelled_at = time.monotonic()
+        elif cancelled_at is not None and time.monotonic() - cancelled_at > FORCE_CANCEL_S:
+            ray.cancel(ref, force=True)
+    out = ray.get(ref)
+    _relay(events, emit)  # the last events were queued before the task returned
+    return out
 
 
 def _relay(events: Any, emit: Emit) -> None:

@@ -187,12 +187,12 @@ def run_worker(job_dir: Path, stdin: IO[str] | None = None, taken: tuple[EventWr
     from trainer.model import TrainingStopped
     from trainer.train import JobError, run_job
 
-    runner = run_job
-    if (job_dir / EXECUTOR_FILE).exists():  # a sweep's Ray trial: this process drives the remote task
-        from trainer.ray_driver import ray_runner
-
-        runner = ray_runner(job_dir / EXECUTOR_FILE)
     try:
+        runner = run_job
+        if (job_dir / EXECUTOR_FILE).exists():  # a sweep's Ray trial: this process drives the remote task
+            from trainer.ray_driver import ray_runner
+
+            runner = ray_runner(job_dir / EXECUTOR_FILE)
         result = runner(config, job_dir, writer.emit, watcher.event)
     except (TrainingStopped, KeyboardInterrupt):
         watcher.stop("interrupted")  # keeps an earlier reason
