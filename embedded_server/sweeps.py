@@ -249,12 +249,8 @@ class _Runner:
             done=len(self.study.trials),
         )
         for trial in left:
-            best = self._best()
-            self._publish(
-                EventType.SWEEP_TRIAL_COMPLETED, trial.user_attrs.get("job_id"), trial=trial.number, state="failed",
-                value=None, params=trial.params, best_trial=best.number if best else None,
-                best_value=best.value if best else None, node_id=trial.user_attrs.get("node_id"),
-            )
+            self._announce(trial.number, "failed", None, trial.params, trial.user_attrs.get("job_id"),
+                           trial.user_attrs.get("node_id"))
         threads = [
             threading.Thread(target=self._trials, name=f"sweep-{self.sweep_id}-{k}", daemon=True)
             for k in range(self.request.parallel)
@@ -283,11 +279,14 @@ class _Runner:
                 if len(self.study.trials) >= self._total():
                     return
                 trial = self.study.ask()
+            params = suggest(self.request.space, trial)
             try:
-                params = suggest(self.request.space, trial)
                 state, value, job_id, node_id = self._run_trial(trial, params)
             except ManagerClosed:
                 return
+            except Exception:  # e.g. the disk refused the job (StorageFull): this trial fails, the sweep goes on
+                log.exception("sweep %s: trial %d could not run", self.sweep_id, trial.number)
+                state, value, job_id, node_id = "failed", None, trial.user_attrs.get("job_id"), None
             if state is None:  # halted mid-trial by a shutdown: the trial stays unfinished (failed on resume)
                 return
             self._tell(trial, state, value, params, job_id, node_id)
@@ -362,9 +361,15 @@ class _Runner:
                 self.study.tell(trial, value)
             else:
                 self.study.tell(trial, state=states[state])
+        self._announce(trial.number, state, value, params, job_id, node_id)
+
+    def _announce(self, number: int, state: str, value: float | None, params: dict[str, Any], job_id: str | None,
+                  node_id: str | None) -> None:
+        """``sweep.trial_completed`` for a trial the study has been told about, with the best trial so far."""
+        with self._lock:
             best = self._best()
         self._publish(
-            EventType.SWEEP_TRIAL_COMPLETED, job_id, trial=trial.number, state=state, value=value, params=params,
+            EventType.SWEEP_TRIAL_COMPLETED, job_id, trial=number, state=state, value=value, params=params,
             best_trial=best.number if best else None, best_value=best.value if best else None, node_id=node_id,
         )
 

@@ -275,3 +275,11 @@ def test_the_documented_sweep_objects_are_the_models() -> None:
         assert found and top_level_keys(found.group(1)) == set(model.model_fields), name
     rows = {row[0].strip("`") for row in table_rows(section("### Sweeps"))}
     assert rows == set(SweepRequest.model_fields)
+
+
+def test_the_packaged_app_answers_a_ray_address_with_what_to_install(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    body = assert_problem(client.post("/sweeps", json={"space": SPACE, "ray_address": "127.0.0.1:6390"}), 422)
+    assert body["detail"] == "Ray is not installed here: pip install 'candlecast[cluster]' (the packaged app runs local sweeps only)"
+    assert body["errors"][0]["loc"] == ["body", "ray_address"]
+    assert client.get("/sweeps").get_json()["count"] == 0
