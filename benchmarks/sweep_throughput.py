@@ -23,14 +23,20 @@ from ray_cluster import RAY_ENV, two_node_cluster  # noqa: E402
 
 TRIALS = 4
 BODY = {
-    "space": {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}, "distribution": {"choices": ["gaussian", "laplace"]}},
+    "space": {
+        "learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
+        "distribution": {"choices": ["gaussian", "laplace"]},
+    },
     "base": {"epochs": 1, "cv_folds": 2, "lookback": 8, "batch_size": 512},
     "trials": TRIALS, "parallel": 2, "prune": False, "seed": 1,
 }
 
 
 def _seconds(start: str, end: str) -> float:
-    return (datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+    def parse(iso: str) -> datetime:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+    return (parse(end) - parse(start)).total_seconds()
 
 
 def run(ray_address: str | None) -> dict[str, float]:
@@ -46,7 +52,8 @@ def run(ray_address: str | None) -> dict[str, float]:
         requests.post(f"{url}/sweeps/{sweep_id}/stop", timeout=60)  # the final scoring is not part of the figure
         span = _seconds(min(j["created_at"] for j in jobs), max(j["finished_at"] for j in jobs))
         per_trial = statistics.median(_seconds(j["created_at"], j["finished_at"]) for j in jobs)
-        return {"trials_per_min": TRIALS / span * 60, "trial_s": per_trial, "nodes": len({t["node_id"] for t in sweep["trials"]})}
+        nodes = len({t["node_id"] for t in sweep["trials"]})
+        return {"trials_per_min": TRIALS / span * 60, "trial_s": per_trial, "nodes": nodes}
 
 
 def main() -> None:

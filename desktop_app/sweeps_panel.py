@@ -240,7 +240,8 @@ def update(panel: Panel, message: Message) -> tuple[Panel, tuple[Effect, ...]]:
         return replace(panel, sweep=message.sweep), ((ListSweeps(),) if ended else ())
     if isinstance(message, Tick):
         if running(panel) and not panel.loading and message.now - panel.last_load >= POLL_S:
-            return replace(panel, loading=True, last_load=message.now), (LoadSweep(panel.selected),)  # type: ignore[arg-type]
+            poll = LoadSweep(panel.sweep["sweep_id"])  # type: ignore[index]  # running(panel): a sweep is shown
+            return replace(panel, loading=True, last_load=message.now), (poll,)
         return panel, ()
     raise TypeError(f"not a Sweeps tab message: {message!r}")
 

@@ -158,7 +158,11 @@ class JobStore:
     # ---- jobs -------------------------------------------------------------------------------------------------
 
     def create_job(
-        self, job_id: str, config: dict[str, Any], idempotency_key: str | None, sweep: tuple[str, int | None] | None = None
+        self,
+        job_id: str,
+        config: dict[str, Any],
+        idempotency_key: str | None,
+        sweep: tuple[str, int | None] | None = None,
     ) -> JobRecord:
         """Insert a ``queued`` job; ``sweep``: ``(sweep_id, trial number)`` of a sweep's job (trial None: the sweep's
         final scoring). ``sqlite3.IntegrityError`` if the id or the idempotency key exists."""

@@ -92,7 +92,9 @@ class SweepStore:
             rows = self._db.execute(query + " ORDER BY created_at DESC, sweep_id DESC LIMIT ?", [*args, limit])
             return [_record(r) for r in rows.fetchall()]
 
-    def finish(self, sweep_id: str, status: str, result: dict[str, Any] | None = None, error: str | None = None) -> bool:
+    def finish(
+        self, sweep_id: str, status: str, result: dict[str, Any] | None = None, error: str | None = None
+    ) -> bool:
         """Move a ``running`` sweep to ``status``; False (nothing written) when it had already ended."""
         with self._lock:
             cursor = self._db.execute(

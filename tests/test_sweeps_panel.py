@@ -25,7 +25,8 @@ def test_a_bad_form_is_one_line_and_sends_nothing() -> None:
     panel = sp.Panel(draft={"lookback": "64 .. 8"})
     panel, effects = sp.update(panel, sp.StartPressed({}, 4, 1, ""))
     assert effects == () and panel.problem == "space.lookback: empty range: low (64) must be below high (8)"
-    assert sp.request_from_draft({}, {}, 4, 1, "") == "give choices (a, b, c) or a range (low .. high) for at least one option"
+    nothing = sp.request_from_draft({}, {}, 4, 1, "")
+    assert nothing == "give choices (a, b, c) or a range (low .. high) for at least one option"
     assert sp.request_from_draft({"lookback": "a .. b"}, {}, 1, 1, "").startswith("lookback: a range is")
     panel, effects = sp.update(panel, sp.DraftEdited("lookback", "8, 16"))
     assert panel.problem is None and effects == ()

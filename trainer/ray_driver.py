@@ -174,6 +174,8 @@ def _remote_job(config_json: dict, job_id: str, frame: Any, partial: int, events
             return {"error": {"stage": exc.stage, "error_type": type(exc.error).__name__,
                               "error": " ".join(str(exc.error).split()) or repr(exc.error)}}
         files = {  # every file the job wrote (report plots included); the job's worker.log is the driver's
-            path.name: path.read_bytes() for path in job_dir.iterdir() if path.is_file() and path.name != ARTIFACTS["log"]
+            path.name: path.read_bytes()
+            for path in job_dir.iterdir()
+            if path.is_file() and path.name != ARTIFACTS["log"]
         }
         return {"files": files, "metrics": result.metrics, "verdicts": result.verdicts}

@@ -70,7 +70,9 @@ class SweepRequest(BaseModel):
 
     space: dict[str, Dimension] = Field(min_length=1, description="Field → choices or range.")
     base: dict[str, Any] = Field(default_factory=dict, description="Fixed TrainingConfig fields of every trial.")
-    trials: int = Field(8, ge=1, le=MAX_TRIALS, strict=True, description="Trials to run (a resumed sweep counts those done).")
+    trials: int = Field(
+        8, ge=1, le=MAX_TRIALS, strict=True, description="Trials to run (a resumed sweep counts those done)."
+    )
     parallel: int = Field(1, ge=1, le=64, strict=True, description="Trials running at once.")
     objective: Objective = Field("log_loss", description="Minimised over the inner walk-forward folds.")
     sampler: Sampler = Field("tpe", description="Optuna sampler: TPE, random or grid.")
