@@ -260,11 +260,13 @@ class App:
         from desktop_app.api_client import ApiClient, EventStream
         from desktop_app.runtime import Runtime
         from desktop_app.shell import Shell
+        from desktop_app.sweeps_runtime import SweepsRuntime
 
         client = ApiClient(url)
         embedded_log = str(paths.log_dir() / "backend.log") if self.server is not None else None
         shell = Shell(lambda effects: runtime.perform(effects))  # ``runtime`` is bound before the first frame
         runtime = Runtime(client, shell.post, self._remember, log_path=embedded_log)
+        sweeps = SweepsRuntime(ApiClient(url), wake=lambda: shell.on_post())
         stream = EventStream(
             client.ws_url,
             on_message=lambda event: shell.post(_server_event(event)),
@@ -281,21 +283,22 @@ class App:
             view = self.layout.viewport
             dpg.create_viewport(title=TITLE, width=view.width, height=view.height, x_pos=view.x, y_pos=view.y,
                                 min_width=900, min_height=600)
-            _build(dpg, shell, url, note, initial, self.layout, self.warnings)
+            sweeps_view = _build(dpg, shell, url, note, initial, self.layout, self.warnings, sweeps)
             dpg.setup_dearpygui()
             dpg.show_viewport()
             dpg.set_primary_window("main", True)
             stream.start()
-            self._loop(dpg, shell, runtime)
+            self._loop(dpg, shell, runtime, sweeps_view.frame)
             self._save_on_exit(dpg, runtime)
             layout_store.save_ini(dpg.save_init_file)  # the render loop has ended: no frame waits on this write
         finally:
             stream.close()
             runtime.shutdown()
+            sweeps.shutdown()
             dpg.destroy_context()
         return 0
 
-    def _loop(self, dpg: Any, shell: Any, runtime: Any) -> None:
+    def _loop(self, dpg: Any, shell: Any, runtime: Any, each_frame: Any) -> None:
         from desktop_app.frame_pacing import FramePacer
         from desktop_app.gui_test_probe import Probe
 
@@ -310,6 +313,7 @@ class App:
                 slept = pacer.wait(shell.streaming)  # idle: until input, a message or the next tick
                 started = time.perf_counter()
                 changed, first_event = shell.step()
+                each_frame()  # the Sweeps tab's own state machine
                 dpg.render_dearpygui_frame()
                 ended = time.perf_counter()
                 pacer.after_frame(changed)
@@ -343,7 +347,7 @@ class App:
         panels = layout_store.Panels(
             control_width=self.layout.panels.control_width,
             show_advanced=bool(dpg.get_value("cp_advanced")),
-            tab=tab if tab in ("training", "results", "jobs") else "training",
+            tab=tab if tab in ("training", "results", "jobs", "sweeps") else "training",
             status_bar=self.layout.panels.status_bar,
         )
 
@@ -370,8 +374,10 @@ def _ws_changed(status: str, detail: str, retry: float | None) -> Any:
     return m.WsChanged(time.monotonic(), status, detail, retry)
 
 
-def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], layout: Any, warnings: list[str]) -> None:
-    """Create every window and view, and register them with the shell."""
+def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], layout: Any, warnings: list[str],
+           sweeps: Any) -> Any:
+    """Create every window and view, and register them with the shell; returns the Sweeps tab (stepped each
+    frame with its own state machine, ``sweeps``)."""
     from desktop_app import messages as m
     from desktop_app.views import theme
     from desktop_app.views.compare_view import CompareView
@@ -379,7 +385,9 @@ def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], l
     from desktop_app.views.dialogs import ErrorDialog, ImportDialog, LogsDialog, Warnings
     from desktop_app.views.jobs_view import JobsView
     from desktop_app.views.results_view import ResultsView
+    from desktop_app import form
     from desktop_app.views.status_bar import HEIGHT, StatusBar
+    from desktop_app.views.sweeps_view import SweepsView
     from desktop_app.views.training_view import TrainingView
 
     themes = theme.setup()
@@ -388,6 +396,10 @@ def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], l
 
     def show_tab(name: str) -> None:
         dpg.set_value("tabs", f"tab_{name}")
+
+    def open_job(job_id: str) -> None:
+        dispatch(m.JobOpened, job_id=job_id)
+        show_tab("results")
 
     with dpg.window(tag="main", no_scrollbar=True):
         with dpg.menu_bar():
@@ -400,6 +412,7 @@ def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], l
                 dpg.add_menu_item(label="Training", callback=lambda: show_tab("training"))
                 dpg.add_menu_item(label="Results", callback=lambda: show_tab("results"))
                 dpg.add_menu_item(label="Jobs", callback=lambda: show_tab("jobs"))
+                dpg.add_menu_item(label="Sweeps", callback=lambda: show_tab("sweeps"))
             with dpg.menu(label="Help"):
                 dpg.add_menu_item(label=f"API: {url}/openapi.json", enabled=False)
                 dpg.add_menu_item(label=f"Files: {paths.data_dir()}", enabled=False)
@@ -416,6 +429,8 @@ def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], l
                             results = ResultsView(dispatch)
                     with dpg.tab(label="Jobs", tag="tab_jobs"):
                         jobs = JobsView(dispatch, lambda: show_tab("results"))
+                    with dpg.tab(label="Sweeps", tag="tab_sweeps"):
+                        sweeps_view = SweepsView(sweeps, lambda: form.validate(panel.values())[0] or {}, open_job)
         status = StatusBar(url, note, themes)
     show_tab(layout.panels.tab)
     shell.views.extend([panel, status, training, results, jobs, ErrorDialog(dispatch), LogsDialog(dispatch), importer,
@@ -432,3 +447,4 @@ def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], l
 
     shell.on_change.append(follow_the_run)
     Warnings(warnings)
+    return sweeps_view

@@ -1,5 +1,5 @@
 """The ``candlecast`` command: opens the app, or runs one subcommand (train, import, datasets, serve, worker,
-predict, jobs, rerun, predictor).
+predict, jobs, rerun, predictor, sweep).
 
 Only argument parsing lives here; each subcommand's ``run(args) -> int`` is imported when it is used, so
 ``candlecast --help`` stays fast and the GUI/server process never imports torch. A user mistake is one line
@@ -30,6 +30,7 @@ COMMANDS = {
     "predict": "desktop_app.remote_cli",
     "jobs": "desktop_app.remote_cli",
     "rerun": "desktop_app.remote_cli",
+    "sweep": "desktop_app.sweep_cli",
 }
 
 
@@ -66,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     datasets = sub.add_parser("datasets", help="list the stored datasets")
     datasets.add_argument("--json", action="store_true", help="print the list as JSON")
+
+    from desktop_app.sweep_cli import add_sweep_arguments
+
+    add_sweep_arguments(sub.add_parser("sweep", help="search training options with Optuna; trials run as jobs"))
 
     serve = sub.add_parser("serve", help="run the local REST/WebSocket server in the foreground")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

@@ -52,7 +52,7 @@ class Panels(BaseModel):
 
     control_width: int = Field(360, ge=260, le=1200)
     show_advanced: bool = False
-    tab: Literal["training", "results", "jobs"] = "training"
+    tab: Literal["training", "results", "jobs", "sweeps"] = "training"
     status_bar: bool = True
 
 

@@ -21,6 +21,8 @@ from embedded_server.logging_setup import LOG_NAME
 from embedded_server.predictor_process import PredictorProcess
 from embedded_server.services import EXTENSION, Services, services
 from embedded_server.settings import AppSettings, load_settings
+from embedded_server.sweep_store import SweepStore
+from embedded_server.sweeps import SweepManager
 from trainer import paths
 
 #: Largest request body accepted (413 above it).
@@ -53,16 +55,18 @@ def create_app(config: Mapping[str, Any] | None = None, settings: AppSettings | 
     bus = EventBus(store, app.config["WS_CLIENT_QUEUE"])
     manager = JobManager(store, bus, settings, paths.jobs_dir())
     predictor = PredictorProcess(paths.jobs_dir())
+    sweeps = SweepManager(SweepStore(store.path), store, bus, manager, settings, paths.data_dir())
     app.extensions[EXTENSION] = Services(
-        settings, store, bus, manager, log_path, time.monotonic(), warning, predictor=predictor
+        settings, store, bus, manager, log_path, time.monotonic(), sweeps, warning, predictor=predictor
     )
 
-    from embedded_server import routes, use_routes, ws
+    from embedded_server import routes, sweep_routes, use_routes, ws
 
     security.init_app(app)
     problems.register_error_handlers(app)
     app.register_blueprint(routes.bp)
     app.register_blueprint(use_routes.bp)
+    app.register_blueprint(sweep_routes.bp)
     ws.sock.init_app(app)
     return app
 

@@ -143,11 +143,19 @@ class JobManager:
 
     # ---- submit -----------------------------------------------------------------------------------------------
 
-    def submit(self, config: TrainingConfig, idempotency_key: str | None = None) -> Submission:
+    def submit(
+        self,
+        config: TrainingConfig,
+        idempotency_key: str | None = None,
+        sweep: tuple[str, int | None] | None = None,
+        files: dict[str, Any] | None = None,
+    ) -> Submission:
         """Create a job for ``config`` and start it now if a slot is free, else queue it.
 
-        A repeated ``idempotency_key`` returns the job the first request created (``created=False``). Publishes
-        ``job.status`` events and the server's ``training.started``. Raises ``ManagerClosed`` during shutdown.
+        A repeated ``idempotency_key`` returns the job the first request created (``created=False``). ``sweep``:
+        ``(sweep_id, trial)`` tag of a sweep's job; ``files``: more JSON files for the job folder, written before
+        the worker starts (``executor.json`` of a Ray trial). Publishes ``job.status`` events and the server's
+        ``training.started``. Raises ``ManagerClosed`` during shutdown.
         """
         with self._lock:
             if idempotency_key is not None:
@@ -156,7 +164,7 @@ class JobManager:
                     return Submission(existing, False, existing.pid, self.queue_position(existing.job_id))
             if self._closing:
                 raise ManagerClosed("the server is shutting down")
-            job_id = self._create_job(config, idempotency_key)
+            job_id = self._create_job(config, idempotency_key, sweep, files or {})
             self._announce_status(job_id, JobStatus.QUEUED, None)
             self._queue.append(job_id)
             started = self._start_next() if self._queue[0] == job_id else None
@@ -178,7 +186,10 @@ class JobManager:
                 self._spawn_failed(job_id, spawn_error)
             return Submission(self.store.get_job(job_id), True, expected_pid, self.queue_position(job_id))
 
-    def _create_job(self, config: TrainingConfig, idempotency_key: str | None) -> str:
+    def _create_job(
+        self, config: TrainingConfig, idempotency_key: str | None, sweep: tuple[str, int | None] | None,
+        files: dict[str, Any],
+    ) -> str:
         """Make the job's folder with its ``config.json`` and its ``queued`` row (lock held); returns its id.
 
         Raises ``StorageFull`` when the disk refuses a write; the folder is then removed, so nothing is left behind.
@@ -187,7 +198,9 @@ class JobManager:
         config_json = config.model_dump(mode="json")
         try:
             atomic_write_json(job_dir / "config.json", config_json)
-            self.store.create_job(job_id, config_json, idempotency_key)
+            for name, content in files.items():
+                atomic_write_json(job_dir / name, content)
+            self.store.create_job(job_id, config_json, idempotency_key, sweep)
         except BaseException as exc:
             shutil.rmtree(job_dir, ignore_errors=True)
             if isinstance(exc, Exception) and is_write_failure(exc):

@@ -39,7 +39,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     error           TEXT,
     idempotency_key TEXT UNIQUE,
     last_seq        INTEGER NOT NULL DEFAULT 0,
-    summary         TEXT
+    summary         TEXT,
+    sweep_id        TEXT,
+    trial           INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 CREATE TABLE IF NOT EXISTS events (
@@ -50,11 +52,13 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
 """
+#: Columns added after the first release: (name, SQL type), added to an older database when it opens.
+_ADDED_COLUMNS = (("sweep_id", "TEXT"), ("trial", "INTEGER"))
 
 
 #: Columns of a job in a list: its ``summary`` instead of its whole ``metrics`` (left NULL).
 _LIST_COLUMNS = ("job_id, status, config, pid, created_at, started_at, finished_at, progress, NULL AS metrics, "
-                 "error, idempotency_key, last_seq, summary")
+                 "error, idempotency_key, last_seq, summary, sweep_id, trial")
 
 
 def job_summary(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -98,6 +102,8 @@ class JobRecord:
     idempotency_key: str | None
     last_seq: int
     summary: dict[str, Any] | None = None  # ``job_summary`` of the metrics
+    sweep_id: str | None = None
+    trial: int | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
@@ -118,6 +124,8 @@ class JobRecord:
             idempotency_key=row["idempotency_key"],
             last_seq=row["last_seq"],
             summary=load(row["summary"]),
+            sweep_id=row["sweep_id"],
+            trial=row["trial"],
         )
 
 
@@ -138,18 +146,21 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
-        self._add_summary_column()
+        self._add_columns()
 
-    def _add_summary_column(self) -> None:
-        """Give a store from before job summaries its ``summary`` column, filled from each job's metrics."""
-        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
-        if "summary" in columns:
-            return
+    def _add_columns(self) -> None:
+        """Give a store from an older version the columns added since: ``sweep_id`` and ``trial`` (NULL: not a
+        sweep's trial) and ``summary``, filled from each job's metrics."""
+        present = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
         with self._tx() as db:
-            db.execute("ALTER TABLE jobs ADD COLUMN summary TEXT")
-            for row in db.execute("SELECT job_id, metrics FROM jobs WHERE metrics IS NOT NULL").fetchall():
-                summary = job_summary(json.loads(row["metrics"]))
-                db.execute("UPDATE jobs SET summary = ? WHERE job_id = ?", (json.dumps(summary), row["job_id"]))
+            for name, kind in _ADDED_COLUMNS:
+                if name not in present:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+            if "summary" not in present:
+                db.execute("ALTER TABLE jobs ADD COLUMN summary TEXT")
+                for row in db.execute("SELECT job_id, metrics FROM jobs WHERE metrics IS NOT NULL").fetchall():
+                    summary = job_summary(json.loads(row["metrics"]))
+                    db.execute("UPDATE jobs SET summary = ? WHERE job_id = ?", (json.dumps(summary), row["job_id"]))
 
     def close(self) -> None:
         """Close the connection (later calls raise ``sqlite3.ProgrammingError``)."""
@@ -179,12 +190,20 @@ class JobStore:
 
     # ---- jobs -------------------------------------------------------------------------------------------------
 
-    def create_job(self, job_id: str, config: dict[str, Any], idempotency_key: str | None) -> JobRecord:
-        """Insert a ``queued`` job; ``sqlite3.IntegrityError`` if the id or the idempotency key exists."""
+    def create_job(
+        self,
+        job_id: str,
+        config: dict[str, Any],
+        idempotency_key: str | None,
+        sweep: tuple[str, int | None] | None = None,
+    ) -> JobRecord:
+        """Insert a ``queued`` job; ``sweep``: ``(sweep_id, trial number)`` of a sweep's job (trial None: the sweep's
+        final scoring). ``sqlite3.IntegrityError`` if the id or the idempotency key exists."""
+        sweep_id, trial = sweep or (None, None)
         with self._tx() as db:
             db.execute(
-                "INSERT INTO jobs (job_id, status, config, created_at, progress, idempotency_key)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (job_id, status, config, created_at, progress, idempotency_key, sweep_id, trial)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     JobStatus.QUEUED.value,
@@ -192,6 +211,8 @@ class JobStore:
                     utc_now(),
                     json.dumps(empty_progress(config)),
                     idempotency_key,
+                    sweep_id,
+                    trial,
                 ),
             )
         return self.get_job(job_id)

@@ -13,7 +13,7 @@ from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from embedded_server import routes, use_routes, ws  # noqa: F401  (their declarations fill OPERATIONS)
+from embedded_server import routes, sweep_routes, use_routes, ws  # noqa: F401  (their declarations fill OPERATIONS)
 from embedded_server.operations import OPERATIONS, Operation, problem
 from embedded_server.schemas import ProblemDetails
 from trainer import __version__

@@ -255,6 +255,8 @@ class JobSummary(_Response):
     error: str | None = Field(None, description="Why it failed (one line), once failed.")
     metrics: dict[str, Any] | None = Field(None, description="include=metrics: key figures (trainer.key_figures).")
     config: dict[str, Any] | None = Field(None, description="include=config: the resolved config.")
+    sweep_id: str | None = Field(description="The sweep this job is a trial of (null: none).")
+    trial: int | None = Field(description="Its trial number in that sweep (null: not a trial, or the final scoring).")
 
     @classmethod
     def from_record(cls, job: JobRecord, metrics: bool = False, config: bool = False) -> JobSummary:
@@ -277,6 +279,8 @@ class JobSummary(_Response):
             error=(job.error or {}).get("error"),
             metrics=summary.get("key_figures") if metrics else None,
             config=job.config if config else None,
+            sweep_id=job.sweep_id,
+            trial=job.trial,
         )
 
 
@@ -295,6 +299,8 @@ class Job(_Response):
     error: dict[str, Any] | None = Field(description="stage, error_type, error, traceback_tail, exit_code if failed.")
     artifacts: Artifacts
     last_seq: int = Field(description="seq of this job's newest event (0: none).")
+    sweep_id: str | None = Field(description="The sweep this job is a trial of (null: none).")
+    trial: int | None = Field(description="Its trial number in that sweep (null: not a trial, or the final scoring).")
 
     @classmethod
     def from_record(cls, job: JobRecord, folder: Path) -> Job:
@@ -322,6 +328,8 @@ class Job(_Response):
                 report=present("report.html"),
             ),
             last_seq=job.last_seq,
+            sweep_id=job.sweep_id,
+            trial=job.trial,
         )
 
 

@@ -92,11 +92,14 @@ class ServerHandle:
         self._closed.set()
         log.info("server on %s shutting down", self.url)
         svc = self.app.extensions[EXTENSION]
+        svc.sweeps.close()  # first: no sweep submits a trial while the jobs are stopped
         svc.manager.shutdown(timeout)  # still serving meanwhile: clients watch the jobs end ``stopped``
+        svc.sweeps.join()
         svc.bus.close()  # WebSocket clients get a 1001 close
         self._server.shutdown()
         self._thread.join(10)
         self._server.server_close()
+        svc.sweeps.store.close()
         svc.store.close()
         self._lock.release()  # last: the next server on this folder may only start once this one is done with it
 
@@ -184,6 +187,7 @@ def _serve_locked(
             services().manager.recover(lock)
             services().manager.remove_leftovers(lock, [paths.config_dir()])
             services().manager.warm_up()  # the spare worker, if config.json's warm_worker is on
+            services().sweeps.resume()  # sweeps a previous run left running go on
     except BaseException as exc:
         server.server_close()
         close_app(app)

@@ -87,6 +87,9 @@ class AppSettings(BaseModel):
     training: dict[str, Any] = Field(
         default_factory=dict, description="TrainingConfig fields used as defaults for new jobs."
     )
+    ray_address: str | None = Field(
+        None, min_length=1, description="Default Ray cluster of sweeps (host:port); null: sweeps run here."
+    )
     unknown: dict[str, Any] = Field(
         default_factory=dict, description="Keys of an old config.json the migration could not place; kept, unused."
     )

@@ -14,6 +14,7 @@ def test_defaults_are_those_of_the_api() -> None:
         "symbol": "BTCUSDT", "timeframe": "1h", "batch_size": 512, "use_cv": True, "cv_folds": 5,
         "forecast_horizon": 1, "calibration_method": "abs", "p_up_source": "cdf", "seed": 42, "epochs": 20,
         "learning_rate": 1e-3, "lookback": 64, "distribution": "student_t", "device": "auto", "dataset": None,
+        "final_holdout": "off",
     }
     assert TrainingConfig().dataset_id == "BTCUSDT-1h"
     assert list(TIMEFRAME_SECONDS) == ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d"]

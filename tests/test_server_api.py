@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def test_openapi_covers_every_route_of_the_app(app, client) -> None:
     doc = client.get("/openapi.json").get_json()
     assert doc["openapi"] == "3.1.0"
     routes = {
-        (method.lower(), rule.rule.replace("<job_id>", "{job_id}"))
+        (method.lower(), re.sub(r"<(\w+)>", r"{\1}", rule.rule))
         for rule in app.url_map.iter_rules()
         if rule.endpoint != "static"
         for method in rule.methods - {"HEAD", "OPTIONS"}
@@ -94,8 +95,8 @@ def test_an_operation_answers_only_through_its_model(monkeypatch) -> None:
 
 def test_a_declaration_needs_declared_path_parameters_and_is_made_once(monkeypatch) -> None:
     monkeypatch.setattr(operations, "OPERATIONS", [])
-    with pytest.raises(ValueError, match="no path parameter 'sweep_id'"):
-        operations.declare("GET", "/sweeps/{sweep_id}", "probe", ok="ok")
+    with pytest.raises(ValueError, match="no path parameter 'probe_id'"):
+        operations.declare("GET", "/probes/{probe_id}", "probe", ok="ok")
     op = operations.declare("GET", "/probe/{job_id}", "probe", ok="ok")
     assert op.path_parameters == (operations.PATH_PARAMETERS["job_id"],)
     with pytest.raises(ValueError, match="declared twice"):

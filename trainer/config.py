@@ -32,6 +32,7 @@ CalibrationMethod = Literal["abs", "isotonic", "platt", "temperature", "none"]
 PUpSource = Literal["cdf", "head"]
 Distribution = Literal["gaussian", "student_t", "laplace"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
+FinalHoldout = Literal["off", "inner", "final"]
 
 _SYMBOL_SEPARATORS = re.compile(r"[\s/_\-.]")
 #: A dataset id: ``SYMBOL-timeframe``, ``bundled:`` first for the bundled copy (groups: prefix, symbol, timeframe).
@@ -71,6 +72,11 @@ class TrainingConfig(BaseModel):
     lookback: int = Field(64, ge=2, le=4096, description="Bars of history per sample.")
     distribution: Distribution = Field("student_t", description="Family of the predictive distribution.")
     device: Device = Field("auto", description="auto picks CUDA, then MPS, else CPU.")
+    final_holdout: FinalHoldout = Field(
+        "off",
+        description="Sweeps: 'inner' keeps the final test period (the last 20 % of candles) out and cross-validates "
+        "inside the rest; 'final' trains before that period and tests once on it; 'off': plain walk-forward.",
+    )
     dataset: str | None = Field(
         None,
         description="A dataset id from /datasets; default: symbol + timeframe.",

@@ -45,6 +45,11 @@ class EventType(str, Enum):
     TRAINING_STOPPED = "training.stopped"
     TRAINING_CANCELLED = "training.cancelled"
     JOB_STATUS = "job.status"
+    SWEEP_STARTED = "sweep.started"
+    SWEEP_TRIAL_COMPLETED = "sweep.trial_completed"
+    SWEEP_COMPLETED = "sweep.completed"
+    SWEEP_FAILED = "sweep.failed"
+    SWEEP_STOPPED = "sweep.stopped"
 
 
 #: Events after which a job produces nothing more.
@@ -176,6 +181,68 @@ class JobStatusChanged(_Base):
     previous: str | None
 
 
+class _SweepBase(TypedDict):
+    type: str
+    job_id: str | None
+    timestamp: float
+    sweep_id: str
+
+
+class SweepStarted(_SweepBase):
+    """A sweep started, or resumed after a restart (``resumed``, with the ``done`` trials it already has);
+    ``job_id`` is null. ``executor`` is ``local`` or ``ray``."""
+
+    trials: int
+    parallel: int
+    objective: str
+    sampler: str
+    executor: str
+    resumed: bool
+    done: int
+
+
+class SweepTrialCompleted(_SweepBase):
+    """One trial ended (``job_id``: its job). ``state``: ``complete``, ``pruned`` (stopped early by the pruner:
+    its job ends ``stopped`` with a reason starting ``pruned``) or ``failed``; ``value``: its objective on the
+    inner walk-forward (null unless complete); ``best_trial``/``best_value``: the best so far (null: none yet);
+    ``node_id``: the Ray node it ran on (null when local)."""
+
+    trial: int
+    state: str
+    value: float | None
+    params: dict[str, Any]
+    best_trial: int | None
+    best_value: float | None
+    node_id: str | None
+
+
+class SweepCompleted(_SweepBase):
+    """The sweep ran its trials and scored the best one once on the final, untouched test period.
+    ``best_value``: its inner objective (the number the search saw); ``final_value``: the same objective on the
+    final period (``final_job_id``, a job with ``final_holdout: final``); ``verdicts``: that job's compact
+    verdicts (``training.completed``); the final figures are null when that job failed (``final_error``)."""
+
+    best_trial: int
+    best_params: dict[str, Any]
+    best_value: float
+    final_job_id: str | None
+    final_value: float | None
+    verdicts: dict[str, Any] | None
+    final_error: str | None
+
+
+class SweepFailed(_SweepBase):
+    """The sweep could not go on (no trial completed, its study could not be read or written): ``error``."""
+
+    error: str
+
+
+class SweepStopped(_SweepBase):
+    """The sweep was stopped on request (or by a server shutdown, after which it resumes): ``reason``."""
+
+    reason: str
+
+
 #: The record type of each event; for the server started/worker started pair, see ``origin``.
 EVENT_RECORDS: dict[EventType, tuple[type, ...]] = {
     EventType.TRAINING_STARTED: (TrainingStartedServer, TrainingStartedWorker),
@@ -186,6 +253,11 @@ EVENT_RECORDS: dict[EventType, tuple[type, ...]] = {
     EventType.TRAINING_STOPPED: (TrainingStopped,),
     EventType.TRAINING_CANCELLED: (TrainingCancelled,),
     EventType.JOB_STATUS: (JobStatusChanged,),
+    EventType.SWEEP_STARTED: (SweepStarted,),
+    EventType.SWEEP_TRIAL_COMPLETED: (SweepTrialCompleted,),
+    EventType.SWEEP_COMPLETED: (SweepCompleted,),
+    EventType.SWEEP_FAILED: (SweepFailed,),
+    EventType.SWEEP_STOPPED: (SweepStopped,),
 }
 
 

@@ -116,15 +116,52 @@ def _split(positions: np.ndarray, horizon: int, folds: int, use_cv: bool) -> lis
         tests = [positions[len(positions) - int(round(HOLDOUT_FRACTION * len(positions))) :]]
     out = []
     for k, test in enumerate(tests, start=1):
-        if len(test) < MIN_BLOCK:
-            return f"fold {k}: test block has {len(test)} samples (need {MIN_BLOCK})"
-        pre_test = _before(positions, int(test[0]), horizon)
-        calibration = _tail(pre_test, CALIBRATION_FRACTION)
-        rest = _before(pre_test, int(calibration[0]), horizon) if len(pre_test) else pre_test
-        validation = _tail(rest, VALIDATION_FRACTION) if len(rest) else rest
-        train = _before(rest, int(validation[0]), horizon) if len(validation) else validation
-        if min(len(train), len(validation), len(calibration)) < MIN_BLOCK:
-            return (f"fold {k}: only {len(pre_test)} samples precede the test block, too few for train, validation "
-                    f"and calibration blocks of {MIN_BLOCK}+ samples each with purge gaps of {horizon} bars")
-        out.append(Fold(k, train, validation, calibration, test))
+        fold = _fold(k, positions, test, horizon)
+        if isinstance(fold, str):
+            return fold
+        out.append(fold)
     return out
+
+
+def _fold(k: int, positions: np.ndarray, test: np.ndarray, horizon: int) -> Fold | str:
+    """Fold ``k`` testing on ``test``, learning from the ``positions`` before it, or why a block is too small."""
+    if len(test) < MIN_BLOCK:
+        return f"fold {k}: test block has {len(test)} samples (need {MIN_BLOCK})"
+    pre_test = _before(positions, int(test[0]), horizon)
+    calibration = _tail(pre_test, CALIBRATION_FRACTION)
+    rest = _before(pre_test, int(calibration[0]), horizon) if len(pre_test) else pre_test
+    validation = _tail(rest, VALIDATION_FRACTION) if len(rest) else rest
+    train = _before(rest, int(validation[0]), horizon) if len(validation) else validation
+    if min(len(train), len(validation), len(calibration)) < MIN_BLOCK:
+        return (f"fold {k}: only {len(pre_test)} samples precede the test block, too few for train, validation "
+                f"and calibration blocks of {MIN_BLOCK}+ samples each with purge gaps of {horizon} bars")
+    return Fold(k, train, validation, calibration, test)
+
+
+def final_period_start(n_bars: int) -> int:
+    """First bar of a dataset's final test period: the last ``HOLDOUT_FRACTION`` of its ``n_bars`` candles.
+
+    Counted in candles, not samples, so every trial of a sweep on one dataset holds out the very same bars
+    whatever its lookback or horizon (which change how many samples the candles give)."""
+    return n_bars - int(round(HOLDOUT_FRACTION * n_bars))
+
+
+def job_folds(
+    positions: np.ndarray, n_bars: int, horizon: int, folds: int, use_cv: bool, final_holdout: str = "off"
+) -> list[Fold]:
+    """The folds of a job (``TrainingConfig.final_holdout``): ``"off"`` is ``walk_forward`` on all samples;
+    ``"inner"`` is ``walk_forward`` on the samples whose label ends before the final period
+    (``final_period_start``), so a sweep's objective never sees that period; ``"final"`` is one fold testing on
+    the final period and learning from everything before it (purged), the sweep winner's single honest score.
+    ``positions``: sorted int64 bar positions, (m,). Raises ``DataError`` when a block would be too small."""
+    positions = np.asarray(positions, dtype=np.int64)
+    if final_holdout == "off":
+        return walk_forward(positions, horizon, folds, use_cv)
+    start = final_period_start(n_bars)
+    if final_holdout == "inner":
+        return walk_forward(_before(positions, start, horizon), horizon, folds, use_cv)
+    fold = _fold(1, positions, positions[positions >= start], horizon)
+    if isinstance(fold, str):
+        raise DataError(f"Too few samples to score the final test period (the last {HOLDOUT_FRACTION:.0%} of "
+                        f"{n_bars:,} candles): {fold}; import more candles.")
+    return [fold]

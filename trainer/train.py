@@ -56,7 +56,7 @@ from trainer.model import (
     select_device,
 )
 from trainer.provenance import job_provenance, write_provenance
-from trainer.splits import Fold, walk_forward
+from trainer.splits import Fold, job_folds
 from trainer.verdicts import compact, job_verdicts
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,8 @@ def run_job(
     with stage("data"):
         frame, partial = load_candles(config, candles)
         samples = build_samples(frame, config.timeframe, config.lookback, config.forecast_horizon)
-        folds = walk_forward(samples.positions, config.forecast_horizon, config.cv_folds, config.use_cv)
+        folds = job_folds(samples.positions, len(frame), config.forecast_horizon, config.cv_folds, config.use_cv,
+                          config.final_holdout)
         provenance = job_provenance(config, frame, str(device))
         write_provenance(job_dir, provenance)
     log.info(

@@ -11,7 +11,9 @@ The contract (ARCHITECTURE.md, API.md):
   and SIGTERM stop it the same way;
 - always ends with exactly one terminal event and exits 0 (``training.completed``), 1 (``training.failed``)
   or 3 (``training.stopped``); its artifacts go into DIR;
-- runs at a slightly lower scheduling priority (``NICENESS``) than the app that started it.
+- runs at a slightly lower scheduling priority (``NICENESS``) than the app that started it;
+- with an ``executor.json`` in DIR (a sweep's Ray trial) it drives the job as a Ray task instead
+  (``trainer.ray_driver``), relaying that task's events under the same contract.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ TRACEBACK_LINES = 20
 NICENESS = 5
 #: What a spare worker imports before it waits for a job (``run_spare``).
 SPARE_PRELOAD = ("trainer.train", "torch._dynamo", "arch")
+#: A job folder holding this file runs its job elsewhere (``trainer.ray_driver``); written by the sweeps.
+EXECUTOR_FILE = "executor.json"
 
 log = logging.getLogger("trainer.worker")
 
@@ -110,7 +114,7 @@ def _failed(job_id: str, stage: str, error: BaseException, expected: bool = Fals
     traceback: the user reads one sentence, the traceback stays in the log."""
     lines = [] if expected else "".join(traceback.format_exception(error)).splitlines()
     return make_event(
-        EventType.TRAINING_FAILED, job_id, stage=stage, error_type=type(error).__name__,
+        EventType.TRAINING_FAILED, job_id, stage=stage, error_type=getattr(error, "error_type", type(error).__name__),
         error=" ".join(str(error).split()) or repr(error),  # one line; the traceback keeps the layout
         traceback_tail="\n".join(lines[-TRACEBACK_LINES:]), exit_code=EXIT_FAILED,  # what it exits with next
     )
@@ -184,7 +188,12 @@ def run_worker(job_dir: Path, stdin: IO[str] | None = None, taken: tuple[EventWr
     from trainer.train import JobError, run_job
 
     try:
-        result = run_job(config, job_dir, writer.emit, watcher.event)
+        runner = run_job
+        if (job_dir / EXECUTOR_FILE).exists():  # a sweep's Ray trial: this process drives the remote task
+            from trainer.ray_driver import ray_runner
+
+            runner = ray_runner(job_dir / EXECUTOR_FILE)
+        result = runner(config, job_dir, writer.emit, watcher.event)
     except (TrainingStopped, KeyboardInterrupt):
         watcher.stop("interrupted")  # keeps an earlier reason
         writer.emit(make_event(EventType.TRAINING_STOPPED, job_id, reason=watcher.reason or "stop requested"))

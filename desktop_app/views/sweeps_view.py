@@ -1,0 +1,150 @@
+"""The Sweeps tab: the search space from the same form (a range or choices per training option, next to the
+option's current value in the control panel), Start/Stop, the sweeps of this server, the shown sweep's live trials
+table, its best-so-far plot and its final result, and "Open best job" (its results in the Results tab).
+
+State and effects are ``desktop_app.sweeps_panel``'s (run by ``desktop_app.sweeps_runtime``); this module only
+draws them and turns clicks into its messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import dearpygui.dearpygui as dpg
+
+from desktop_app import form
+from desktop_app import sweeps_panel as sp
+from desktop_app.sweeps_runtime import SweepsRuntime
+from desktop_app.views import theme
+from trainer.sweep_space import RESERVED
+
+STATE_COLOURS = {"complete": theme.GREEN, "running": theme.ACCENT, "pruned": theme.MUTED, "failed": theme.RED,
+                 "waiting": theme.YELLOW}
+TRIAL_COLUMNS = ("Trial", "State", "Value", "Parameters", "Node", "Job")
+HINT = "Per option: empty = the form's value; a, b, c = choices; low .. high (log) = a range."
+
+
+def _short(value: Any) -> str:
+    return f"{value:.5g}" if isinstance(value, float) else str(value)
+
+
+class SweepsView:
+    """Built in the current container. ``base()`` gives the control panel's current, valid options (or {});
+    ``open_job(job_id)`` shows a job's results."""
+
+    def __init__(self, runtime: SweepsRuntime, base: Callable[[], dict[str, Any]],
+                 open_job: Callable[[str], None]) -> None:
+        self._runtime = runtime
+        self._base = base
+        self._open_job = open_job
+        self._shown: sp.Panel | None = None
+        with dpg.group(horizontal=True):
+            with dpg.child_window(width=420, height=-1):
+                dpg.add_text(HINT, wrap=400, color=theme.MUTED)
+                with dpg.table(header_row=True, policy=dpg.mvTable_SizingStretchProp, borders_innerH=True):
+                    for title in ("Option", "Search"):
+                        dpg.add_table_column(label=title)
+                    for spec in form.FIELDS:
+                        if spec.name in RESERVED:
+                            continue
+                        with dpg.table_row():
+                            dpg.add_text(spec.label)
+                            dpg.add_input_text(width=-1, user_data=spec.name, tag=f"sw_space_{spec.name}",
+                                               callback=lambda s, text, name: runtime.send(sp.DraftEdited(name, text)))
+                dpg.add_input_int(label="Trials", default_value=8, min_value=1, min_clamped=True, tag="sw_trials")
+                dpg.add_input_int(label="At once", default_value=1, min_value=1, min_clamped=True, tag="sw_parallel")
+                dpg.add_input_text(label="Ray address", hint="empty: on this machine", tag="sw_ray")
+                with dpg.group(horizontal=True):
+                    dpg.add_button(label="Start sweep", tag="sw_start", callback=self._start)
+                    dpg.add_button(label="Stop", tag="sw_stop", callback=lambda: runtime.send(sp.StopPressed()))
+                    dpg.add_button(label="Refresh", callback=lambda: runtime.send(sp.Opened()))
+                dpg.add_text("", tag="sw_problem", color=theme.RED, wrap=400)
+            with dpg.child_window(width=-1, height=-1, border=False):
+                with dpg.group(horizontal=True):
+                    dpg.add_combo([], label="Sweep", width=320, tag="sw_pick",
+                                  callback=lambda s, value: runtime.send(sp.Selected(value.split(" ")[0])))
+                    dpg.add_button(label="Open best job", tag="sw_open_best", callback=self._open_best)
+                dpg.add_text("", tag="sw_summary", wrap=0)
+                with dpg.plot(label="Best so far", height=220, width=-1):
+                    dpg.add_plot_axis(dpg.mvXAxis, label="trial", tag="sw_plot_x")
+                    with dpg.plot_axis(dpg.mvYAxis, label="objective (inner walk-forward)", tag="sw_plot_y"):
+                        dpg.add_line_series([], [], label="best so far", tag="sw_best_line")
+                        dpg.add_scatter_series([], [], label="trials", tag="sw_trial_dots")
+                with dpg.table(header_row=True, policy=dpg.mvTable_SizingStretchProp, row_background=True,
+                               borders_innerH=True, scrollY=True, height=-1, tag="sw_trials_table"):
+                    for title in TRIAL_COLUMNS:
+                        dpg.add_table_column(label=title)
+        runtime.send(sp.Opened())
+
+    def frame(self) -> None:
+        """Once per frame (render thread): step the tab's state machine and redraw what changed."""
+        if self._runtime.frame() or self._shown is None:
+            self._draw(self._runtime.panel)
+
+    def _start(self) -> None:
+        self._runtime.send(sp.StartPressed(self._base(), dpg.get_value("sw_trials"), dpg.get_value("sw_parallel"),
+                                           dpg.get_value("sw_ray")))
+
+    def _open_best(self) -> None:
+        sweep = self._runtime.panel.sweep or {}
+        best = sweep.get("best") or {}
+        job = next((t.get("job_id") for t in sweep.get("trials", []) if t["number"] == best.get("trial")), None)
+        final = (sweep.get("final") or {}).get("final_job_id")
+        if final or job:
+            self._open_job(final or job)
+
+    def _draw(self, panel: sp.Panel) -> None:
+        shown, self._shown = self._shown, panel
+        dpg.set_value("sw_problem", panel.problem or "")
+        dpg.configure_item("sw_start", enabled=not panel.busy)
+        dpg.configure_item("sw_stop", enabled=sp.running(panel) and not panel.busy)
+        if shown is None or panel.sweeps is not shown.sweeps:
+            dpg.configure_item("sw_pick", items=[f"{s['sweep_id']} ({s['status']})" for s in panel.sweeps])
+        if panel.selected:
+            status = panel.sweep["status"] if panel.sweep else "…"
+            dpg.set_value("sw_pick", f"{panel.selected} ({status})")
+        if shown is not None and panel.sweep is shown.sweep:
+            return
+        sweep = panel.sweep or {}
+        dpg.set_value("sw_summary", _summary(sweep))
+        dpg.configure_item("sw_open_best", enabled=bool(sweep.get("best")))
+        xs, ys = sp.best_so_far(sweep)
+        dpg.set_value("sw_best_line", [xs, ys])
+        done = [t for t in sweep.get("trials", []) if t.get("value") is not None]
+        dpg.set_value("sw_trial_dots", [[float(t["number"]) for t in done], [float(t["value"]) for t in done]])
+        if xs:
+            dpg.fit_axis_data("sw_plot_x")
+            dpg.fit_axis_data("sw_plot_y")
+        for row in dpg.get_item_children("sw_trials_table", 1) or []:
+            dpg.delete_item(row)
+        for trial in sweep.get("trials", []):
+            with dpg.table_row(parent="sw_trials_table"):
+                dpg.add_text(str(trial["number"]))
+                dpg.add_text(trial["state"], color=STATE_COLOURS.get(trial["state"], theme.TEXT))
+                dpg.add_text(_short(trial["value"]) if trial["value"] is not None else "–")
+                dpg.add_text(", ".join(f"{k}={_short(v)}" for k, v in trial["params"].items()))
+                dpg.add_text((trial.get("node_id") or "local")[:12])
+                dpg.add_button(label=trial.get("job_id") or "–", enabled=bool(trial.get("job_id")),
+                               user_data=trial.get("job_id"), callback=lambda s, a, job_id: self._open_job(job_id))
+
+
+def _summary(sweep: dict[str, Any]) -> str:
+    """The sweep's state in a few lines: progress, best so far, and once completed both scores and the verdicts."""
+    if not sweep:
+        return "No sweep shown."
+    objective = sweep["request"]["objective"]
+    lines = [f"{sweep['status']}: {sweep['done']} of {sweep['total']} trials"]
+    if sweep.get("best"):
+        best = sweep["best"]
+        lines.append(f"best so far: trial {best['trial']}, {objective} {best['value']:.5f} on the inner walk-forward")
+    final = sweep.get("final")
+    if final and final.get("final_value") is not None:
+        lines.append(f"final untouched test period (scored once): {objective} {final['final_value']:.5f}")
+        headline = (final.get("verdicts") or {}).get("headline") or {}
+        lines += [headline[part]["text"] for part in ("direction", "distribution") if headline.get(part)]
+    elif final and final.get("final_error"):
+        lines.append(f"final test period not scored: {final['final_error']}")
+    if sweep.get("error"):
+        lines.append(f"error: {sweep['error']}")
+    return "\n".join(lines)
