@@ -233,30 +233,37 @@ class JobStore:
 
     def list_jobs(
         self, status: JobStatus | None = None, limit: int = 50, offset: int = 0, *, symbol: str | None = None,
-        timeframe: str | None = None,
+        timeframe: str | None = None, sweep_id: str | None = None,
     ) -> list[JobRecord]:
         """Newest first, at most ``limit`` after skipping ``offset``, optionally only those with ``status``,
-        ``symbol`` and ``timeframe`` (of their config); each with its ``summary``, not its ``metrics``."""
-        where, args = self._filters(status, symbol, timeframe)
+        ``symbol`` and ``timeframe`` (of their config) and of sweep ``sweep_id``; each with its ``summary``, not
+        its ``metrics``."""
+        where, args = self._filters(status, symbol, timeframe, sweep_id)
         query = f"SELECT {_LIST_COLUMNS} FROM jobs{where} ORDER BY created_at DESC, job_id DESC LIMIT ? OFFSET ?"
         with self._lock:
             rows = self._db.execute(query, [*args, limit, offset]).fetchall()
         return [JobRecord.from_row(r) for r in rows]
 
     def count_jobs(
-        self, status: JobStatus | None = None, *, symbol: str | None = None, timeframe: str | None = None
+        self, status: JobStatus | None = None, *, symbol: str | None = None, timeframe: str | None = None,
+        sweep_id: str | None = None,
     ) -> int:
         """How many jobs ``list_jobs`` with the same filters pages through."""
-        where, args = self._filters(status, symbol, timeframe)
+        where, args = self._filters(status, symbol, timeframe, sweep_id)
         with self._lock:
             return int(self._db.execute(f"SELECT COUNT(*) FROM jobs{where}", args).fetchone()[0])
 
     @staticmethod
-    def _filters(status: JobStatus | None, symbol: str | None, timeframe: str | None) -> tuple[str, list[Any]]:
+    def _filters(
+        status: JobStatus | None, symbol: str | None, timeframe: str | None, sweep_id: str | None
+    ) -> tuple[str, list[Any]]:
         clauses, args = [], []
         if status is not None:
             clauses.append("status = ?")
             args.append(JobStatus(status).value)
+        if sweep_id is not None:
+            clauses.append("sweep_id = ?")
+            args.append(sweep_id)
         for key, value in (("symbol", symbol), ("timeframe", timeframe)):
             if value is not None:
                 clauses.append(f"json_extract(config, '$.{key}') = ?")

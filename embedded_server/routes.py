@@ -145,7 +145,7 @@ def start_training(body: TrainingStartRequest) -> tuple[StartAccepted, dict[str,
 @operation(bp, "GET", "/jobs", "List jobs, newest first", ok="Jobs.", model=JobList, errors=INVALID, query=JobsQuery)
 def list_jobs(query: JobsQuery) -> JobList:
     store = services().store
-    filters = {"symbol": query.symbol, "timeframe": query.timeframe}
+    filters = {"symbol": query.symbol, "timeframe": query.timeframe, "sweep_id": query.sweep}
     records = store.list_jobs(query.status, query.limit, query.offset, **filters)
     jobs = [JobSummary.from_record(j, query.includes("metrics"), query.includes("config")) for j in records]
     total = store.count_jobs(query.status, **filters)

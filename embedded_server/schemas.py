@@ -80,6 +80,7 @@ class JobsQuery(_Request):
     status: JobStatus | None = Field(None, description="Only jobs with this status.")
     symbol: str | None = Field(None, min_length=1, description="Only jobs of this symbol (BTCUSDT).")
     timeframe: Timeframe | None = Field(None, description="Only jobs of this timeframe.")
+    sweep: str | None = Field(None, min_length=1, max_length=64, description="Only the jobs of this sweep (its id).")
     limit: int = Field(50, ge=1, le=1000, description="At most this many jobs, newest first.")
     offset: int = Field(0, ge=0, le=2**31, description="Skip this many (the next page: offset + limit).")
     include: str | None = Field(

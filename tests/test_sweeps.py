@@ -194,6 +194,10 @@ def _check_resumed_sweep(server: LiveServer, sweep_id: str) -> None:
     assert (sweep["best"]["trial"], sweep["best"]["value"]) == (best["number"], best["value"])
     final_job = server.job(final["final_job_id"])
     assert (final_job["sweep_id"], final_job["trial"]) == (sweep_id, None)
+    listed = server.get(f"/jobs?sweep={sweep_id}&limit=2").json()  # GET /jobs filters a sweep's jobs
+    assert listed["total"] == len(trials) + 1 and listed["count"] == 2
+    assert {j["sweep_id"] for j in listed["jobs"]} == {sweep_id}
+    assert server.get("/jobs?sweep=no-such-sweep").json()["total"] == 0
     assert final_job["config"]["final_holdout"] == "final"
     assert final["final_value"] == final_job["metrics"]["pooled"]["model"]["log_loss"] != final["best_value"]
     assert final["verdicts"]["headline"]["direction"]["text"]
