@@ -119,12 +119,31 @@ def _split(positions: np.ndarray, horizon: int, folds: int, use_cv: bool) -> lis
         if len(test) < MIN_BLOCK:
             return f"fold {k}: test block has {len(test)} samples (need {MIN_BLOCK})"
         pre_test = _before(positions, int(test[0]), horizon)
-        calibration = _tail(pre_test, CALIBRATION_FRACTION)
-        rest = _before(pre_test, int(calibration[0]), horizon) if len(pre_test) else pre_test
-        validation = _tail(rest, VALIDATION_FRACTION) if len(rest) else rest
-        train = _before(rest, int(validation[0]), horizon) if len(validation) else validation
-        if min(len(train), len(validation), len(calibration)) < MIN_BLOCK:
+        blocks = _learning_blocks(pre_test, horizon)
+        if blocks is None:
             return (f"fold {k}: only {len(pre_test)} samples precede the test block, too few for train, validation "
                     f"and calibration blocks of {MIN_BLOCK}+ samples each with purge gaps of {horizon} bars")
-        out.append(Fold(k, train, validation, calibration, test))
+        out.append(Fold(k, *blocks, test))
     return out
+
+
+def _learning_blocks(pre_test: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Train, validation and calibration blocks of the positions ``pre_test`` (purged), or None if too few."""
+    calibration = _tail(pre_test, CALIBRATION_FRACTION)
+    rest = _before(pre_test, int(calibration[0]), horizon) if len(pre_test) else pre_test
+    validation = _tail(rest, VALIDATION_FRACTION) if len(rest) else rest
+    train = _before(rest, int(validation[0]), horizon) if len(validation) else validation
+    if min(len(train), len(validation), len(calibration)) < MIN_BLOCK:
+        return None
+    return train, validation, calibration
+
+
+def final_fold(positions: np.ndarray, horizon: int) -> Fold:
+    """The deployable model's split of all samples (int64, sorted): train, validation and calibration blocks as a
+    fold's, with purge gaps, and an empty test block; ``fold`` is 0. Raises ``DataError`` when too few."""
+    positions = np.asarray(positions, dtype=np.int64)
+    blocks = _learning_blocks(positions, horizon)
+    if blocks is None:
+        raise DataError(f"too few samples ({len(positions)}) for the final model's train, validation and "
+                        f"calibration blocks")
+    return Fold(0, *blocks, np.zeros(0, dtype=np.int64))
