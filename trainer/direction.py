@@ -16,7 +16,9 @@ Fitting, inside one fold's pre-test samples only (nothing of the test block): th
 train + validation blocks and score the calibration block out of sample. There
 
 - a **gate** keeps the stack only when the bagged model's log loss beats the base rate with a Diebold–Mariano
-  t below ``GATE_T`` (HAC errors with ``hac_lags(h)``); otherwise p_up is the base rate: no signal, no claim;
+  t below ``GATE_T`` (HAC errors with ``hac_lags(h)``) on all the out-of-sample evidence there is before the
+  test block: this calibration block plus the earlier folds' test blocks (``evidence``, prequential: a short
+  first block alone has little power); otherwise p_up is the base rate: no signal, no claim;
 - the weights w are the maximum a-posteriori logistic fit with a Gaussian prior centred on the bagged model
   alone (w = (1, 0, 0)) worth ``PRIOR_SAMPLES`` samples: shrinkage where the block is short. There is no free
   intercept: the base rate comes from the components, fitted on far more bars (an intercept fitted on the short
@@ -176,6 +178,12 @@ class DirectionStack:
     active: bool
     gate_t: float | None
 
+    def evidence(self, inputs: dict[str, np.ndarray], up: np.ndarray) -> np.ndarray:
+        """Per-bar log loss of the bagged model minus the base rate's, (m,), at ``direction_inputs`` rows with
+        outcomes ``up``: what later folds' gates learn from (``fit_direction``'s ``evidence``)."""
+        p_bag = np.mean([special.expit(t.raw(inputs["gbm"])) for t in self.components.bags], axis=0)
+        return log_loss(p_bag, up) - log_loss(np.full(len(up), self.base_rate), up)
+
     def predict(self, inputs: dict[str, np.ndarray], p_net: np.ndarray) -> np.ndarray:
         """p_up, (m,) float64, for ``direction_inputs`` rows and the network's raw p_up (m,)."""
         if not self.active:
@@ -214,13 +222,16 @@ def _fit_weights(z: np.ndarray, up: np.ndarray) -> np.ndarray:
 def fit_direction(
     features: np.ndarray, close: np.ndarray, segment: np.ndarray, y: np.ndarray,
     inner: np.ndarray, block: np.ndarray, p_net_block: np.ndarray, horizon: int, seed: int,
+    evidence: np.ndarray | None = None,
 ) -> DirectionStack:
     """Fit the stack (module doc) from a fold's pre-test samples.
 
     ``features`` (n, F) bar features, ``close`` (n,), ``segment`` (n,), ``y`` (n,) forward log returns (the
     ``Samples`` arrays); ``inner``: int64 positions the components first learn from (train + validation);
     ``block``: the later positions that score them (the calibration block, purged from ``inner``);
-    ``p_net_block``: the network's raw p_up there; ``horizon``: h; ``seed``: the bagging's seed.
+    ``p_net_block``: the network's raw p_up there; ``horizon``: h; ``seed``: the bagging's seed;
+    ``evidence``: earlier out-of-sample loss differences (``DirectionStack.evidence`` of earlier folds, on bars
+    whose labels end before ``block``), in time order, pooled with this block's for the gate.
     Raises ValueError when a label of ``inner`` reaches ``block`` or one side holds one direction only.
     """
     if inner.max() + horizon >= block.min():
@@ -231,6 +242,8 @@ def fit_direction(
     inner_fit = fit_components(direction_inputs(features, close, segment, inner, horizon), up_inner, seed)
     z = inner_fit.logits(direction_inputs(features, close, segment, block, horizon), p_net_block)
     d = log_loss(special.expit(z[:, 0]), up_block) - log_loss(np.full(len(block), up_inner.mean()), up_block)
+    if evidence is not None:
+        d = np.concatenate([evidence, d])
     gate_t = diebold_mariano(d, hac_lags(horizon))[0]
     thin = slice(None, None, horizon)  # non-overlapping labels for h > 1
     weights = _fit_weights(z[thin], up_block[thin].astype(np.float64))

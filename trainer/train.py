@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from trainer.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from trainer.baselines import forecast_baselines
-from trainer.direction import DirectionStack, fit_direction
+from trainer.baselines import NU_MIN_FIT, forecast_baselines
+from trainer.direction import GATE_T, DirectionStack, fit_direction
 from trainer.direction_baselines import direction_inputs, forecast_direction
 from trainer.calibration import Calibrator, fit_calibrator
 from trainer.config import TrainingConfig
@@ -57,7 +58,7 @@ from trainer.model import (
     select_device,
 )
 from trainer.splits import Fold, final_fold, walk_forward
-from trainer.verdicts import compact, job_verdicts
+from trainer.verdicts import compact, diebold_mariano, hac_lags, job_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,9 @@ class Predictor:
     scaler: Scaler
     stack: DirectionStack | None = None
     calibrator: Calibrator | None = None
+    #: The unconditional distribution ``{"mu", "sigma", "nu"}`` used instead of the network's when the network
+    #: did not beat it on the calibration block (``distribution_gate``); None: the network's.
+    unconditional: dict[str, float | None] | None = None
 
     def raw(self, samples: Samples, positions: np.ndarray) -> Forecast:
         """The forecast before calibration at ``positions`` ((m,) int64): the network's distribution, with the
@@ -179,7 +183,10 @@ class Predictor:
     def __call__(self, samples: Samples, positions: np.ndarray) -> tuple[Forecast, Forecast]:
         """``(calibrated, raw)`` forecasts at ``positions``."""
         raw = self.raw(samples, positions)
-        return (raw if self.calibrator is None else self.calibrator.apply(raw)), raw
+        calibrated = raw if self.calibrator is None else self.calibrator.apply(raw)
+        if self.unconditional is not None:
+            calibrated = _unconditional(self.config, self.unconditional, calibrated)
+        return calibrated, raw
 
     def checkpoint(self) -> dict[str, Any]:
         """The ``model.pt`` entry of this model (plain tensors, lists and numbers: ``weights_only`` loads it)."""
@@ -188,6 +195,7 @@ class Predictor:
             "scaler": self.scaler.to_dict(),
             "calibrator": None if self.calibrator is None else self.calibrator.to_dict(),
             "direction": None if self.stack is None else self.stack.to_dict(),
+            "unconditional": self.unconditional,
         }
 
     @classmethod
@@ -197,7 +205,46 @@ class Predictor:
         network.load_state_dict(saved["state_dict"])
         stack = None if saved["direction"] is None else DirectionStack.from_dict(saved["direction"])
         calibrator = None if saved["calibrator"] is None else Calibrator.from_dict(saved["calibrator"])
-        return cls(config, network, Scaler.from_dict(saved["scaler"]), stack, calibrator)
+        return cls(config, network, Scaler.from_dict(saved["scaler"]), stack, calibrator, saved["unconditional"])
+
+
+#: The network's distribution is kept only when it beats the unconditional one on the calibration block with a
+#: Diebold–Mariano t below this on CRPS and on NLL (the direction stack's gate, ``trainer.direction.GATE_T``).
+DISTRIBUTION_GATE_T = GATE_T
+
+
+def _unconditional(config: TrainingConfig, params: dict[str, float | None], forecast: Forecast) -> Forecast:
+    """``forecast`` with the unconditional distribution's constant mu, sigma (and nu); p_up follows it for
+    ``p_up_source="cdf"`` and is kept otherwise (the stack or the head decide direction on their own)."""
+    n = len(forecast)
+    nu = None if params["nu"] is None else np.full(n, params["nu"])
+    out = forecast.replace(mu=np.full(n, params["mu"]), sigma=np.full(n, params["sigma"]), nu=nu)
+    return out.replace(p_up=out.p_up_from_cdf()) if config.p_up_source == "cdf" else out
+
+
+def distribution_gate(
+    config: TrainingConfig, samples: Samples, inner: np.ndarray, block: np.ndarray, forecast: Forecast
+) -> tuple[dict[str, float | None] | None, dict[str, float | None]]:
+    """No signal, no claim for the distribution: fit the configured family to the labels of ``inner`` by
+    maximum likelihood (scipy), and score it and the calibrated network ``forecast`` on ``block`` (CRPS and NLL,
+    Diebold–Mariano with ``hac_lags(h)``). Returns the unconditional parameters when the network is not better
+    on both scores with t < ``DISTRIBUTION_GATE_T`` (else None), and the two t values."""
+    labels = samples.y[inner]
+    if config.distribution == "student_t":
+        nu, mu, sigma = stats.t.fit(labels)
+        if nu < NU_MIN_FIT:
+            nu, mu, sigma = stats.t.fit(labels, fix_df=NU_MIN_FIT)
+        params = {"mu": float(mu), "sigma": float(sigma), "nu": float(nu)}
+    else:
+        mu, sigma = (stats.norm if config.distribution == "gaussian" else stats.laplace).fit(labels)
+        params = {"mu": float(mu), "sigma": float(sigma), "nu": None}
+    y = samples.y[block]
+    fixed = _unconditional(config, params, forecast)
+    t = {score: diebold_mariano(getattr(forecast, method)(y) * sign - getattr(fixed, method)(y) * sign,
+                                hac_lags(config.forecast_horizon))[0]
+         for score, method, sign in (("crps", "crps", 1.0), ("nll", "logpdf", -1.0))}
+    keep = all(value is not None and value < DISTRIBUTION_GATE_T for value in t.values())
+    return (None if keep else params), {k: None if v is None else float(v) for k, v in t.items()}
 
 
 def load_candles(config: TrainingConfig, candles: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
@@ -270,7 +317,7 @@ def run_job(
                 )
             )
 
-        outcome = run_fold(config, samples, fold, model_args, device, on_epoch, stop)
+        outcome = run_fold(config, samples, fold, model_args, device, on_epoch, stop, _evidence(folds, outcomes))
         outcomes.append(outcome)
         log.info(
             "fold %d/%d: %d epochs, best val loss %.4f, test CRPS %s, accuracy %s", fold.fold, len(folds),
@@ -304,7 +351,8 @@ def run_job(
     }
     if stop.is_set():
         raise TrainingStopped
-    final = fit_final(config, samples, model_args, device, stop, outcomes[-1].checkpoint["state_dict"])
+    final = fit_final(config, samples, model_args, device, stop, outcomes[-1].checkpoint["state_dict"],
+                      _evidence(folds, outcomes))
     metrics["duration_s"] = time.perf_counter() - started
     with stage("artifacts"):
         artifacts = write_artifacts(
@@ -313,6 +361,15 @@ def run_job(
         )
     return JobResult(metrics=metrics, artifacts=artifacts, duration_s=time.perf_counter() - started,
                      verdicts=compact(verdicts))
+
+
+def _evidence(folds: list[Fold], outcomes: list[FoldOutcome]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The finished folds' test positions and direction evidence, in time order (None before the first fold or
+    without a stack)."""
+    done = [(fold.test, outcome.evidence) for fold, outcome in zip(folds, outcomes) if outcome.evidence is not None]
+    if not done:
+        return None
+    return np.concatenate([p for p, _ in done]), np.concatenate([d for _, d in done])
 
 
 def _network(model_args: ModelArgs) -> dict[str, Any]:
@@ -339,6 +396,8 @@ class FoldOutcome:
     baselines: dict[str, Forecast | np.ndarray]
     checkpoint: dict[str, Any]
     predictions: pd.DataFrame
+    #: The direction stack's per-bar evidence on the test block (``DirectionStack.evidence``), None without one.
+    evidence: np.ndarray | None = None
 
 
 def fit_predictor(
@@ -350,11 +409,13 @@ def fit_predictor(
     on_epoch: Callable[[EpochStats], None],
     stop: threading.Event,
     init_state: dict[str, torch.Tensor] | None = None,
+    evidence: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[Predictor, FitResult]:
     """Fit one model on a fold's pre-test blocks: scale on its training block, train the network (from
     ``init_state``, a previous fold's weights, when given) with early stopping on its validation block, then fit
-    the direction stack and the calibrator on its calibration block. Raises ``JobError`` (stage train or
-    evaluate) or ``TrainingStopped``."""
+    the direction stack and the calibrator on its calibration block. ``evidence``: positions and per-bar loss
+    differences of earlier folds' test blocks for the stack's gate (``Evidence``). Raises ``JobError`` (stage
+    train or evaluate) or ``TrainingStopped``."""
     with stage("train"):
         scaler = Scaler.fit(samples, fold.train)
         x = torch.from_numpy(scaler.transform_features(samples.features)).to(device)
@@ -380,14 +441,22 @@ def fit_predictor(
         predictor = Predictor(config, model, scaler)
         if config.p_up_source == "stack":
             network_p_up = predictor.raw(samples, fold.calibration).p_up
+            earlier = None
+            if evidence is not None:
+                positions, d = evidence
+                earlier = d[positions + config.forecast_horizon < fold.calibration[0]]
             predictor.stack = fit_direction(
                 samples.features, samples.close, samples.segment, samples.y,
                 np.concatenate([fold.train, fold.validation]), fold.calibration, network_p_up,
-                config.forecast_horizon, config.seed + fold.fold,
+                config.forecast_horizon, config.seed + fold.fold, earlier,
             )
+        calibration_raw = predictor.raw(samples, fold.calibration)
         predictor.calibrator = fit_calibrator(
-            config.calibration_method, predictor.raw(samples, fold.calibration), samples.y[fold.calibration],
-            config.p_up_source,
+            config.calibration_method, calibration_raw, samples.y[fold.calibration], config.p_up_source,
+        )
+        predictor.unconditional, _ = distribution_gate(
+            config, samples, np.concatenate([fold.train, fold.validation]), fold.calibration,
+            predictor.calibrator.apply(calibration_raw),
         )
     return predictor, result
 
@@ -400,10 +469,13 @@ def run_fold(
     device: torch.device,
     on_epoch: Callable[[EpochStats], None],
     stop: threading.Event,
+    evidence: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FoldOutcome:
-    """Fit a model on the fold's pre-test blocks (``fit_predictor``) and score its test block beside the
-    baselines. Raises ``JobError`` (stage train or evaluate) or ``TrainingStopped``."""
-    predictor, result = fit_predictor(config, samples, fold, model_args, device, on_epoch, stop)
+    """Fit a model on the fold's pre-test blocks (``fit_predictor``, with the earlier folds' ``evidence``) and
+    score its test block beside the baselines. Raises ``JobError`` (stage train or evaluate) or
+    ``TrainingStopped``."""
+    predictor, result = fit_predictor(config, samples, fold, model_args, device, on_epoch, stop,
+                                      evidence=evidence)
     with stage("evaluate"):
         test, test_raw = predictor(samples, fold.test)
         y_test = samples.y[fold.test]
@@ -425,12 +497,17 @@ def run_fold(
         }
     )
     checkpoint = {"fold": fold.fold, **predictor.checkpoint(), "test": entry["test"]}
-    return FoldOutcome(entry, test, test_raw, y_test, baselines, checkpoint, predictions)
+    gate_evidence = None
+    if predictor.stack is not None:
+        inputs = direction_inputs(samples.features, samples.close, samples.segment, fold.test,
+                                  config.forecast_horizon)
+        gate_evidence = predictor.stack.evidence(inputs, y_test > 0)
+    return FoldOutcome(entry, test, test_raw, y_test, baselines, checkpoint, predictions, gate_evidence)
 
 
 def fit_final(
     config: TrainingConfig, samples: Samples, model_args: ModelArgs, device: torch.device, stop: threading.Event,
-    init_state: dict[str, torch.Tensor],
+    init_state: dict[str, torch.Tensor], evidence: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """The deployable model: refit on all the job's samples (``final_fold``: train, validation and calibration
     blocks, no test), warm-started from the last fold's weights; returns its ``model.pt`` entry, with the blocks'
@@ -438,7 +515,7 @@ def fit_final(
     with stage("data"):
         fold = final_fold(samples.positions, config.forecast_horizon)
     predictor, result = fit_predictor(config, samples, fold, model_args, device, lambda stats: None, stop,
-                                      init_state)
+                                      init_state, evidence)
     spans = {name: _block_span(samples, block) for name, block in fold.blocks().items() if len(block)}
     last = pd.Timestamp(samples.timestamps[-1], unit="s", tz="UTC").isoformat()
     return {"fold": "final", **predictor.checkpoint(), **spans, "epochs_run": result.epochs_run,
