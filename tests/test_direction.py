@@ -89,3 +89,27 @@ def test_saved_stack_predicts_the_same() -> None:
     net = np.linspace(0.45, 0.55, len(test))
     again = DirectionStack.from_dict(stack.to_dict())
     np.testing.assert_array_equal(again.predict(inputs, net), stack.predict(inputs, net))
+
+
+@pytest.mark.parametrize("informative", [True, False])
+def test_distribution_gate_keeps_only_a_network_that_beats_the_unconditional_fit(informative: bool) -> None:
+    """The distribution's "no signal, no claim": a forecast whose sigma tracks the true one is kept; one whose
+    sigma varies at random around the right level falls back to the unconditional Student-t fit."""
+    from types import SimpleNamespace
+
+    from trainer.config import TrainingConfig
+    from trainer.distributions import Forecast
+    from trainer.train import distribution_gate
+
+    rng = np.random.default_rng(7)
+    n = 6000
+    true_sigma = np.exp(rng.normal(np.log(0.01), 0.5, n))
+    y = true_sigma * rng.standard_t(5, n)
+    sigma = true_sigma if informative else rng.permutation(true_sigma)
+    forecast = Forecast.from_params("student_t", np.zeros(n), sigma * np.sqrt(3 / 5), np.full(n, 5.0))
+    inner, block = np.arange(0, 4000), np.arange(4001, n)
+    params, t = distribution_gate(TrainingConfig(), SimpleNamespace(y=y), inner, block, forecast.take(block))
+    if informative:
+        assert params is None and t["crps"] < -2 and t["nll"] < -2
+    else:
+        assert params is not None and params["nu"] > 2 and params["sigma"] > 0

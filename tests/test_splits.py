@@ -100,3 +100,19 @@ def test_final_model_blocks_are_purged_and_cover_the_tail(candles, horizon: int)
     assert fold.validation.max() + horizon < fold.calibration.min()
     with pytest.raises(DataError, match="too few samples"):
         final_fold(positions[:30], horizon)
+
+
+@pytest.mark.parametrize("horizon", [1, 24])
+def test_refit_schedule_purges_every_fold_and_tests_the_same_tail(candles, horizon: int) -> None:
+    positions = build_samples(candles, "1h", 32, horizon).positions
+    default = walk_forward(positions, horizon, 5)
+    every = walk_forward(positions, horizon, 5, refit_every=24 * 180)
+    assert len(every) > len(default)
+    tested = np.concatenate([f.test for f in every])
+    np.testing.assert_array_equal(tested, np.concatenate([f.test for f in default]))
+    for fold in every:
+        assert fold.test[-1] - fold.test[0] < 24 * 180 or fold is every[-1]
+        label_ends = np.concatenate([fold.train, fold.validation, fold.calibration]) + horizon
+        assert (label_ends < fold.test.min()).all()
+    with pytest.raises(DataError, match="refits"):
+        walk_forward(positions, horizon, 5, refit_every=24)

@@ -65,6 +65,10 @@ class TrainingConfig(BaseModel):
     batch_size: int = Field(512, ge=1, le=65536, description="Samples per optimiser step.")
     use_cv: bool = Field(True, description="Walk-forward cross-validation; false gives one time-ordered split.")
     cv_folds: int = Field(5, ge=1, le=20, description="Walk-forward folds (ignored when use_cv is false).")
+    refit_every: int | None = Field(
+        None, ge=24, le=10_000_000,
+        description="Bars per walk-forward test block: refit (warm-started) this often over the tail the folds "
+        "test; default: cv_folds equal blocks.")
     forecast_horizon: int = Field(1, ge=1, le=500, description="Bars ahead of the forward log return.")
     calibration_method: CalibrationMethod = Field("abs", description="How p_up is calibrated.")
     p_up_source: PUpSource = Field(

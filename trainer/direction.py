@@ -12,8 +12,9 @@ boosting on lagged features (the ``gbm`` baseline) finds more of it than the net
 - ``p_ar``: an L2 logistic regression on the last three one-bar returns (the ``logit_ar3`` inputs);
 - ``p_net``: the network's raw p_up (its CDF at 0, or its direction head).
 
-Fitting, inside one fold's pre-test samples only (nothing of the test block): the components are fitted on the
-train + validation blocks and score the calibration block out of sample. There
+Fitting, inside one fold's pre-test samples only (nothing of the test block): the components (one boosted
+model in place of the bag, to save time) are fitted on the train + validation blocks and score the calibration
+block out of sample. There
 
 - a **gate** keeps the stack only when the bagged model's log loss beats the base rate with a Diebold–Mariano
   t below ``GATE_T`` (HAC errors with ``hac_lags(h)``) on all the out-of-sample evidence there is before the
@@ -26,7 +27,8 @@ train + validation blocks and score the calibration block out of sample. There
   h-th bar only (non-overlapping labels).
 
 Then the components are refitted on all pre-test samples (train, validation and calibration: the history the
-baselines get) and the fitted weights are kept. The fitted scikit-learn models are exported to plain arrays
+baselines get) and the fitted weights are kept. The deployable model (``refit_direction``) refits the
+components on all the job's samples and keeps the last fold's weights, gated on all the folds' test evidence. The fitted scikit-learn models are exported to plain arrays
 (``Trees``, ``Linear``) and every prediction, at training time and from a saved model, runs through the same
 numpy code, so saved models need no pickle.
 """
@@ -154,18 +156,19 @@ class Components:
         return np.column_stack([_logit(p_bag), self.ar.logit(inputs["logit_ar3"]), _logit(p_net)])
 
 
-def fit_components(inputs: dict[str, np.ndarray], up: np.ndarray, seed: int) -> Components:
-    """Fit the bagged trees and the AR logit on ``direction_inputs`` rows and outcomes ``up`` ((m,) bool)."""
-    bags = []
+def fit_components(inputs: dict[str, np.ndarray], up: np.ndarray, seed: int, bags: int | None = None) -> Components:
+    """Fit ``bags`` (default ``BAGS``) boosted trees and the AR logit on ``direction_inputs`` rows and outcomes
+    ``up`` ((m,) bool)."""
+    fitted = []
     with threadpool_limits(1):  # see trainer.direction_baselines.fit_models: one thread is the fastest here
-        for b in range(BAGS):
+        for b in range(BAGS if bags is None else bags):
             model = HistGradientBoostingClassifier(**GBM_PARAMS, max_features=MAX_FEATURES, random_state=seed + b)
-            bags.append(Trees.from_sklearn(model.fit(inputs["gbm"], up)))
+            fitted.append(Trees.from_sklearn(model.fit(inputs["gbm"], up)))
         scaler = StandardScaler().fit(inputs["logit_ar3"])
         logistic = LogisticRegression().fit(scaler.transform(inputs["logit_ar3"]), up)
     ar = Linear(scaler.mean_.astype(np.float64), scaler.scale_.astype(np.float64),
                 logistic.coef_[0].astype(np.float64), float(logistic.intercept_[0]))
-    return Components(tuple(bags), ar)
+    return Components(tuple(fitted), ar)
 
 
 @dataclass(frozen=True)
@@ -239,17 +242,25 @@ def fit_direction(
     up_inner, up_block = y[inner] > 0, y[block] > 0
     if up_inner.all() or not up_inner.any():
         raise ValueError("direction: the training samples hold one direction only")
-    inner_fit = fit_components(direction_inputs(features, close, segment, inner, horizon), up_inner, seed)
+    inner_fit = fit_components(direction_inputs(features, close, segment, inner, horizon), up_inner, seed, bags=1)
     z = inner_fit.logits(direction_inputs(features, close, segment, block, horizon), p_net_block)
     d = log_loss(special.expit(z[:, 0]), up_block) - log_loss(np.full(len(block), up_inner.mean()), up_block)
     if evidence is not None:
         d = np.concatenate([evidence, d])
-    gate_t = diebold_mariano(d, hac_lags(horizon))[0]
     thin = slice(None, None, horizon)  # non-overlapping labels for h > 1
     weights = _fit_weights(z[thin], up_block[thin].astype(np.float64))
-    history = np.concatenate([inner, block])
+    return refit_direction(weights, features, close, segment, y, np.concatenate([inner, block]), d, horizon, seed)
+
+
+def refit_direction(
+    weights: np.ndarray, features: np.ndarray, close: np.ndarray, segment: np.ndarray, y: np.ndarray,
+    history: np.ndarray, evidence: np.ndarray, horizon: int, seed: int,
+) -> DirectionStack:
+    """The stack with ``weights`` (3,) and its components fitted on the ``history`` positions, gated on the
+    out-of-sample ``evidence`` (per-bar log loss of the boosted model minus the base rate's, time order)."""
+    gate_t = diebold_mariano(evidence, hac_lags(horizon))[0]
     up = y[history] > 0
     components = fit_components(direction_inputs(features, close, segment, history, horizon), up, seed)
     active = gate_t is not None and gate_t < GATE_T
-    return DirectionStack(components, weights, float(up.mean()), active,
+    return DirectionStack(components, np.asarray(weights, dtype=np.float64), float(up.mean()), active,
                           None if gate_t is None else float(gate_t))

@@ -29,6 +29,8 @@ CALIBRATION_FRACTION = 0.1
 VALIDATION_FRACTION = 0.1
 #: Fewest samples any block may hold; below this a fold's estimates are noise.
 MIN_BLOCK = 20
+#: Most folds a ``refit_every`` schedule may make (each is one model fit).
+MAX_REFITS = 100
 
 
 @dataclass(frozen=True)
@@ -55,16 +57,21 @@ def _tail(positions: np.ndarray, fraction: float) -> np.ndarray:
     return positions[len(positions) - max(MIN_BLOCK, int(round(fraction * len(positions)))) :]
 
 
-def walk_forward(positions: np.ndarray, horizon: int, folds: int = 5, use_cv: bool = True) -> list[Fold]:
+def walk_forward(
+    positions: np.ndarray, horizon: int, folds: int = 5, use_cv: bool = True, refit_every: int | None = None
+) -> list[Fold]:
     """Split sorted sample positions (int64, shape (m,)) into walk-forward folds with purge gaps.
 
     ``horizon``: bars of the forecast horizon (the purge is at least that). ``folds``: number of folds when
-    ``use_cv``; ignored otherwise (one split). Raises ``DataError`` when a block would hold fewer than
+    ``use_cv``; ignored otherwise (one split). ``refit_every`` (with ``use_cv``): the tested tail starts where
+    the ``folds`` schedule's does, but is cut into test blocks of ``refit_every`` bars each (the last one takes a
+    remainder shorter than ``MIN_BLOCK`` samples), so the model is refitted that often; more than
+    ``MAX_REFITS`` blocks is a ``DataError``. Raises ``DataError`` when a block would hold fewer than
     ``MIN_BLOCK`` samples: a plain sentence with the samples there are, the samples the split needs, and what to
     change (``shortfall``), then which fold failed and why.
     """
     positions = np.asarray(positions, dtype=np.int64)
-    out = _split(positions, horizon, folds, use_cv)
+    out = _split(positions, horizon, folds, use_cv, refit_every)
     if isinstance(out, str):
         raise DataError(f"{shortfall(positions, horizon, folds, use_cv)} ({out})")
     return out
@@ -107,11 +114,22 @@ def shortfall(positions: np.ndarray, horizon: int, folds: int = 5, use_cv: bool 
             f"{', '.join(fixes[:-1])}, or {fixes[-1]}.")
 
 
-def _split(positions: np.ndarray, horizon: int, folds: int, use_cv: bool) -> list[Fold] | str:
+def _split(
+    positions: np.ndarray, horizon: int, folds: int, use_cv: bool, refit_every: int | None = None
+) -> list[Fold] | str:
     """The folds, or why a block would be too small (naming the fold)."""
     if use_cv:
         edges = np.linspace(0, len(positions), folds + 2).round().astype(int)
         tests = [positions[edges[k] : edges[k + 1]] for k in range(1, folds + 1)]
+        if refit_every is not None and edges[1] < len(positions):
+            tail = positions[edges[1] :]
+            chunk = (tail - tail[0]) // refit_every
+            tests = [tail[chunk == k] for k in np.unique(chunk)]
+            if len(tests) > 1 and len(tests[-1]) < MIN_BLOCK:
+                tests[-2:] = [np.concatenate(tests[-2:])]
+            if len(tests) > MAX_REFITS:
+                raise DataError(f"refit_every={refit_every} makes {len(tests)} refits of the tested bars "
+                                f"(at most {MAX_REFITS}); use a larger refit_every")
     else:
         tests = [positions[len(positions) - int(round(HOLDOUT_FRACTION * len(positions))) :]]
     out = []

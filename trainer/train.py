@@ -27,7 +27,7 @@ from scipy import stats
 
 from trainer.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from trainer.baselines import NU_MIN_FIT, forecast_baselines
-from trainer.direction import GATE_T, DirectionStack, fit_direction
+from trainer.direction import GATE_T, DirectionStack, fit_direction, refit_direction
 from trainer.direction_baselines import direction_inputs, forecast_direction
 from trainer.calibration import Calibrator, fit_calibrator
 from trainer.config import TrainingConfig
@@ -279,7 +279,8 @@ def run_job(
     with stage("data"):
         frame, partial = load_candles(config, candles)
         samples = build_samples(frame, config.timeframe, config.lookback, config.forecast_horizon)
-        folds = walk_forward(samples.positions, config.forecast_horizon, config.cv_folds, config.use_cv)
+        folds = walk_forward(samples.positions, config.forecast_horizon, config.cv_folds, config.use_cv,
+                             config.refit_every)
     log.info(
         "job %s: %s %s, %d candles (%d partial), %d samples, %d fold(s), device %s", job_id, config.symbol,
         config.timeframe, len(frame), partial, len(samples.positions), len(folds), device,
@@ -317,7 +318,10 @@ def run_job(
                 )
             )
 
-        outcome = run_fold(config, samples, fold, model_args, device, on_epoch, stop, _evidence(folds, outcomes))
+        # With a refit schedule each fold starts from the previous fold's weights (fewer epochs per refit).
+        warm = outcomes[-1].checkpoint["state_dict"] if config.refit_every and outcomes else None
+        outcome = run_fold(config, samples, fold, model_args, device, on_epoch, stop, _evidence(folds, outcomes),
+                           warm)
         outcomes.append(outcome)
         log.info(
             "fold %d/%d: %d epochs, best val loss %.4f, test CRPS %s, accuracy %s", fold.fold, len(folds),
@@ -351,8 +355,7 @@ def run_job(
     }
     if stop.is_set():
         raise TrainingStopped
-    final = fit_final(config, samples, model_args, device, stop, outcomes[-1].checkpoint["state_dict"],
-                      _evidence(folds, outcomes))
+    final = fit_final(config, samples, model_args, device, stop, outcomes[-1], _evidence(folds, outcomes))
     metrics["duration_s"] = time.perf_counter() - started
     with stage("artifacts"):
         artifacts = write_artifacts(
@@ -410,12 +413,14 @@ def fit_predictor(
     stop: threading.Event,
     init_state: dict[str, torch.Tensor] | None = None,
     evidence: tuple[np.ndarray, np.ndarray] | None = None,
+    stack_weights: np.ndarray | None = None,
 ) -> tuple[Predictor, FitResult]:
     """Fit one model on a fold's pre-test blocks: scale on its training block, train the network (from
     ``init_state``, a previous fold's weights, when given) with early stopping on its validation block, then fit
     the direction stack and the calibrator on its calibration block. ``evidence``: positions and per-bar loss
-    differences of earlier folds' test blocks for the stack's gate (``Evidence``). Raises ``JobError`` (stage
-    train or evaluate) or ``TrainingStopped``."""
+    differences of earlier folds' test blocks for the stack's gate; ``stack_weights``: keep these stack
+    weights and gate on ``evidence`` alone (the final model: ``trainer.direction.refit_direction``). Raises
+    ``JobError`` (stage train or evaluate) or ``TrainingStopped``."""
     with stage("train"):
         scaler = Scaler.fit(samples, fold.train)
         x = torch.from_numpy(scaler.transform_features(samples.features)).to(device)
@@ -439,7 +444,13 @@ def fit_predictor(
         raise TrainingStopped
     with stage("evaluate"):
         predictor = Predictor(config, model, scaler)
-        if config.p_up_source == "stack":
+        if config.p_up_source == "stack" and stack_weights is not None:
+            predictor.stack = refit_direction(
+                stack_weights, samples.features, samples.close, samples.segment, samples.y,
+                np.concatenate([fold.train, fold.validation, fold.calibration]), evidence[1],
+                config.forecast_horizon, config.seed + fold.fold,
+            )
+        elif config.p_up_source == "stack":
             network_p_up = predictor.raw(samples, fold.calibration).p_up
             earlier = None
             if evidence is not None:
@@ -470,12 +481,13 @@ def run_fold(
     on_epoch: Callable[[EpochStats], None],
     stop: threading.Event,
     evidence: tuple[np.ndarray, np.ndarray] | None = None,
+    init_state: dict[str, torch.Tensor] | None = None,
 ) -> FoldOutcome:
     """Fit a model on the fold's pre-test blocks (``fit_predictor``, with the earlier folds' ``evidence``) and
     score its test block beside the baselines. Raises ``JobError`` (stage train or evaluate) or
     ``TrainingStopped``."""
-    predictor, result = fit_predictor(config, samples, fold, model_args, device, on_epoch, stop,
-                                      evidence=evidence)
+    predictor, result = fit_predictor(config, samples, fold, model_args, device, on_epoch, stop, init_state,
+                                      evidence)
     with stage("evaluate"):
         test, test_raw = predictor(samples, fold.test)
         y_test = samples.y[fold.test]
@@ -507,15 +519,19 @@ def run_fold(
 
 def fit_final(
     config: TrainingConfig, samples: Samples, model_args: ModelArgs, device: torch.device, stop: threading.Event,
-    init_state: dict[str, torch.Tensor], evidence: tuple[np.ndarray, np.ndarray] | None = None,
+    last: FoldOutcome, evidence: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """The deployable model: refit on all the job's samples (``final_fold``: train, validation and calibration
-    blocks, no test), warm-started from the last fold's weights; returns its ``model.pt`` entry, with the blocks'
-    spans and ``last_candle`` (the open time of the last bar it saw)."""
+    blocks, no test), warm-started from the ``last`` fold's network and keeping its stack weights (gated on all
+    the folds' test ``evidence``); returns its ``model.pt`` entry, with the blocks' spans and ``last_candle``
+    (the open time of the last bar it saw)."""
     with stage("data"):
         fold = final_fold(samples.positions, config.forecast_horizon)
-    predictor, result = fit_predictor(config, samples, fold, model_args, device, lambda stats: None, stop,
-                                      init_state, evidence)
+    saved_stack = last.checkpoint["direction"]
+    predictor, result = fit_predictor(
+        config, samples, fold, model_args, device, lambda stats: None, stop, last.checkpoint["state_dict"],
+        evidence, None if saved_stack is None else np.asarray(saved_stack["weights"]),
+    )
     spans = {name: _block_span(samples, block) for name, block in fold.blocks().items() if len(block)}
     last = pd.Timestamp(samples.timestamps[-1], unit="s", tz="UTC").isoformat()
     return {"fold": "final", **predictor.checkpoint(), **spans, "epochs_run": result.epochs_run,
