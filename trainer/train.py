@@ -222,29 +222,34 @@ def _unconditional(config: TrainingConfig, params: dict[str, float | None], fore
     return out.replace(p_up=out.p_up_from_cdf()) if config.p_up_source == "cdf" else out
 
 
-def distribution_gate(
-    config: TrainingConfig, samples: Samples, inner: np.ndarray, block: np.ndarray, forecast: Forecast
-) -> tuple[dict[str, float | None] | None, dict[str, float | None]]:
-    """No signal, no claim for the distribution: fit the configured family to the labels of ``inner`` by
-    maximum likelihood (scipy), and score it and the calibrated network ``forecast`` on ``block`` (CRPS and NLL,
-    Diebold–Mariano with ``hac_lags(h)``). Returns the unconditional parameters when the network is not better
-    on both scores with t < ``DISTRIBUTION_GATE_T`` (else None), and the two t values."""
-    labels = samples.y[inner]
+def _fit_unconditional(config: TrainingConfig, labels: np.ndarray) -> dict[str, float | None]:
+    """The configured family fitted to ``labels`` by maximum likelihood (scipy); a Student-t as the climatology
+    baseline's (``trainer.baselines``, nu >= ``NU_MIN_FIT``), so on the same labels both are the same."""
     if config.distribution == "student_t":
         nu, mu, sigma = stats.t.fit(labels)
         if nu < NU_MIN_FIT:
             nu, mu, sigma = stats.t.fit(labels, fix_df=NU_MIN_FIT)
-        params = {"mu": float(mu), "sigma": float(sigma), "nu": float(nu)}
-    else:
-        mu, sigma = (stats.norm if config.distribution == "gaussian" else stats.laplace).fit(labels)
-        params = {"mu": float(mu), "sigma": float(sigma), "nu": None}
+        return {"mu": float(mu), "sigma": float(sigma), "nu": float(nu)}
+    mu, sigma = (stats.norm if config.distribution == "gaussian" else stats.laplace).fit(labels)
+    return {"mu": float(mu), "sigma": float(sigma), "nu": None}
+
+
+def distribution_gate(
+    config: TrainingConfig, samples: Samples, inner: np.ndarray, block: np.ndarray, forecast: Forecast
+) -> tuple[dict[str, float | None] | None, dict[str, float | None]]:
+    """No signal, no claim for the distribution: fit the configured family to the labels of ``inner``
+    (``_fit_unconditional``) and score it and the calibrated network ``forecast`` on ``block`` (CRPS and NLL,
+    Diebold–Mariano with ``hac_lags(h)``). When the network is not better on both scores with t <
+    ``DISTRIBUTION_GATE_T``, returns the family fitted on ``inner`` and ``block`` together (the history the
+    climatology baseline is fitted on), else None; and the two t values."""
     y = samples.y[block]
-    fixed = _unconditional(config, params, forecast)
+    fixed = _unconditional(config, _fit_unconditional(config, samples.y[inner]), forecast)
     t = {score: diebold_mariano(getattr(forecast, method)(y) * sign - getattr(fixed, method)(y) * sign,
                                 hac_lags(config.forecast_horizon))[0]
          for score, method, sign in (("crps", "crps", 1.0), ("nll", "logpdf", -1.0))}
     keep = all(value is not None and value < DISTRIBUTION_GATE_T for value in t.values())
-    return (None if keep else params), {k: None if v is None else float(v) for k, v in t.items()}
+    fallback = None if keep else _fit_unconditional(config, samples.y[np.concatenate([inner, block])])
+    return fallback, {k: None if v is None else float(v) for k, v in t.items()}
 
 
 def load_candles(config: TrainingConfig, candles: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
