@@ -7,8 +7,9 @@ that the default job reports.
 For the asset (default the bundled BTCUSDT 1 h; ``--data`` another candle file), it cuts the candles where the
 default job's first test block starts (minus the horizon: no label reaches it), then runs the default config
 and one change at a time: p_up from the network's CDF (the old default), one boosted model instead of the bag,
-no feature subsampling, a GRU, weight decay 0.1. Prints one row each: the direction tests (log loss DM t
-against climatology and the gbm baseline), Brier skill, ECE, CRPS skill against GARCH-t and the job time.
+no feature subsampling (and, with ``--networks``, a GRU and weight decay 0.1). Prints one row each: the
+direction tests (log loss DM t against climatology and the gbm baseline), Brier skill, ECE, CRPS skill against
+GARCH-t and the job time.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ CANDIDATES: dict[str, tuple[dict, dict]] = {
     "p_up from the network's CDF": ({"p_up_source": "cdf"}, {}),
     "stack with one boosted model (no bagging)": ({}, {"BAGS": 1}),
     "stack, bags without feature subsampling": ({}, {"MAX_FEATURES": 1.0}),
+}
+#: Network choices (``--networks``): a GRU took over 10 minutes per inner job on the loaded 2-core machine.
+NETWORK_CANDIDATES: dict[str, tuple[dict, dict]] = {
     "GRU network": ({"model": "gru"}, {}),
     "weight decay 0.1": ({"weight_decay": 0.1}, {}),
 }
@@ -74,6 +78,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=BUNDLED)
     parser.add_argument("--folds", type=int, default=3, help="walk-forward folds of the inner jobs")
+    parser.add_argument("--networks", action="store_true", help="also the network choices (slow on CPU)")
     args = parser.parse_args()
     default = TrainingConfig()
     inner = pre_test_candles(read_candles(args.data), default)
@@ -81,7 +86,8 @@ def main() -> int:
           f"({inner['open_time'].iloc[0]} .. {inner['open_time'].iloc[-1]}), {args.folds} inner folds", flush=True)
     print("| candidate | log loss t vs climatology | t vs gbm | Brier skill % | ECE | CRPS skill vs GARCH-t % | s |")
     print("|---|---|---|---|---|---|---|")
-    for name, (changes, constants) in CANDIDATES.items():
+    candidates = {**CANDIDATES, **(NETWORK_CANDIDATES if args.networks else {})}
+    for name, (changes, constants) in candidates.items():
         undo = _set(direction, **constants)
         try:
             with tempfile.TemporaryDirectory() as tmp:
