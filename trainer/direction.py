@@ -1,8 +1,9 @@
 """The default p_up: a shrunk, gated stack of gradient boosting, an AR logit and the network (docs/model.md).
 
-Measured on the bundled BTCUSDT 1 h and on ETHUSDT 1 h (``benchmarks/model_choices.py``): the direction signal
-of hourly returns is small and mostly in the last few returns, the volatility and the time of day; gradient
-boosting on lagged features (the ``gbm`` baseline) finds more of it than the network's CDF. So p_up is
+On the bars before the default job's first test block (``benchmarks/model_choices.py``) and in the job's own
+verdicts (docs/benchmarks.md), the direction signal of hourly returns is small and mostly in the last few
+returns, the volatility and the time of day; gradient boosting on lagged features (the ``gbm`` baseline) finds
+more of it than the network's CDF, whose p_up is worse than climatology there. So p_up is
 
     p_up = sigmoid(w_gbm · logit(p_bag) + w_ar · logit(p_ar) + w_net · logit(p_net))
 
@@ -57,7 +58,6 @@ GATE_T = -1.0
 PRIOR_SAMPLES = 1000.0
 #: p_up is kept inside (CLIP, 1 - CLIP) so logits stay finite.
 CLIP = 1e-6
-COMPONENTS = ("gbm", "ar", "net")
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
