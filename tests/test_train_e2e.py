@@ -166,6 +166,13 @@ def test_predicting_again_reproduces_every_fold_and_the_final_model_sees_all(
         predict_from_checkpoint(tmp_path / "job" / "model.pt", recent, fold=5)
 
 
+def test_refit_schedule_refits_every_block_warm_started(recent: pd.DataFrame, tmp_path: Path) -> None:
+    result, _ = run({**TINY, "refit_every": 1000}, tmp_path / "job", recent)
+    folds = result.metrics["folds"]
+    assert len(folds) == 3 and all(f["test"]["n"] <= 1000 for f in folds[:-1])
+    assert sum(f["test"]["n"] for f in folds) == result.metrics["pooled"]["n"]
+
+
 @pytest.mark.parametrize("kind", ["mlp", "gru"])
 def test_each_model_kind_trains_and_predicts(recent: pd.DataFrame, tmp_path: Path, kind: str) -> None:
     result, _ = run({**TINY, "model": kind}, tmp_path / "job", recent)
