@@ -10,6 +10,7 @@ from scipy import special
 from sklearn.isotonic import IsotonicRegression
 
 from trainer.calibration import METHODS, Calibrator, fit_calibrator
+from trainer.config import TrainingConfig
 from trainer.distributions import Forecast
 from trainer.metrics import expected_calibration_error
 
@@ -135,3 +136,19 @@ def test_fit_rejects_what_it_cannot_fit() -> None:
         fit_calibrator("abs", forecast, np.zeros(9))
     with pytest.raises(ValueError, match="no scale"):
         fit_calibrator("abs", forecast, np.zeros(10))
+
+
+@pytest.mark.parametrize("source", ["stack", "cdf"])
+def test_default_never_worse_than_raw_on_a_well_calibrated_input(source: str) -> None:
+    """The default job's calibration (``abs``) on a forecast that is already right: fitted on one sample,
+    scored on a fresh one, the calibrated p_up is not worse than the raw one (the stack's p_up is kept as is)."""
+    fit_on, y_fit = scaled_truth("student_t", 20_000, true_over_forecast=1.0, seed=5)
+    scored, y = scaled_truth("student_t", 20_000, true_over_forecast=1.0, seed=6)
+    calibrator = fit_calibrator(TrainingConfig().calibration_method, fit_on, y_fit, p_up_source=source)
+    calibrated = calibrator.apply(scored)
+    up = y > 0
+    brier_raw, brier = np.mean((scored.p_up - up) ** 2), np.mean((calibrated.p_up - up) ** 2)
+    if source == "stack":
+        np.testing.assert_array_equal(calibrated.p_up, scored.p_up)
+    assert brier <= brier_raw + 1e-5
+    assert expected_calibration_error(calibrated.p_up, up) <= expected_calibration_error(scored.p_up, up) + 0.002

@@ -11,10 +11,10 @@ from trainer.config import TIMEFRAME_SECONDS, TrainingConfig, normalize_symbol
 
 def test_defaults_are_those_of_the_api() -> None:
     assert TrainingConfig().model_dump() == {
-        "symbol": "BTCUSDT", "timeframe": "1h", "batch_size": 512, "use_cv": True, "cv_folds": 5,
-        "forecast_horizon": 1, "calibration_method": "abs", "p_up_source": "cdf", "seed": 42, "epochs": 20,
-        "learning_rate": 1e-3, "lookback": 64, "distribution": "student_t", "device": "auto", "dataset": None,
-        "final_holdout": "off",
+        "symbol": "BTCUSDT", "timeframe": "1h", "batch_size": 512, "use_cv": True, "cv_folds": 5, "refit_every": None,
+        "forecast_horizon": 1, "calibration_method": "abs", "p_up_source": "stack", "seed": 42, "epochs": 20,
+        "learning_rate": 1e-3, "lookback": 64, "model": "mlp", "weight_decay": 1.0, "patience": 3,
+        "distribution": "student_t", "device": "auto", "dataset": None, "final_holdout": "off",
     }
     assert TrainingConfig().dataset_id == "BTCUSDT-1h"
     assert list(TIMEFRAME_SECONDS) == ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d"]
@@ -31,7 +31,7 @@ def test_symbols_normalise(raw: str) -> None:
         {"epochs": "3"}, {"epochs": True}, {"epochs": 2.0}, {"use_cv": "yes"}, {"use_cv": 0},
         {"learning_rate": "0.01"}, {"cv_folds": 0}, {"cv_folds": 21}, {"batch_size": 65537},
         {"forecast_horizon": 0}, {"lookback": 1}, {"learning_rate": 0.0}, {"seed": 2**32},
-        {"timeframe": "7m"}, {"distribution": "cauchy"}, {"symbol": "BTC/???"}, {"cv_fold": 3},
+        {"timeframe": "7m"}, {"distribution": "cauchy"}, {"model": "lstm"}, {"refit_every": 1}, {"weight_decay": -1.0}, {"patience": 0}, {"symbol": "BTC/???"}, {"cv_fold": 3},
     ],
 )
 def test_wrong_types_ranges_and_unknown_fields_are_refused(fields: dict) -> None:

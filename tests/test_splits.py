@@ -7,7 +7,7 @@ import pytest
 
 from trainer.data.store import load_dataset
 from trainer.features import DataError, build_samples
-from trainer.splits import HOLDOUT_FRACTION, MIN_BLOCK, min_samples, walk_forward
+from trainer.splits import HOLDOUT_FRACTION, MIN_BLOCK, final_fold, min_samples, walk_forward
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +88,31 @@ def test_too_few_samples_say_the_numbers_and_what_to_change() -> None:
         walk_forward(np.arange(need - 1), 1, folds=5)
     with pytest.raises(DataError, match="3-fold walk-forward CV: .* 120 samples.*; turn walk-forward CV off"):
         walk_forward(np.arange(120, dtype=np.int64), 1, folds=3)
+
+
+@pytest.mark.parametrize("horizon", [1, 24])
+def test_final_model_blocks_are_purged_and_cover_the_tail(candles, horizon: int) -> None:
+    """The deployable model's split: all samples, train | validation | calibration with purge gaps, no test."""
+    positions = build_samples(candles, "1h", 32, horizon).positions
+    fold = final_fold(positions, horizon)
+    assert len(fold.test) == 0 and fold.calibration[-1] == positions[-1]
+    assert fold.train.max() + horizon < fold.validation.min()
+    assert fold.validation.max() + horizon < fold.calibration.min()
+    with pytest.raises(DataError, match="too few samples"):
+        final_fold(positions[:30], horizon)
+
+
+@pytest.mark.parametrize("horizon", [1, 24])
+def test_refit_schedule_purges_every_fold_and_tests_the_same_tail(candles, horizon: int) -> None:
+    positions = build_samples(candles, "1h", 32, horizon).positions
+    default = walk_forward(positions, horizon, 5)
+    every = walk_forward(positions, horizon, 5, refit_every=24 * 180)
+    assert len(every) > len(default)
+    tested = np.concatenate([f.test for f in every])
+    np.testing.assert_array_equal(tested, np.concatenate([f.test for f in default]))
+    for fold in every:
+        assert fold.test[-1] - fold.test[0] < 24 * 180 or fold is every[-1]
+        label_ends = np.concatenate([fold.train, fold.validation, fold.calibration]) + horizon
+        assert (label_ends < fold.test.min()).all()
+    with pytest.raises(DataError, match="refits"):
+        walk_forward(positions, horizon, 5, refit_every=24)

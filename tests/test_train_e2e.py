@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from trainer.config import TrainingConfig
 from trainer.data.store import load_dataset
@@ -90,7 +92,7 @@ def test_real_slice_metrics_are_sane_and_artifacts_complete(candles: pd.DataFram
     assert result.artifacts["dir"] == str(job_dir) and Path(result.artifacts["model"]).is_file()
 
     # model.pt holds enough to predict again: the last fold's test forecasts come back identical.
-    _, timestamps, calibrated, raw = predict_from_checkpoint(job_dir / "model.pt", frame)
+    _, timestamps, calibrated, raw = predict_from_checkpoint(job_dir / "model.pt", frame, fold=-1)
     last = predictions[predictions["fold"] == 3]
     index = pd.Series(np.arange(len(timestamps)), index=timestamps)[last["timestamp"]].to_numpy()
     np.testing.assert_allclose(calibrated.mu[index], last["mu"], rtol=1e-6)
@@ -133,6 +135,51 @@ def test_every_family_source_and_calibration_runs(recent: pd.DataFrame, tmp_path
     else:
         assert not np.array_equal(predictions["p_up"], predictions["p_up_raw"])
     assert 0.4 < model["accuracy"] < 0.6
+
+
+def test_predicting_again_reproduces_every_fold_and_the_final_model_sees_all(
+    recent: pd.DataFrame, tmp_path: Path
+) -> None:
+    """One code path for training-time and later predictions: every fold's predictions.csv rows come back
+    exactly (as written, 10 significant digits); the default model is the final one, refitted on all the bars."""
+    run(TINY, tmp_path / "job", recent)
+    written = pd.read_csv(tmp_path / "job" / "predictions.csv")
+    columns = ["mu", "sigma", "nu", "p_up", "p_up_raw"]
+    for index, fold in enumerate(sorted(written["fold"].unique())):
+        _, timestamps, calibrated, raw = predict_from_checkpoint(tmp_path / "job" / "model.pt", recent, fold=index)
+        rows = written[written["fold"] == fold]
+        at = pd.Series(np.arange(len(timestamps)), index=timestamps)[rows["timestamp"]].to_numpy()
+        again = pd.DataFrame({"mu": calibrated.mu[at], "sigma": calibrated.sigma[at], "nu": calibrated.nu[at],
+                              "p_up": calibrated.p_up[at], "p_up_raw": raw.p_up[at]})
+        as_written = pd.read_csv(io.StringIO(again.to_csv(index=False, float_format="%.10g")))
+        pd.testing.assert_frame_equal(as_written, rows[columns].reset_index(drop=True))
+    checkpoint = torch.load(tmp_path / "job" / "model.pt", weights_only=True)
+    final = checkpoint["final"]
+    assert final["last_candle"] == recent["open_time"].iloc[-1].isoformat()
+    assert final["calibrator"]["method"] == "abs" and final["direction"] is not None
+    _, timestamps, calibrated, _ = predict_from_checkpoint(tmp_path / "job" / "model.pt", recent)
+    assert timestamps[-1] == recent["open_time"].iloc[-1].timestamp()  # the latest bar, label unknown yet
+    assert np.isfinite(calibrated.p_up).all() and (calibrated.sigma > 0).all()
+    _, _, by_last_fold, _ = predict_from_checkpoint(tmp_path / "job" / "model.pt", recent, fold=-1)
+    assert not np.array_equal(calibrated.mu, by_last_fold.mu)
+    with pytest.raises(ValueError, match="no model 5"):
+        predict_from_checkpoint(tmp_path / "job" / "model.pt", recent, fold=5)
+
+
+def test_refit_schedule_refits_every_block_warm_started(recent: pd.DataFrame, tmp_path: Path) -> None:
+    result, _ = run({**TINY, "refit_every": 1000}, tmp_path / "job", recent)
+    folds = result.metrics["folds"]
+    assert len(folds) == 3 and all(f["test"]["n"] <= 1000 for f in folds[:-1])
+    assert sum(f["test"]["n"] for f in folds) == result.metrics["pooled"]["n"]
+
+
+@pytest.mark.parametrize("kind", ["mlp", "gru"])
+def test_each_model_kind_trains_and_predicts(recent: pd.DataFrame, tmp_path: Path, kind: str) -> None:
+    result, _ = run({**TINY, "model": kind}, tmp_path / "job", recent)
+    assert result.metrics["network"]["class"] == {"mlp": "MLPForecaster", "gru": "GRUForecaster"}[kind]
+    assert 0.4 < result.metrics["pooled"]["model"]["accuracy"] < 0.6
+    _, _, calibrated, _ = predict_from_checkpoint(tmp_path / "job" / "model.pt", recent)
+    assert np.isfinite(calibrated.mu).all() and (calibrated.sigma > 0).all()
 
 
 def test_stop_event_stops_between_batches(recent: pd.DataFrame, tmp_path: Path) -> None:

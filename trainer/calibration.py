@@ -9,7 +9,8 @@ Methods:
 - ``abs``: one scale factor s = mean(|y - mu| / (sigma E|Z|)) (E|Z| of the family, ``expected_abs_z``; for a
   constant nu this is MODEL.md's mean(|y - mu| / sigma) / E|Z|; with a per-bar nu each bar is normalised by its
   own E|Z|). Then sigma' = s sigma, and p_up = 1 - F'(0) of the rescaled distribution when p_up comes from the
-  CDF (``p_up_source="cdf"``); a direction head's p_up (``"head"``) is left as is. Method-of-moments: under a
+  CDF (``p_up_source="cdf"``); a direction head's or the direction stack's p_up (``"head"``, ``"stack"``) is
+  left as is. Method-of-moments: under a
   correct shape, E|y - mu| = s sigma E|Z|.
 - ``isotonic``: isotonic regression of the outcome (y > 0) on p_up (Zadrozny & Elkan 2002, KDD, "Transforming
   classifier scores into accurate multiclass probability estimates"), scikit-learn's ``IsotonicRegression``
@@ -32,10 +33,10 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from trainer.distributions import Forecast, expected_abs_z
+from trainer.names import CALIBRATION_METHODS, P_UP_SOURCES
 
-Method = Literal["abs", "isotonic", "platt", "temperature", "none"]
-METHODS: tuple[str, ...] = ("abs", "isotonic", "platt", "temperature", "none")
-P_UP_SOURCES: tuple[str, ...] = ("cdf", "head")
+Method = Literal[CALIBRATION_METHODS]  # type: ignore[valid-type]  # the registry's names
+METHODS: tuple[str, ...] = CALIBRATION_METHODS
 PARAM_KEYS = {
     "abs": {"scale"}, "isotonic": {"x", "y"}, "platt": {"a", "b"}, "temperature": {"temperature"}, "none": set()
 }
@@ -66,7 +67,8 @@ class Calibrator:
         if self.method not in METHODS:
             raise ValueError(f"calibrator: unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
         if self.p_up_source not in P_UP_SOURCES:
-            raise ValueError(f"calibrator: unknown p_up_source {self.p_up_source!r}; expected cdf or head")
+            raise ValueError(
+                f"calibrator: unknown p_up_source {self.p_up_source!r}; expected one of {', '.join(P_UP_SOURCES)}")
         if set(self.params) != PARAM_KEYS[self.method]:
             raise ValueError(
                 f"calibrator: {self.method} needs params {sorted(PARAM_KEYS[self.method])}, got {sorted(self.params)}"
@@ -163,15 +165,14 @@ def fit_calibrator(method: Method, forecast: Forecast, y: np.ndarray, p_up_sourc
     if not np.isfinite(y).all():
         raise ValueError(f"calibration: y has {int((~np.isfinite(y)).sum())} non-finite value(s)")
     outcome = y > 0
-    p = forecast.p_up
-    if method == "abs":
-        params = _fit_abs(forecast, y)
-    elif method == "isotonic":
-        params = _fit_isotonic(p, outcome)
-    elif method == "platt":
-        params = _fit_platt(p, outcome)
-    elif method == "temperature":
-        params = _fit_temperature(p, outcome)
-    else:
-        params = {}
+    fit = _FITTERS[method]
+    params = fit(forecast, y) if method == "abs" else fit(forecast.p_up, outcome)
     return Calibrator(method, params, p_up_source)
+
+
+#: How each method of ``trainer.names.CALIBRATION_METHODS`` is fitted (``abs`` from the distribution, the
+#: others from p_up and the outcome).
+_FITTERS = {
+    "abs": _fit_abs, "isotonic": _fit_isotonic, "platt": _fit_platt, "temperature": _fit_temperature,
+    "none": lambda p, outcome: {},
+}

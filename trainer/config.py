@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from trainer.names import CALIBRATION_METHODS, DISTRIBUTIONS, MODEL_KINDS, P_UP_SOURCES
+
 #: Candle timeframes the app knows, with their length in seconds (Binance's names).
 TIMEFRAME_SECONDS: dict[str, int] = {
     "1m": 60,
@@ -28,9 +30,10 @@ TIMEFRAME_SECONDS: dict[str, int] = {
 }
 
 Timeframe = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d"]
-CalibrationMethod = Literal["abs", "isotonic", "platt", "temperature", "none"]
-PUpSource = Literal["cdf", "head"]
-Distribution = Literal["gaussian", "student_t", "laplace"]
+CalibrationMethod = Literal[CALIBRATION_METHODS]  # type: ignore[valid-type]  # the registry's names
+PUpSource = Literal[P_UP_SOURCES]  # type: ignore[valid-type]
+Distribution = Literal[DISTRIBUTIONS]  # type: ignore[valid-type]
+ModelKind = Literal[MODEL_KINDS]  # type: ignore[valid-type]
 Device = Literal["auto", "cpu", "cuda", "mps"]
 FinalHoldout = Literal["off", "inner", "final"]
 
@@ -63,13 +66,22 @@ class TrainingConfig(BaseModel):
     batch_size: int = Field(512, ge=1, le=65536, description="Samples per optimiser step.")
     use_cv: bool = Field(True, description="Walk-forward cross-validation; false gives one time-ordered split.")
     cv_folds: int = Field(5, ge=1, le=20, description="Walk-forward folds (ignored when use_cv is false).")
+    refit_every: int | None = Field(
+        None, ge=24, le=10_000_000,
+        description="Bars per walk-forward test block: refit (warm-started) this often over the tail the folds "
+        "test; default: cv_folds equal blocks.")
     forecast_horizon: int = Field(1, ge=1, le=500, description="Bars ahead of the forward log return.")
     calibration_method: CalibrationMethod = Field("abs", description="How p_up is calibrated.")
-    p_up_source: PUpSource = Field("cdf", description="p_up from the predictive CDF or from a direction head.")
+    p_up_source: PUpSource = Field(
+        "stack", description="p_up from the direction stack (boosting, AR logit and the network, docs/model.md), "
+        "the predictive CDF, or a direction head.")
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Random seed; same seed, same metrics on CPU.")
     epochs: int = Field(20, ge=1, le=1000, description="Most epochs per fold (early stopping may end sooner).")
     learning_rate: float = Field(1e-3, gt=0, le=1, description="Adam learning rate.")
     lookback: int = Field(64, ge=2, le=4096, description="Bars of history per sample.")
+    model: ModelKind = Field("mlp", description="The network: an MLP over the window, or a GRU over its bars.")
+    weight_decay: float = Field(1.0, ge=0, le=100, description="AdamW's decoupled weight decay.")
+    patience: int = Field(3, ge=1, le=1000, description="Epochs without a better validation loss before stopping.")
     distribution: Distribution = Field("student_t", description="Family of the predictive distribution.")
     device: Device = Field("auto", description="auto picks CUDA, then MPS, else CPU.")
     final_holdout: FinalHoldout = Field(

@@ -26,8 +26,10 @@ from typing import Literal
 import numpy as np
 from scipy import special, stats
 
-Family = Literal["gaussian", "student_t", "laplace"]
-FAMILIES: tuple[str, ...] = ("gaussian", "student_t", "laplace")
+from trainer.names import DISTRIBUTIONS
+
+Family = Literal[DISTRIBUTIONS]  # type: ignore[valid-type]  # the registry's names
+FAMILIES: tuple[str, ...] = DISTRIBUTIONS
 
 # The Student-t CRPS and E|Z| need nu > 1; MODEL.md's heads produce nu > 2 (finite variance).
 NU_MIN = 1.0

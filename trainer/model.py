@@ -1,6 +1,7 @@
 """The forecaster network, its loss, and the training loop (MODEL.md, "Model and loss"). Worker-side: imports torch.
 
-The default model is a small MLP over the flattened window of scaled features. Its distribution head gives,
+The default model is a small MLP over the flattened window of scaled features; ``gru`` runs a GRU over the
+window's bars instead (``NETWORKS``, one entry per name of ``trainer.names.MODEL_KINDS``). Its distribution head gives,
 in *standardised* return units (``(y - y_mean) / y_std`` of the training block), a location ``mu``, a scale
 ``sigma = softplus(.) + SIGMA_FLOOR`` and, for Student-t, degrees of freedom ``nu = NU_MIN + softplus(.)``.
 The loss is the negative log-likelihood of the chosen family; an optional direction head (logit of P(r > 0))
@@ -24,16 +25,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-FAMILIES = ("gaussian", "student_t", "laplace")
+from trainer.names import DISTRIBUTIONS
 #: Smallest scale, in standardised units (1/1000 of the training returns' standard deviation).
 SIGMA_FLOOR = 1e-3
 #: Smallest Student-t degrees of freedom: above 2 the variance is finite.
 NU_MIN = 2.0
-#: Epochs without a better validation loss before training stops (the best weights are restored).
+#: Epochs without a better validation loss before training stops (the best weights are restored); the job's
+#: value is ``TrainingConfig.patience``.
 PATIENCE = 3
-#: AdamW's decoupled weight decay. Measured on the bundled 1 h candles (docs/benchmarks.md): without it the
-#: location head learns noise, p_up spreads far too wide and ECE after calibration is ~0.04; with 1.0 it is ~0.01
-#: and CRPS improves too.
+#: AdamW's decoupled weight decay; the job's value is ``TrainingConfig.weight_decay`` (docs/model.md).
 WEIGHT_DECAY = 1.0
 #: Samples per forward pass when evaluating (no gradients, so larger than a training batch).
 EVAL_BATCH = 8192
@@ -75,31 +75,31 @@ class Output:
     logit: torch.Tensor | None = None
 
 
-class MLPForecaster(nn.Module):
-    """MLP over a (B, lookback, n_features) window → ``Output``. Hidden layers: Linear → GELU → Dropout."""
+def _check_family(args: ModelArgs) -> None:
+    if args.family not in DISTRIBUTIONS:
+        raise ValueError(f"unknown distribution {args.family!r} (expected one of {', '.join(DISTRIBUTIONS)})")
+
+
+class _Forecaster(nn.Module):
+    """What every network shares: the distribution head (and the optional direction head) that turns a
+    (B, width) representation into an ``Output``, and the split of the feature columns into those fed for every
+    bar of the window (``window_index``) and those fed for its last bar only (``last_index``)."""
 
     def __init__(self, args: ModelArgs) -> None:
         super().__init__()
-        if args.family not in FAMILIES:
-            raise ValueError(f"unknown distribution {args.family!r} (expected one of {', '.join(FAMILIES)})")
+        _check_family(args)
         self.args = args
         every = tuple(range(args.n_features))
         window = every if args.window_columns is None else tuple(args.window_columns)
         last_only = tuple(c for c in every if c not in window)
         self.register_buffer("window_index", torch.tensor(window, dtype=torch.long), persistent=False)
         self.register_buffer("last_index", torch.tensor(last_only, dtype=torch.long), persistent=False)
-        width = args.lookback * len(window) + len(last_only)
-        body: list[nn.Module] = []
-        for _ in range(args.layers):
-            body += [nn.Linear(width, args.hidden), nn.GELU(), nn.Dropout(args.dropout)]
-            width = args.hidden
-        self.body = nn.Sequential(*body)
-        self.dist_head = nn.Linear(width, 3 if args.family == "student_t" else 2)
-        self.direction_head = nn.Linear(width, 1) if args.direction_head else None
 
-    def forward(self, x: torch.Tensor) -> Output:
-        flat = torch.cat([x[:, :, self.window_index].flatten(1), x[:, -1, self.last_index]], dim=1)
-        h = self.body(flat)
+    def _init_heads(self, width: int) -> None:
+        self.dist_head = nn.Linear(width, 3 if self.args.family == "student_t" else 2)
+        self.direction_head = nn.Linear(width, 1) if self.args.direction_head else None
+
+    def _output(self, h: torch.Tensor) -> Output:
         raw = self.dist_head(h)
         out = Output(mu=raw[:, 0], sigma=F.softplus(raw[:, 1]) + SIGMA_FLOOR)
         if self.args.family == "student_t":
@@ -109,11 +109,48 @@ class MLPForecaster(nn.Module):
         return out
 
 
-def build_model(args: ModelArgs) -> MLPForecaster:
-    """The network for ``args`` (``kind`` "mlp" is the only one so far)."""
-    if args.kind != "mlp":
-        raise ValueError(f"unknown model kind {args.kind!r}")
-    return MLPForecaster(args)
+class MLPForecaster(_Forecaster):
+    """MLP over a (B, lookback, n_features) window → ``Output``. Hidden layers: Linear → GELU → Dropout."""
+
+    def __init__(self, args: ModelArgs) -> None:
+        super().__init__(args)
+        width = args.lookback * len(self.window_index) + len(self.last_index)
+        body: list[nn.Module] = []
+        for _ in range(args.layers):
+            body += [nn.Linear(width, args.hidden), nn.GELU(), nn.Dropout(args.dropout)]
+            width = args.hidden
+        self.body = nn.Sequential(*body)
+        self._init_heads(width)
+
+    def forward(self, x: torch.Tensor) -> Output:
+        flat = torch.cat([x[:, :, self.window_index].flatten(1), x[:, -1, self.last_index]], dim=1)
+        return self._output(self.body(flat))
+
+
+class GRUForecaster(_Forecaster):
+    """GRU over the window's bars (the ``window_columns`` of each bar), its last hidden state joined with the
+    last bar's other columns → Dropout → ``Output``. ``layers`` stacked GRU layers of ``hidden`` units."""
+
+    def __init__(self, args: ModelArgs) -> None:
+        super().__init__(args)
+        self.gru = nn.GRU(len(self.window_index), args.hidden, num_layers=args.layers, batch_first=True)
+        self.dropout = nn.Dropout(args.dropout)
+        self._init_heads(args.hidden + len(self.last_index))
+
+    def forward(self, x: torch.Tensor) -> Output:
+        _, hidden = self.gru(x[:, :, self.window_index])
+        return self._output(self.dropout(torch.cat([hidden[-1], x[:, -1, self.last_index]], dim=1)))
+
+
+#: The network of each model kind (``trainer.names.MODEL_KINDS``).
+NETWORKS: dict[str, type[nn.Module]] = {"mlp": MLPForecaster, "gru": GRUForecaster}
+
+
+def build_model(args: ModelArgs) -> nn.Module:
+    """The network for ``args`` (``args.kind`` one of ``NETWORKS``); ValueError for an unknown kind or family."""
+    if args.kind not in NETWORKS:
+        raise ValueError(f"unknown model kind {args.kind!r} (expected one of {', '.join(NETWORKS)})")
+    return NETWORKS[args.kind](args)
 
 
 def nll(family: str, out: Output, y: torch.Tensor) -> torch.Tensor:
@@ -141,7 +178,7 @@ def nll(family: str, out: Output, y: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown distribution {family!r}")
 
 
-def loss_terms(model: MLPForecaster, x: torch.Tensor, y: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+def loss_terms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
     """Per-sample loss (B,): NLL of ``y`` plus, with a direction head, BCE of ``up`` (B,) float 0/1."""
     out = model(x)
     loss = nll(model.args.family, out, y)
@@ -173,13 +210,7 @@ def configure_torch(seed: int, device: torch.device) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    set_deterministic = getattr(torch._C, "_set_deterministic_algorithms", None)
-    if set_deterministic is not None:
-        # What torch.use_deterministic_algorithms does, minus its import of torch._inductor (3+ s per worker
-        # start, measured); inductor's own flag only matters for torch.compile, which is not used here.
-        set_deterministic(True, warn_only=device.type != "cpu")
-    else:
-        torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+    torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
     if device.type == "cpu":
         torch.set_num_threads(cpu_threads())
 
@@ -227,7 +258,7 @@ def _windows(x: torch.Tensor, positions: torch.Tensor, offsets: torch.Tensor) ->
 
 
 @torch.no_grad()
-def mean_loss(model: MLPForecaster, x: torch.Tensor, y: torch.Tensor, up: torch.Tensor, positions: torch.Tensor) -> float:
+def mean_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, up: torch.Tensor, positions: torch.Tensor) -> float:
     """Mean per-sample loss over ``positions`` in eval mode (dropout off)."""
     model.eval()
     offsets = torch.arange(-model.args.lookback + 1, 1, device=x.device)
@@ -241,7 +272,7 @@ def mean_loss(model: MLPForecaster, x: torch.Tensor, y: torch.Tensor, up: torch.
 
 
 def fit(
-    model: MLPForecaster,
+    model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
     up: torch.Tensor,
@@ -313,7 +344,7 @@ def fit(
 
 
 @torch.no_grad()
-def predict(model: MLPForecaster, x: torch.Tensor, positions: torch.Tensor) -> dict[str, np.ndarray]:
+def predict(model: nn.Module, x: torch.Tensor, positions: torch.Tensor) -> dict[str, np.ndarray]:
     """Forecasts at ``positions`` in standardised units: ``{"mu", "sigma", "nu"?, "logit"?}`` → (m,) float64."""
     model.eval()
     offsets = torch.arange(-model.args.lookback + 1, 1, device=x.device)

@@ -29,6 +29,8 @@ CALIBRATION_FRACTION = 0.1
 VALIDATION_FRACTION = 0.1
 #: Fewest samples any block may hold; below this a fold's estimates are noise.
 MIN_BLOCK = 20
+#: Most folds a ``refit_every`` schedule may make (each is one model fit).
+MAX_REFITS = 100
 
 
 @dataclass(frozen=True)
@@ -55,16 +57,21 @@ def _tail(positions: np.ndarray, fraction: float) -> np.ndarray:
     return positions[len(positions) - max(MIN_BLOCK, int(round(fraction * len(positions)))) :]
 
 
-def walk_forward(positions: np.ndarray, horizon: int, folds: int = 5, use_cv: bool = True) -> list[Fold]:
+def walk_forward(
+    positions: np.ndarray, horizon: int, folds: int = 5, use_cv: bool = True, refit_every: int | None = None
+) -> list[Fold]:
     """Split sorted sample positions (int64, shape (m,)) into walk-forward folds with purge gaps.
 
     ``horizon``: bars of the forecast horizon (the purge is at least that). ``folds``: number of folds when
-    ``use_cv``; ignored otherwise (one split). Raises ``DataError`` when a block would hold fewer than
+    ``use_cv``; ignored otherwise (one split). ``refit_every`` (with ``use_cv``): the tested tail starts where
+    the ``folds`` schedule's does, but is cut into test blocks of ``refit_every`` bars each (the last one takes a
+    remainder shorter than ``MIN_BLOCK`` samples), so the model is refitted that often; more than
+    ``MAX_REFITS`` blocks is a ``DataError``. Raises ``DataError`` when a block would hold fewer than
     ``MIN_BLOCK`` samples: a plain sentence with the samples there are, the samples the split needs, and what to
     change (``shortfall``), then which fold failed and why.
     """
     positions = np.asarray(positions, dtype=np.int64)
-    out = _split(positions, horizon, folds, use_cv)
+    out = _split(positions, horizon, folds, use_cv, refit_every)
     if isinstance(out, str):
         raise DataError(f"{shortfall(positions, horizon, folds, use_cv)} ({out})")
     return out
@@ -107,11 +114,22 @@ def shortfall(positions: np.ndarray, horizon: int, folds: int = 5, use_cv: bool 
             f"{', '.join(fixes[:-1])}, or {fixes[-1]}.")
 
 
-def _split(positions: np.ndarray, horizon: int, folds: int, use_cv: bool) -> list[Fold] | str:
+def _split(
+    positions: np.ndarray, horizon: int, folds: int, use_cv: bool, refit_every: int | None = None
+) -> list[Fold] | str:
     """The folds, or why a block would be too small (naming the fold)."""
     if use_cv:
         edges = np.linspace(0, len(positions), folds + 2).round().astype(int)
         tests = [positions[edges[k] : edges[k + 1]] for k in range(1, folds + 1)]
+        if refit_every is not None and edges[1] < len(positions):
+            tail = positions[edges[1] :]
+            chunk = (tail - tail[0]) // refit_every
+            tests = [tail[chunk == k] for k in np.unique(chunk)]
+            if len(tests) > 1 and len(tests[-1]) < MIN_BLOCK:
+                tests[-2:] = [np.concatenate(tests[-2:])]
+            if len(tests) > MAX_REFITS:
+                raise DataError(f"refit_every={refit_every} makes {len(tests)} refits of the tested bars "
+                                f"(at most {MAX_REFITS}); use a larger refit_every")
     else:
         tests = [positions[len(positions) - int(round(HOLDOUT_FRACTION * len(positions))) :]]
     out = []
@@ -128,14 +146,33 @@ def _fold(k: int, positions: np.ndarray, test: np.ndarray, horizon: int) -> Fold
     if len(test) < MIN_BLOCK:
         return f"fold {k}: test block has {len(test)} samples (need {MIN_BLOCK})"
     pre_test = _before(positions, int(test[0]), horizon)
+    blocks = _learning_blocks(pre_test, horizon)
+    if blocks is None:
+        return (f"fold {k}: only {len(pre_test)} samples precede the test block, too few for train, validation "
+                f"and calibration blocks of {MIN_BLOCK}+ samples each with purge gaps of {horizon} bars")
+    return Fold(k, *blocks, test)
+
+
+def _learning_blocks(pre_test: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Train, validation and calibration blocks of the positions ``pre_test`` (purged), or None if too few."""
     calibration = _tail(pre_test, CALIBRATION_FRACTION)
     rest = _before(pre_test, int(calibration[0]), horizon) if len(pre_test) else pre_test
     validation = _tail(rest, VALIDATION_FRACTION) if len(rest) else rest
     train = _before(rest, int(validation[0]), horizon) if len(validation) else validation
     if min(len(train), len(validation), len(calibration)) < MIN_BLOCK:
-        return (f"fold {k}: only {len(pre_test)} samples precede the test block, too few for train, validation "
-                f"and calibration blocks of {MIN_BLOCK}+ samples each with purge gaps of {horizon} bars")
-    return Fold(k, train, validation, calibration, test)
+        return None
+    return train, validation, calibration
+
+
+def final_fold(positions: np.ndarray, horizon: int) -> Fold:
+    """The deployable model's split of all samples (int64, sorted): train, validation and calibration blocks as a
+    fold's, with purge gaps, and an empty test block; ``fold`` is 0. Raises ``DataError`` when too few."""
+    positions = np.asarray(positions, dtype=np.int64)
+    blocks = _learning_blocks(positions, horizon)
+    if blocks is None:
+        raise DataError(f"too few samples ({len(positions)}) for the final model's train, validation and "
+                        f"calibration blocks")
+    return Fold(0, *blocks, np.zeros(0, dtype=np.int64))
 
 
 def final_period_start(n_bars: int) -> int:
@@ -147,19 +184,21 @@ def final_period_start(n_bars: int) -> int:
 
 
 def job_folds(
-    positions: np.ndarray, n_bars: int, horizon: int, folds: int, use_cv: bool, final_holdout: str = "off"
+    positions: np.ndarray, n_bars: int, horizon: int, folds: int, use_cv: bool, final_holdout: str = "off",
+    refit_every: int | None = None,
 ) -> list[Fold]:
     """The folds of a job (``TrainingConfig.final_holdout``): ``"off"`` is ``walk_forward`` on all samples;
     ``"inner"`` is ``walk_forward`` on the samples whose label ends before the final period
     (``final_period_start``), so a sweep's objective never sees that period; ``"final"`` is one fold testing on
     the final period and learning from everything before it (purged), the sweep winner's single honest score.
-    ``positions``: sorted int64 bar positions, (m,). Raises ``DataError`` when a block would be too small."""
+    ``positions``: sorted int64 bar positions, (m,); ``refit_every`` as in ``walk_forward``. Raises
+    ``DataError`` when a block would be too small."""
     positions = np.asarray(positions, dtype=np.int64)
     if final_holdout == "off":
-        return walk_forward(positions, horizon, folds, use_cv)
+        return walk_forward(positions, horizon, folds, use_cv, refit_every)
     start = final_period_start(n_bars)
     if final_holdout == "inner":
-        return walk_forward(_before(positions, start, horizon), horizon, folds, use_cv)
+        return walk_forward(_before(positions, start, horizon), horizon, folds, use_cv, refit_every)
     fold = _fold(1, positions, positions[positions >= start], horizon)
     if isinstance(fold, str):
         raise DataError(f"Too few samples to score the final test period (the last {HOLDOUT_FRACTION:.0%} of "

@@ -23,11 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from trainer.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from trainer.baselines import forecast_baselines
-from trainer.direction_baselines import forecast_direction
-from trainer.calibration import fit_calibrator
+from trainer.baselines import NU_MIN_FIT, forecast_baselines
+from trainer.direction import GATE_T, DirectionStack, fit_direction, refit_direction
+from trainer.direction_baselines import direction_inputs, forecast_direction
+from trainer.calibration import Calibrator, fit_calibrator
 from trainer.config import TrainingConfig
 from trainer.data.candles import validate_candles
 from trainer.data.store import load_dataset
@@ -56,8 +58,8 @@ from trainer.model import (
     select_device,
 )
 from trainer.provenance import job_provenance, write_provenance
-from trainer.splits import Fold, job_folds
-from trainer.verdicts import compact, job_verdicts
+from trainer.splits import Fold, final_fold, job_folds
+from trainer.verdicts import compact, diebold_mariano, hac_lags, job_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +72,8 @@ ARTIFACTS = {
     "report": "report.html",
     "log": "worker.log",
 }
-#: Version of the ``model.pt`` layout, bumped when keys change.
-CHECKPOINT_FORMAT = 1
+#: Version of the ``model.pt`` layout, bumped when keys change (2: the direction stack and the final model).
+CHECKPOINT_FORMAT = 2
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -142,13 +144,113 @@ class _Progress:
 
 
 def _forecast(config: TrainingConfig, raw: dict[str, np.ndarray], scaler: Scaler) -> Forecast:
-    """The model's forecast in log-return units from standardised head outputs (``predict``'s dict)."""
+    """The network's forecast in log-return units from standardised head outputs (``predict``'s dict)."""
     mu = raw["mu"] * scaler.y_std + scaler.y_mean
     sigma = raw["sigma"] * scaler.y_std
     nu = raw.get("nu")
     if config.p_up_source == "head":
         return Forecast(config.distribution, mu, sigma, nu, 1.0 / (1.0 + np.exp(-raw["logit"])))
     return Forecast.from_params(config.distribution, mu, sigma, nu)
+
+
+@dataclass
+class Predictor:
+    """One fitted model of a job (a fold's or the final one): the network, its feature ``scaler``, the direction
+    ``stack`` (when ``p_up_source`` is "stack") and the ``calibrator``. The one code path from samples to
+    forecasts, at training time and from a saved ``model.pt`` (``predict_from_checkpoint``)."""
+
+    config: TrainingConfig
+    network: torch.nn.Module
+    scaler: Scaler
+    stack: DirectionStack | None = None
+    calibrator: Calibrator | None = None
+    #: The unconditional distribution ``{"mu", "sigma", "nu"}`` used instead of the network's when the network
+    #: did not beat it on the calibration block (``distribution_gate``); None: the network's.
+    unconditional: dict[str, float | None] | None = None
+
+    def raw(self, samples: Samples, positions: np.ndarray) -> Forecast:
+        """The forecast before calibration at ``positions`` ((m,) int64): the network's distribution, with the
+        stack's p_up when there is a stack."""
+        device = next(self.network.parameters()).device
+        x = torch.from_numpy(self.scaler.transform_features(samples.features)).to(device)
+        forecast = _forecast(self.config, predict(self.network, x, torch.from_numpy(positions).to(device)),
+                             self.scaler)
+        if self.stack is None:
+            return forecast
+        inputs = direction_inputs(samples.features, samples.close, samples.segment, positions,
+                                  self.config.forecast_horizon)
+        return forecast.replace(p_up=self.stack.predict(inputs, forecast.p_up))
+
+    def __call__(self, samples: Samples, positions: np.ndarray) -> tuple[Forecast, Forecast]:
+        """``(calibrated, raw)`` forecasts at ``positions``."""
+        raw = self.raw(samples, positions)
+        calibrated = raw if self.calibrator is None else self.calibrator.apply(raw)
+        if self.unconditional is not None:
+            calibrated = _unconditional(self.config, self.unconditional, calibrated)
+        return calibrated, raw
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The ``model.pt`` entry of this model (plain tensors, lists and numbers: ``weights_only`` loads it)."""
+        return {
+            "state_dict": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
+            "scaler": self.scaler.to_dict(),
+            "calibrator": None if self.calibrator is None else self.calibrator.to_dict(),
+            "direction": None if self.stack is None else self.stack.to_dict(),
+            "unconditional": self.unconditional,
+        }
+
+    @classmethod
+    def from_checkpoint(cls, config: TrainingConfig, model_args: dict, saved: dict) -> Predictor:
+        """Rebuild a saved model on the CPU (``checkpoint``'s inverse)."""
+        network = build_model(ModelArgs(**model_args))
+        network.load_state_dict(saved["state_dict"])
+        stack = None if saved["direction"] is None else DirectionStack.from_dict(saved["direction"])
+        calibrator = None if saved["calibrator"] is None else Calibrator.from_dict(saved["calibrator"])
+        return cls(config, network, Scaler.from_dict(saved["scaler"]), stack, calibrator, saved["unconditional"])
+
+
+#: The network's distribution is kept only when it beats the unconditional one on the calibration block with a
+#: Diebold–Mariano t below this on CRPS and on NLL (the direction stack's gate, ``trainer.direction.GATE_T``).
+DISTRIBUTION_GATE_T = GATE_T
+
+
+def _unconditional(config: TrainingConfig, params: dict[str, float | None], forecast: Forecast) -> Forecast:
+    """``forecast`` with the unconditional distribution's constant mu, sigma (and nu); p_up follows it for
+    ``p_up_source="cdf"`` and is kept otherwise (the stack or the head decide direction on their own)."""
+    n = len(forecast)
+    nu = None if params["nu"] is None else np.full(n, params["nu"])
+    out = forecast.replace(mu=np.full(n, params["mu"]), sigma=np.full(n, params["sigma"]), nu=nu)
+    return out.replace(p_up=out.p_up_from_cdf()) if config.p_up_source == "cdf" else out
+
+
+def _fit_unconditional(config: TrainingConfig, labels: np.ndarray) -> dict[str, float | None]:
+    """The configured family fitted to ``labels`` by maximum likelihood (scipy); a Student-t as the climatology
+    baseline's (``trainer.baselines``, nu >= ``NU_MIN_FIT``), so on the same labels both are the same."""
+    if config.distribution == "student_t":
+        nu, mu, sigma = stats.t.fit(labels)
+        if nu < NU_MIN_FIT:
+            nu, mu, sigma = stats.t.fit(labels, fix_df=NU_MIN_FIT)
+        return {"mu": float(mu), "sigma": float(sigma), "nu": float(nu)}
+    mu, sigma = (stats.norm if config.distribution == "gaussian" else stats.laplace).fit(labels)
+    return {"mu": float(mu), "sigma": float(sigma), "nu": None}
+
+
+def distribution_gate(
+    config: TrainingConfig, samples: Samples, inner: np.ndarray, block: np.ndarray, forecast: Forecast
+) -> tuple[dict[str, float | None] | None, dict[str, float | None]]:
+    """No signal, no claim for the distribution: fit the configured family to the labels of ``inner``
+    (``_fit_unconditional``) and score it and the calibrated network ``forecast`` on ``block`` (CRPS and NLL,
+    Diebold–Mariano with ``hac_lags(h)``). When the network is not better on both scores with t <
+    ``DISTRIBUTION_GATE_T``, returns the family fitted on ``inner`` and ``block`` together (the history the
+    climatology baseline is fitted on), else None; and the two t values."""
+    y = samples.y[block]
+    fixed = _unconditional(config, _fit_unconditional(config, samples.y[inner]), forecast)
+    t = {score: diebold_mariano(getattr(forecast, method)(y) * sign - getattr(fixed, method)(y) * sign,
+                                hac_lags(config.forecast_horizon))[0]
+         for score, method, sign in (("crps", "crps", 1.0), ("nll", "logpdf", -1.0))}
+    keep = all(value is not None and value < DISTRIBUTION_GATE_T for value in t.values())
+    fallback = None if keep else _fit_unconditional(config, samples.y[np.concatenate([inner, block])])
+    return fallback, {k: None if v is None else float(v) for k, v in t.items()}
 
 
 def load_candles(config: TrainingConfig, candles: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
@@ -184,7 +286,7 @@ def run_job(
         frame, partial = load_candles(config, candles)
         samples = build_samples(frame, config.timeframe, config.lookback, config.forecast_horizon)
         folds = job_folds(samples.positions, len(frame), config.forecast_horizon, config.cv_folds, config.use_cv,
-                          config.final_holdout)
+                          config.final_holdout, config.refit_every)
         provenance = job_provenance(config, frame, str(device))
         write_provenance(job_dir, provenance)
     log.info(
@@ -205,6 +307,7 @@ def run_job(
         n_features=samples.features.shape[1],
         family=config.distribution,
         direction_head=config.p_up_source == "head",
+        kind=config.model,
         window_columns=tuple(FEATURE_NAMES.index(name) for name in WINDOW_FEATURES),
     )
     outcomes: list[FoldOutcome] = []
@@ -223,7 +326,10 @@ def run_job(
                 )
             )
 
-        outcome = run_fold(config, samples, fold, model_args, device, on_epoch, stop)
+        # With a refit schedule each fold starts from the previous fold's weights (fewer epochs per refit).
+        warm = outcomes[-1].checkpoint["state_dict"] if config.refit_every and outcomes else None
+        outcome = run_fold(config, samples, fold, model_args, device, on_epoch, stop, _evidence(folds, outcomes),
+                           warm)
         outcomes.append(outcome)
         log.info(
             "fold %d/%d: %d epochs, best val loss %.4f, test CRPS %s, accuracy %s", fold.fold, len(folds),
@@ -256,13 +362,26 @@ def run_job(
         "duration_s": time.perf_counter() - started,
         "provenance": provenance,
     }
+    if stop.is_set():
+        raise TrainingStopped
+    final = fit_final(config, samples, model_args, device, stop, outcomes[-1], _evidence(folds, outcomes))
+    metrics["duration_s"] = time.perf_counter() - started
     with stage("artifacts"):
         artifacts = write_artifacts(
-            job_dir, config, model_args, [o.checkpoint for o in outcomes], metrics,
+            job_dir, config, model_args, [o.checkpoint for o in outcomes], final, metrics,
             pd.concat([o.predictions for o in outcomes], ignore_index=True),
         )
     return JobResult(metrics=metrics, artifacts=artifacts, duration_s=time.perf_counter() - started,
                      verdicts=compact(verdicts))
+
+
+def _evidence(folds: list[Fold], outcomes: list[FoldOutcome]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The finished folds' test positions and direction evidence, in time order (None before the first fold or
+    without a stack)."""
+    done = [(fold.test, outcome.evidence) for fold, outcome in zip(folds, outcomes) if outcome.evidence is not None]
+    if not done:
+        return None
+    return np.concatenate([p for p, _ in done]), np.concatenate([d for _, d in done])
 
 
 def _network(model_args: ModelArgs) -> dict[str, Any]:
@@ -289,9 +408,11 @@ class FoldOutcome:
     baselines: dict[str, Forecast | np.ndarray]
     checkpoint: dict[str, Any]
     predictions: pd.DataFrame
+    #: The direction stack's per-bar evidence on the test block (``DirectionStack.evidence``), None without one.
+    evidence: np.ndarray | None = None
 
 
-def run_fold(
+def fit_predictor(
     config: TrainingConfig,
     samples: Samples,
     fold: Fold,
@@ -299,9 +420,16 @@ def run_fold(
     device: torch.device,
     on_epoch: Callable[[EpochStats], None],
     stop: threading.Event,
-) -> FoldOutcome:
-    """Scale on the fold's training block, fit, calibrate on its calibration slice and score its test block
-    beside the baselines. Raises ``JobError`` (stage train or evaluate) or ``TrainingStopped``."""
+    init_state: dict[str, torch.Tensor] | None = None,
+    evidence: tuple[np.ndarray, np.ndarray] | None = None,
+    stack_weights: np.ndarray | None = None,
+) -> tuple[Predictor, FitResult]:
+    """Fit one model on a fold's pre-test blocks: scale on its training block, train the network (from
+    ``init_state``, a previous fold's weights, when given) with early stopping on its validation block, then fit
+    the direction stack and the calibrator on its calibration block. ``evidence``: positions and per-bar loss
+    differences of earlier folds' test blocks for the stack's gate; ``stack_weights``: keep these stack
+    weights and gate on ``evidence`` alone (the final model: ``trainer.direction.refit_direction``). Raises
+    ``JobError`` (stage train or evaluate) or ``TrainingStopped``."""
     with stage("train"):
         scaler = Scaler.fit(samples, fold.train)
         x = torch.from_numpy(scaler.transform_features(samples.features)).to(device)
@@ -313,20 +441,64 @@ def run_fold(
 
         torch.manual_seed(config.seed + fold.fold)  # each fold's initial weights depend on the seed alone
         model = build_model(model_args).to(device)
+        if init_state is not None:
+            model.load_state_dict(init_state)
         result = fit(
             model, x, y, up, as_tensor(fold.train), as_tensor(fold.validation),
             epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
-            seed=config.seed + fold.fold, on_epoch=on_epoch, should_stop=stop.is_set,
+            seed=config.seed + fold.fold, patience=config.patience, weight_decay=config.weight_decay,
+            on_epoch=on_epoch, should_stop=stop.is_set,
         )
     if stop.is_set():
         raise TrainingStopped
     with stage("evaluate"):
-        calibration_raw = _forecast(config, predict(model, x, as_tensor(fold.calibration)), scaler)
-        test_raw = _forecast(config, predict(model, x, as_tensor(fold.test)), scaler)
-        calibrator = fit_calibrator(
-            config.calibration_method, calibration_raw, samples.y[fold.calibration], config.p_up_source
+        predictor = Predictor(config, model, scaler)
+        if config.p_up_source == "stack" and stack_weights is not None:
+            predictor.stack = refit_direction(
+                stack_weights, samples.features, samples.close, samples.segment, samples.y,
+                np.concatenate([fold.train, fold.validation, fold.calibration]), evidence[1],
+                config.forecast_horizon, config.seed + fold.fold,
+            )
+        elif config.p_up_source == "stack":
+            network_p_up = predictor.raw(samples, fold.calibration).p_up
+            earlier = None
+            if evidence is not None:
+                positions, d = evidence
+                earlier = d[positions + config.forecast_horizon < fold.calibration[0]]
+            predictor.stack = fit_direction(
+                samples.features, samples.close, samples.segment, samples.y,
+                np.concatenate([fold.train, fold.validation]), fold.calibration, network_p_up,
+                config.forecast_horizon, config.seed + fold.fold, earlier,
+            )
+        calibration_raw = predictor.raw(samples, fold.calibration)
+        predictor.calibrator = fit_calibrator(
+            config.calibration_method, calibration_raw, samples.y[fold.calibration], config.p_up_source,
         )
-        test = calibrator.apply(test_raw)
+        predictor.unconditional, _ = distribution_gate(
+            config, samples, np.concatenate([fold.train, fold.validation]), fold.calibration,
+            predictor.calibrator.apply(calibration_raw),
+        )
+    return predictor, result
+
+
+def run_fold(
+    config: TrainingConfig,
+    samples: Samples,
+    fold: Fold,
+    model_args: ModelArgs,
+    device: torch.device,
+    on_epoch: Callable[[EpochStats], None],
+    stop: threading.Event,
+    evidence: tuple[np.ndarray, np.ndarray] | None = None,
+    init_state: dict[str, torch.Tensor] | None = None,
+) -> FoldOutcome:
+    """Fit a model on the fold's pre-test blocks (``fit_predictor``, with the earlier folds' ``evidence``) and
+    score its test block beside the baselines. Raises ``JobError`` (stage train or evaluate) or
+    ``TrainingStopped``."""
+    predictor, result = fit_predictor(config, samples, fold, model_args, device, on_epoch, stop, init_state,
+                                      evidence)
+    with stage("evaluate"):
+        test, test_raw = predictor(samples, fold.test)
         y_test = samples.y[fold.test]
         # The baselines learn from everything the model and its calibrator saw, and nothing later.
         history = np.concatenate([fold.train, fold.validation, fold.calibration])
@@ -345,14 +517,34 @@ def run_fold(
             "nu": test.nu if test.nu is not None else np.nan, **_baseline_columns(baselines),
         }
     )
-    checkpoint = {
-        "fold": fold.fold,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "scaler": scaler.to_dict(),
-        "calibrator": calibrator.to_dict(),
-        "test": entry["test"],
-    }
-    return FoldOutcome(entry, test, test_raw, y_test, baselines, checkpoint, predictions)
+    checkpoint = {"fold": fold.fold, **predictor.checkpoint(), "test": entry["test"]}
+    gate_evidence = None
+    if predictor.stack is not None:
+        inputs = direction_inputs(samples.features, samples.close, samples.segment, fold.test,
+                                  config.forecast_horizon)
+        gate_evidence = predictor.stack.evidence(inputs, y_test > 0)
+    return FoldOutcome(entry, test, test_raw, y_test, baselines, checkpoint, predictions, gate_evidence)
+
+
+def fit_final(
+    config: TrainingConfig, samples: Samples, model_args: ModelArgs, device: torch.device, stop: threading.Event,
+    last: FoldOutcome, evidence: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """The deployable model: refit on all the job's samples (``final_fold``: train, validation and calibration
+    blocks, no test), warm-started from the ``last`` fold's network and keeping its stack weights (gated on all
+    the folds' test ``evidence``); returns its ``model.pt`` entry, with the blocks' spans and ``last_candle``
+    (the open time of the last bar it saw)."""
+    with stage("data"):
+        fold = final_fold(samples.positions, config.forecast_horizon)
+    saved_stack = last.checkpoint["direction"]
+    predictor, result = fit_predictor(
+        config, samples, fold, model_args, device, lambda stats: None, stop, last.checkpoint["state_dict"],
+        evidence, None if saved_stack is None else np.asarray(saved_stack["weights"]),
+    )
+    spans = {name: _block_span(samples, block) for name, block in fold.blocks().items() if len(block)}
+    last = pd.Timestamp(samples.timestamps[-1], unit="s", tz="UTC").isoformat()
+    return {"fold": "final", **predictor.checkpoint(), **spans, "epochs_run": result.epochs_run,
+            "last_candle": last}
 
 
 def _baseline_columns(baselines: dict[str, Forecast | np.ndarray]) -> dict[str, np.ndarray]:
@@ -396,10 +588,12 @@ def write_artifacts(
     config: TrainingConfig,
     model_args: ModelArgs,
     checkpoints: list[dict],
+    final: dict,
     metrics: dict,
     predictions: pd.DataFrame,
 ) -> dict[str, str]:
-    """Write every artifact of a job atomically into ``job_dir``; returns their paths by name (+ ``dir``)."""
+    """Write every artifact of a job atomically into ``job_dir``; returns their paths by name (+ ``dir``).
+    ``checkpoints``: the folds' ``model.pt`` entries; ``final``: the deployable model's (``fit_final``)."""
     from trainer.report import write_report  # matplotlib only when a job gets this far
 
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -417,6 +611,7 @@ def write_artifacts(
             "warmup": WARMUP,
         },
         "folds": checkpoints,
+        "final": final,
     }
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
@@ -428,30 +623,34 @@ def write_artifacts(
 
 
 def predict_from_checkpoint(
-    path: str | os.PathLike[str], candles: pd.DataFrame, fold: int = -1
+    path: str | os.PathLike[str], candles: pd.DataFrame, fold: int | str = "final"
 ) -> tuple[np.ndarray, np.ndarray, Forecast, Forecast]:
     """Predict again with a saved ``model.pt``: the calibrated forecast at every bar of ``candles`` with a full
     gap-free window (including the latest bars, whose outcome is not known yet).
 
-    ``candles``: a candle table (validated here with the job's timeframe). ``fold``: which fold's model, as a
-    list index into the checkpoint's folds (default -1, the last, trained on the most data). Runs on CPU.
+    ``candles``: a candle table (validated here with the job's timeframe). ``fold``: which model: "final" (the
+    default), the deployable model refitted on all the job's data, or a list index into the checkpoint's
+    walk-forward folds (-1: the last). Runs on CPU, through the very code that made the job's predictions
+    (``Predictor``), so the bars a fold scored get its ``predictions.csv`` values again.
     Returns ``(positions, timestamps, calibrated, raw)``: int64 bar positions and float64 Unix-second open
-    times of the samples, (m,), and their ``Forecast`` after and before the fold's calibrator.
-    Raises ``ValueError`` when the file is not a Candlecast checkpoint of a known format.
+    times of the samples, (m,), and their ``Forecast`` after and before the model's calibrator.
+    Raises ``ValueError`` when the file is not a Candlecast checkpoint of a known format or has no such fold.
+    The file is read with ``torch.load(weights_only=True)``: tensors, lists and numbers only, no pickled code
+    (the direction stack's trees are saved as arrays, ``trainer.direction``).
     """
-    from trainer.calibration import Calibrator
-
     checkpoint = torch.load(io.BytesIO(Path(path).read_bytes()), map_location="cpu", weights_only=True)
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a Candlecast model.pt of format {CHECKPOINT_FORMAT}")
     config = TrainingConfig(**checkpoint["config"])
-    saved = checkpoint["folds"][fold]
+    if fold == "final":
+        saved = checkpoint["final"]
+    elif isinstance(fold, int) and -len(checkpoint["folds"]) <= fold < len(checkpoint["folds"]):
+        saved = checkpoint["folds"][fold]
+    else:
+        raise ValueError(f"{path}: no model {fold!r} (expected 'final' or a fold index below "
+                         f"{len(checkpoint['folds'])})")
     frame = validate_candles(candles, config.timeframe, source=str(path))[0]
     samples = build_samples(frame, config.timeframe, config.lookback, config.forecast_horizon, require_label=False)
-    scaler = Scaler.from_dict(saved["scaler"])
-    model = build_model(ModelArgs(**checkpoint["model_args"]))
-    model.load_state_dict(saved["state_dict"])
-    x = torch.from_numpy(scaler.transform_features(samples.features))
-    raw = _forecast(config, predict(model, x, torch.from_numpy(samples.positions)), scaler)
-    calibrated = Calibrator.from_dict(saved["calibrator"]).apply(raw)
+    predictor = Predictor.from_checkpoint(config, checkpoint["model_args"], saved)
+    calibrated, raw = predictor(samples, samples.positions)
     return samples.positions, samples.timestamps[samples.positions], calibrated, raw
