@@ -31,6 +31,8 @@ def add_arguments(sub: Any) -> None:
     source.add_argument("--data", metavar="FILE", help="candles from this file (default: the job's dataset)")
     source.add_argument("--dataset", metavar="ID", help="candles of this dataset id (see candlecast datasets)")
     predict.add_argument("--last", metavar="N", type=int, default=1, help="forecast the latest N candles (default 1)")
+    predict.add_argument("--fold", metavar="K", type=int,
+                         help="use walk-forward fold K's model (default: the model refitted on all the job's data)")
     predict.add_argument("--json", action="store_true", help="print the answer as JSON")
     add_server_option(predict)
 
@@ -111,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.command == "predict":
             body: dict[str, Any] = {"last": args.last}
+            if args.fold is not None:
+                body["fold"] = args.fold
             if args.data:
                 body["path"] = str(Path(args.data).expanduser().resolve())
             if args.dataset:

@@ -121,6 +121,11 @@ class PredictRequest(_Request):
     symbol: str | None = Field(None, min_length=1, description="Symbol of the given candles (checked).")
     timeframe: Timeframe | None = Field(None, description="Timeframe of the given candles (checked).")
     last: int = Field(1, ge=1, le=10000, description="Forecast the latest N closed candles.")
+    fold: int | None = Field(
+        None, ge=1, le=1000,
+        description="Which model: a walk-forward fold's (its number in predictions.csv); null: the deployable "
+        "model refitted on all the job's data.",
+    )
 
     @field_validator("path")
     @classmethod

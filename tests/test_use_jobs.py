@@ -73,9 +73,9 @@ def test_predict_compare_and_rerun_a_real_job(live_server, candlecast_home: Path
     assert set(provenance["versions"]) == {"candlecast", "python", "torch", "numpy"}
     assert provenance["device"] == "cpu" and provenance["seed"] == 42
 
-    # Forecasts for the bars the last fold scored equal its predictions.csv rows (one code path).
+    # Forecasts of the last fold's model for the bars it scored equal its predictions.csv rows (one code path).
     scored = fold_predictions(job_dir)
-    resp = server.post(f"/jobs/{job_id}/predict", {"last": 50})
+    resp = server.post(f"/jobs/{job_id}/predict", {"last": 50, "fold": 2})
     assert resp.status_code == 200, resp.text
     result = resp.json()
     assert result["training_end"] == provenance["dataset"]["last_open_time"] and len(result["forecasts"]) == 50
@@ -110,6 +110,7 @@ def test_predict_compare_and_rerun_a_real_job(live_server, candlecast_home: Path
         (f"/jobs/{job_id}/predict", {"candles": records(bundled.iloc[:TRAIN_ROWS - 10])}, 422, "training end"),
         (f"/jobs/{job_id}/predict", {"dataset": "BTCUSDT-1h", "candles": records(later)}, 422, "one of"),
         (f"/jobs/{job_id}/predict", {"last": 0}, 422, "last"),
+        (f"/jobs/{job_id}/predict", {"fold": 3}, 422, "folds 1..2"),
     ]
     for path, request, status, words in refusals:
         problem = assert_problem(server.post(path, request), status)
@@ -122,10 +123,14 @@ def test_predict_compare_and_rerun_a_real_job(live_server, candlecast_home: Path
     assert "cannot be used" in assert_problem(server.post(f"/jobs/{job_id}/predict", {}), 409)["detail"]
     model.write_bytes(saved)
 
-    # The CLI gives the same forecast, from the job's dataset or a file.
-    done = cli(server, "predict", job_id, "--json")
+    # The CLI gives the same forecast, from the job's dataset or a file; by default from the deployable model.
+    done = cli(server, "predict", job_id, "--json", "--fold", "2")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["forecasts"][-1] == latest
+    final = server.post(f"/jobs/{job_id}/predict", {}).json()["forecasts"][-1]
+    done = cli(server, "predict", job_id, "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["forecasts"][-1] == final
+    assert final["open_time"] == latest["open_time"] and 0 < final["p_up"] < 1
     later_file = write_candles(later, tmp_path / "later.csv")
     done = cli(server, "predict", job_id, "--data", str(later_file), "--last", "2")
     assert done.returncode == 0, done.stderr

@@ -140,7 +140,8 @@ def _check_spacing(frame: pd.DataFrame, timeframe: str) -> None:
 def forecast(job_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
     """Forecasts of the job in ``job_dir`` for the latest ``request["last"]`` closed candles (module doc).
 
-    ``request``: ``{last, candles?, path?, dataset?, symbol?, timeframe?}`` (``schemas.PredictRequest``).
+    ``request``: ``{last, fold?, candles?, path?, dataset?, symbol?, timeframe?}`` (``schemas.PredictRequest``;
+    ``fold``: a walk-forward fold's model by its number, default the deployable model refitted on all the data).
     Returns ``{job_id, symbol, timeframe, horizon, distribution, source, training_end, forecasts: [...]}``, each
     forecast ``{open_time, timestamp, close, horizon_end, p_up, p_up_raw, mu, sigma, nu, return_intervals,
     price_intervals}`` (intervals by level ``"50" "80" "95"``: ``[low, high]`` of the forward log return over the
@@ -153,6 +154,11 @@ def forecast(job_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
     if not model_path.is_file():
         raise ForecastRefused(409, f"job {job_dir.name} has no model file ({model_path} is missing)")
     last = int(request.get("last", 1))
+    fold = request.get("fold")
+    if fold is not None:
+        folds = len(json.loads((job_dir / "metrics.json").read_text())["folds"])
+        if not 1 <= fold <= folds:
+            raise ForecastRefused(422, f"job {job_dir.name} has folds 1..{folds}, not {fold}", ("body", "fold"))
     frame, label = _candles(config, request)
     where = ("body", _source_field(request))
     need = WARMUP + config.lookback + last - 1
@@ -171,7 +177,9 @@ def forecast(job_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
         )
     tail = frame.iloc[-(need + EXTRA_HISTORY):].reset_index(drop=True)
     try:
-        positions, timestamps, calibrated, raw = predict_from_checkpoint(model_path, tail)
+        positions, timestamps, calibrated, raw = predict_from_checkpoint(
+            model_path, tail, "final" if fold is None else fold - 1
+        )
     except DataError as exc:
         raise ForecastRefused(422, f"{label}: {exc}", where) from None
     except (ValueError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:  # not this version's model
