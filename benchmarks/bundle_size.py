@@ -67,7 +67,7 @@ def bundle_sizes(bundle: Path, detail: set[str]) -> Counter:
             if path.is_symlink() or path == executable:
                 continue
             parts = path.relative_to(internal).parts
-            top = parts[0].split(".")[0] if len(parts) > 1 else parts[0]
+            top = parts[0].removesuffix(".libs") if len(parts) > 1 else parts[0]  # numpy.libs/ counts as numpy
             key = top if top not in detail or len(parts) < 3 else f"{top}/{parts[1]}"
             sizes[key] += path.stat().st_size
     return sizes

@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"worker start imports ({START}): median {start:.2f} s  "
           f"({', '.join(f'{s:.2f}' for s in start_s)}; {args.rounds} fresh interpreters)")
     print(f"the same + what the default job imports later: median {job:.2f} s  ({', '.join(f'{s:.2f}' for s in whole_s)})")
-    print(f"start / whole job: {start / job:.2f}   (the difference, {job - start:.2f} s, is paid only by the jobs that need it)")
+    print(f"start / whole job: {start / job:.2f}   (the difference, {job - start:.2f} s, comes after training.started, "
+          "in the stages that use those modules)")
     print(f"top packages at start (median self time of -X importtime, summed per package; total {sum(statistics.median(v) for v in packages.values()):.2f} s):")
     for name, values in sorted(packages.items(), key=lambda item: -statistics.median(item[1]))[: args.top]:
         print(f"  {name:<18} {statistics.median(values):6.2f} s")
