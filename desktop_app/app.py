@@ -308,6 +308,7 @@ class App:
         # SIGTERM and Ctrl-C close the app like the window's X: layout saved, workers stopped.
         close = lambda *_: dpg.stop_dearpygui()  # noqa: E731 (a signal handler)
         previous = {sig: signal.signal(sig, close) for sig in (signal.SIGTERM, signal.SIGINT)}
+        splash = sys.modules.get("pyi_splash")  # the onefile build's splash (packaging/candlecast_entry.py)
         try:
             while dpg.is_dearpygui_running():
                 slept = pacer.wait(shell.streaming)  # idle: until input, a message or the next tick
@@ -316,6 +317,9 @@ class App:
                 each_frame()  # the Sweeps tab's own state machine
                 dpg.render_dearpygui_frame()
                 ended = time.perf_counter()
+                if splash is not None:  # the window has drawn itself: the splash has done its job
+                    splash.close()
+                    splash = None
                 pacer.after_frame(changed)
                 shell.stats.record(ended - started, shell.streaming)
                 if slept and first_event is not None:

@@ -35,6 +35,7 @@ class Probe:
     def __init__(self, path: str, dpg: Any, shell: Any, server: Any, disk: Callable[[Callable[[], None]], None]) -> None:
         self.path, self.dpg, self.shell, self.server, self.disk = path, dpg, shell, server, disk
         self.next_at = 0.0
+        self.first_frame_at: float | None = None  # wall clock (time.time) at the end of the first frame
 
     @classmethod
     def from_env(cls, dpg: Any, shell: Any, server: Any, disk: Callable[[Callable[[], None]], None]) -> Probe | None:
@@ -43,14 +44,17 @@ class Probe:
         return cls(path, dpg, shell, server, disk) if path else None
 
     def frame(self, started: float) -> None:
-        """After the frame that began at ``started`` (``time.perf_counter`` seconds): write when one is due."""
+        """After the frame that began at ``started`` (``time.perf_counter`` seconds): write when one is due.
+        Every snapshot carries ``first_frame_at`` (benchmarks/packaging_cold_start.py times the first frame)."""
+        if self.first_frame_at is None:
+            self.first_frame_at = time.time()
         if started >= self.next_at:
             self.next_at = started + PROBE_INTERVAL_S
-            self._write(snapshot(self.dpg, self.shell, self.server))
+            self._write({**snapshot(self.dpg, self.shell, self.server), "first_frame_at": self.first_frame_at})
 
     def close(self) -> None:
         """The loop has ended: the last snapshot, with ``closing`` true."""
-        self._write(snapshot(self.dpg, self.shell, self.server, closing=True))
+        self._write({**snapshot(self.dpg, self.shell, self.server, closing=True), "first_frame_at": self.first_frame_at})
 
     def _write(self, taken: dict[str, Any]) -> None:
         self.disk(lambda: write(self.path, taken))

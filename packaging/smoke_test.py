@@ -233,6 +233,11 @@ def check_job(url: str, job_id: str) -> None:
     job = requests.get(f"{url}/jobs/{job_id}", timeout=30).json()
     check(job["status"] == "completed", f"GET /jobs/{job_id}: status {job['status']}")
     check(job["metrics"] and job["metrics"]["pooled"]["n"] > 0, f"GET /jobs/{job_id}: no pooled metrics")
+    # The honest verdicts ran in the frozen worker: GARCH (arch), logistic and gradient boosting baselines
+    # (scikit-learn) and the Diebold–Mariano tests and bootstrap (statsmodels, arch), all imported lazily.
+    pooled = job["metrics"]["pooled"]
+    absent = [name for name in ("garch", "logit_ar1", "gbm") if not pooled["baselines"].get(name)]
+    check(not absent and pooled.get("verdicts"), f"GET /jobs/{job_id}: baselines {absent} or verdicts missing")
     missing = [k for k in ("model", "metrics", "predictions", "report") if not (job["artifacts"][k] and Path(job["artifacts"][k]).is_file())]
     check(not missing, f"GET /jobs/{job_id}: artifacts missing: {missing}")
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy import signal, stats
+from scipy import stats
 
 from trainer.distributions import Forecast
 
@@ -95,6 +95,10 @@ def _climatology(close: np.ndarray, train_t: np.ndarray, test_t: np.ndarray, hor
 
 def _ewma(returns: np.ndarray, n_train: int, horizon: int, at: np.ndarray) -> Forecast:
     """EWMA variance after each return (causal recursion), read at the return index ``at`` of each test bar."""
+    # Imported here: scipy.signal takes over a second to import, and a worker imports this module before it may
+    # report training.started.
+    from scipy import signal
+
     sq = returns**2
     seed = np.mean(sq[:n_train])  # the training returns' mean square: all before any test bar
     # v_k = lambda v_{k-1} + (1 - lambda) r_k^2 with v_{-1} = seed, as a first-order IIR filter.

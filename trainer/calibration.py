@@ -29,8 +29,6 @@ from typing import Literal
 
 import numpy as np
 from scipy import optimize, special
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 
 from trainer.distributions import Forecast, expected_abs_z
 from trainer.names import CALIBRATION_METHODS, P_UP_SOURCES
@@ -124,6 +122,10 @@ def _fit_abs(forecast: Forecast, y: np.ndarray) -> dict:
 
 
 def _fit_isotonic(p: np.ndarray, outcome: np.ndarray) -> dict:
+    # scikit-learn is imported by the method that uses it: a worker imports this module before it may report
+    # training.started, and each method needs a different part.
+    from sklearn.isotonic import IsotonicRegression
+
     iso = IsotonicRegression(out_of_bounds="clip").fit(p, outcome.astype(np.float64))
     return {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
 
@@ -131,6 +133,8 @@ def _fit_isotonic(p: np.ndarray, outcome: np.ndarray) -> dict:
 def _fit_platt(p: np.ndarray, outcome: np.ndarray) -> dict:
     if outcome.all() or not outcome.any():
         raise ValueError("calibration (platt): the calibration slice has only up or only down outcomes")
+    from sklearn.linear_model import LogisticRegression  # lazy, as in _fit_isotonic
+
     model = LogisticRegression(C=np.inf, max_iter=1000).fit(_logit(p)[:, None], outcome)
     return {"a": float(model.coef_[0, 0]), "b": float(model.intercept_[0])}
 

@@ -37,12 +37,10 @@ numpy code, so saved models need no pickle.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import optimize, special
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from trainer.direction_baselines import GBM_PARAMS, direction_inputs
@@ -84,7 +82,7 @@ class Trees:
               "right": ("right", np.int64), "is_leaf": ("is_leaf", bool), "value": ("value", np.float64)}
 
     @classmethod
-    def from_sklearn(cls, model: HistGradientBoostingClassifier) -> Trees:
+    def from_sklearn(cls, model: Any) -> Trees:  # a fitted sklearn HistGradientBoostingClassifier
         """Export a fitted binary model (scikit-learn's tree predictors' node arrays, pinned version)."""
         trees = []
         for (predictor,) in model._predictors:
@@ -159,6 +157,12 @@ class Components:
 def fit_components(inputs: dict[str, np.ndarray], up: np.ndarray, seed: int, bags: int | None = None) -> Components:
     """Fit ``bags`` (default ``BAGS``) boosted trees and the AR logit on ``direction_inputs`` rows and outcomes
     ``up`` ((m,) bool)."""
+    # scikit-learn only once a model is fitted: a worker's start imports neither it nor its estimators
+    # (trainer.worker.LATER_IMPORTS; predictions use the trees as arrays).
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
     fitted = []
     with threadpool_limits(1):  # see trainer.direction_baselines.fit_models: one thread is the fastest here
         for b in range(BAGS if bags is None else bags):

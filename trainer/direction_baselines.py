@@ -23,10 +23,6 @@ the candles (``segment`` changes) or run before the first bar is 0 (no informati
 from __future__ import annotations
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from trainer.features import FEATURE_NAMES
@@ -115,6 +111,13 @@ def forecast_direction(
 def fit_models(inputs: dict[str, np.ndarray], up: np.ndarray, seed: int) -> dict:
     """The fitted scikit-learn model of each conditional baseline (``direction_inputs`` keys) on the outcomes
     ``up`` ((m,) bool); ``seed``: the gbm's random state."""
+    # Imported here: scikit-learn's estimators take about a second to import, and a worker imports this module
+    # before it may report training.started; these baselines are fitted only after the network's folds.
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     models = {
         "logit_ar1": make_pipeline(StandardScaler(), LogisticRegression()),
         "logit_ar3": make_pipeline(StandardScaler(), LogisticRegression()),

@@ -16,7 +16,6 @@ import math
 
 import numpy as np
 from scipy import stats
-from sklearn.metrics import log_loss, roc_auc_score
 
 from trainer.distributions import Forecast
 
@@ -143,6 +142,9 @@ def evaluate(forecast: Forecast, y: np.ndarray, p_up_raw: np.ndarray | None = No
 def direction_block(p_up: np.ndarray, y: np.ndarray) -> dict:
     """The direction part of a metric block (``evaluate``'s direction keys, no ``n``) of p_up ((n,) float in
     [0, 1]) against the outcomes y > 0 of the forward log returns ``y`` ((n,) float64)."""
+    # Imported here: sklearn.metrics adds a quarter second to a worker's start, before its training.started.
+    from sklearn.metrics import log_loss, roc_auc_score
+
     p = np.asarray(p_up, dtype=np.float64)
     outcome = np.asarray(y) > 0
     both_classes = 0 < outcome.sum() < outcome.shape[0]

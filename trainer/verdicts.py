@@ -31,9 +31,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from statsmodels.regression.linear_model import OLS
 from threadpoolctl import threadpool_limits
-from arch.bootstrap import StationaryBootstrap
 
 from trainer.distributions import Forecast
 from trainer.metrics import per_bar_losses
@@ -55,6 +53,15 @@ def block_length(horizon: int) -> int:
     return hac_lags(horizon)
 
 
+def _hac_ols(values: np.ndarray, maxlags: int):
+    """statsmodels' OLS of ``values`` on a constant with a Newey–West HAC covariance (its fitted results)."""
+    # Imported here, not at the top: statsmodels takes about a second to import, and a worker imports this module
+    # before it may report training.started; the verdicts run only at the end of a job.
+    from statsmodels.regression.linear_model import OLS
+
+    return OLS(values, np.ones_like(values)).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags})
+
+
 def diebold_mariano(d: np.ndarray, maxlags: int) -> tuple[float | None, float | None, float]:
     """(t, p, se) of mean(d) = 0 for per-bar loss differences ``d`` ((n,) float64): OLS of d on a constant with a
     Newey–West HAC covariance (statsmodels, ``maxlags``), two-sided normal p. A d with no variation gives t and
@@ -63,7 +70,7 @@ def diebold_mariano(d: np.ndarray, maxlags: int) -> tuple[float | None, float | 
     if np.ptp(d) == 0:
         mean = float(d[0])
         return (None, None, 0.0) if mean == 0 else (math.copysign(math.inf, mean), 0.0, 0.0)
-    fit = OLS(d, np.ones_like(d)).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags})
+    fit = _hac_ols(d, maxlags)
     return float(fit.tvalues[0]), float(fit.pvalues[0]), float(fit.bse[0])
 
 
@@ -72,7 +79,7 @@ def hac_mean(values: np.ndarray, maxlags: int) -> tuple[float, float]:
     values = np.asarray(values, dtype=np.float64)
     if np.ptp(values) == 0:
         return float(values[0]), 0.0
-    fit = OLS(values, np.ones_like(values)).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags})
+    fit = _hac_ols(values, maxlags)
     return float(fit.params[0]), float(fit.bse[0])
 
 
@@ -89,6 +96,8 @@ def _bootstrap(model: dict[str, np.ndarray], pairs: list[tuple[str, np.ndarray]]
     n, k = columns.shape[0], len(pairs)
     which = np.array([scores.index(score) for score, _ in pairs])
     prefix = np.vstack([np.zeros(columns.shape[1]), np.cumsum(columns, axis=0)])
+    from arch.bootstrap import StationaryBootstrap  # lazy like statsmodels (``_hac_ols``): arch imports slowly
+
     bs = StationaryBootstrap(block, np.arange(n), seed=seed)
     means = np.empty((reps, columns.shape[1]))
     for r, (data, _) in enumerate(bs.bootstrap(reps)):

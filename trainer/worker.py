@@ -42,8 +42,15 @@ EXIT_COMPLETED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 3
 TRACEBACK_LINES = 20
 #: How much the worker lowers its own scheduling priority (``os.nice`` increment, Unix).
 NICENESS = 5
-#: What a spare worker imports before it waits for a job (``run_spare``).
-SPARE_PRELOAD = ("trainer.train", "torch._dynamo", "arch")
+#: What a job imports only after its ``training.started``, inside the functions that use them (a cold worker's
+#: start skips them; benchmarks/worker_imports.py measures both): the baselines', calibrators' and verdicts'
+#: statistics libraries and the report's matplotlib.
+LATER_IMPORTS = (
+    "scipy.signal", "arch.univariate", "arch.bootstrap", "statsmodels.regression.linear_model", "sklearn.ensemble",
+    "sklearn.linear_model", "sklearn.isotonic", "sklearn.metrics", "trainer.report",
+)
+#: What a spare worker imports before it waits for a job (``run_spare``): all of it, so a job handed over pays none.
+SPARE_PRELOAD = ("trainer.train", "torch._dynamo", *LATER_IMPORTS)
 #: A job folder holding this file runs its job elsewhere (``trainer.ray_driver``); written by the sweeps.
 EXECUTOR_FILE = "executor.json"
 
