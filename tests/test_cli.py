@@ -36,3 +36,24 @@ def test_a_bad_option_is_one_line_and_exit_2(args: list[str], says: str) -> None
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1 and says in done.stderr, done.stderr
+
+
+def test_every_subcommand_prints_its_help() -> None:
+    """Help strings come from the schema's descriptions; a literal % there once crashed ``train --help``."""
+    import argparse
+
+    from desktop_app.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == set(COMMANDS)
+    for name, command in sub.choices.items():
+        assert command.format_help().startswith(f"usage: candlecast {name}"), name
+    assert "--refit-every REFIT_EVERY" in sub.choices["train"].format_help()
+
+
+def test_an_optional_int_option_is_an_int() -> None:
+    from desktop_app.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--refit-every", "720"])
+    assert args.refit_every == 720

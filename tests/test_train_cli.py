@@ -62,7 +62,7 @@ def test_json_metrics_and_artifacts_in_out_dir(tmp_path: Path) -> None:
     proc = candlecast("train", *TINY, "--seed", "7", "--out", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads(proc.stdout)  # stdout is the JSON and nothing else
-    assert set(metrics) == {"pooled", "folds", "network", "device", "duration_s"}
+    assert set(metrics) == {"pooled", "folds", "network", "device", "duration_s", "provenance"}
     assert tuple(metrics["pooled"]["baselines"]) == BASELINE_NAMES  # every registered baseline, in order
     assert metrics == json.loads((out / "metrics.json").read_text())
     assert json.loads((out / "config.json").read_text())["seed"] == 7
@@ -239,7 +239,8 @@ def test_ctrl_c_is_one_line_exit_130_and_no_results(
     line = error_line(proc.stderr)
     if with_out:
         assert line == f"candlecast: stopped by Ctrl-C; no results written (log: {out / 'worker.log'})"
-        assert [p.name for p in out.iterdir()] == ["worker.log"]  # no artifact, no temp file
+        # no result, no temp file: the log, and the record of the candles it was trained on
+        assert sorted(p.name for p in out.iterdir()) == ["provenance.json", "worker.log"]
     else:
         assert line == "candlecast: stopped by Ctrl-C; no results written"
         assert job_folders(candlecast_home) == []
@@ -271,7 +272,8 @@ def test_ctrl_c_while_writing_results_says_which_were_written(
         f"(log: {out / 'worker.log'})"
     )
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["config.json", "metrics.json", "model.pt", "notes.txt", "predictions.csv", "worker.log"]
+    assert names == ["config.json", "metrics.json", "model.pt", "notes.txt", "predictions.csv", "provenance.json",
+                     "worker.log"]
     assert json.loads((out / "metrics.json").read_text())["pooled"]["n"] > 0
 
 

@@ -30,14 +30,20 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     """One ``--option`` per ``TrainingConfig`` field (``cv_folds`` → ``--cv-folds``), default None = the schema's."""
     for name, info in TrainingConfig.model_fields.items():
         flag = "--" + name.replace("_", "-")
-        choices = get_args(info.annotation) or None
-        if info.annotation is bool:
-            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=info.description)
+        # argparse %-formats help strings: a literal % in a description ("the last 20 % of candles") is escaped.
+        about = (info.description or "").replace("%", "%%")
+        annotation = info.annotation
+        optional = [a for a in get_args(annotation) if a is not type(None)]
+        if len(optional) == 1 and type(None) in get_args(annotation):  # ``int | None``: an int when given
+            annotation = optional[0]
+        choices = get_args(annotation) or None
+        if annotation is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=about)
         elif choices and all(isinstance(c, str) for c in choices):
-            parser.add_argument(flag, dest=name, choices=choices, default=None, help=f"{info.description} (default {info.default})")
+            parser.add_argument(flag, dest=name, choices=choices, default=None, help=f"{about} (default {info.default})")
         else:
-            kind = {int: int, float: float}.get(info.annotation, str)
-            parser.add_argument(flag, dest=name, type=kind, default=None, help=f"{info.description} (default {info.default})")
+            kind = {int: int, float: float}.get(annotation, str)
+            parser.add_argument(flag, dest=name, type=kind, default=None, help=f"{about} (default {info.default})")
 
 
 def add_worker_arguments(parser: argparse.ArgumentParser) -> None:

@@ -153,9 +153,11 @@ class JobFolder:
         }
 
     def written(self) -> list[str]:
-        """Names of the files this job wrote into the folder, not counting its log (sorted)."""
+        """Names of the results this job wrote into the folder (sorted): not its records, the log and the
+        provenance written once the data are loaded (``trainer.provenance``), which stay with a stopped job."""
         now = self._files() if self.path.is_dir() else {}
-        return sorted(n for n, key in now.items() if n != LOG_NAME and self._before.get(n) != key)
+        records = (LOG_NAME, paths.PROVENANCE_FILE)
+        return sorted(n for n, key in now.items() if n not in records and self._before.get(n) != key)
 
     def discard(self, keep_log: bool = False) -> Path | None:
         """Remove an owned folder (a ``--out`` folder is left alone, log included); ``keep_log``: first move
