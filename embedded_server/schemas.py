@@ -120,9 +120,10 @@ class PredictRequest(_Request):
     candles: list[Candle] | None = Field(None, min_length=1, description="Inline candles, oldest first.")
     symbol: str | None = Field(None, min_length=1, description="Symbol of the given candles (checked).")
     timeframe: Timeframe | None = Field(None, description="Timeframe of the given candles (checked).")
-    last: int = Field(1, ge=1, le=10000, description="Forecast the latest N closed candles.")
+    # JSON bodies are strict like /start_training's: "2", 2.0 or true is not an int here.
+    last: int = Field(1, ge=1, le=10000, strict=True, description="Forecast the latest N closed candles.")
     fold: int | None = Field(
-        None, ge=1, le=1000,
+        None, ge=1, le=1000, strict=True,
         description="Which model: a walk-forward fold's (its number in predictions.csv); null: the deployable "
         "model refitted on all the job's data.",
     )
@@ -151,7 +152,9 @@ class CompareQuery(_Request):
 class RerunRequest(_Request):
     """``POST /jobs/{job_id}/rerun`` body."""
 
-    allow_changed_data: bool = Field(False, description="Rerun even if the dataset changed since the job ran.")
+    allow_changed_data: bool = Field(
+        False, strict=True, description="Rerun even if the dataset changed since the job ran."
+    )
 
 
 class EventsQuery(_Request):

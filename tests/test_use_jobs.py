@@ -96,6 +96,9 @@ def test_predict_compare_and_rerun_a_real_job(live_server, candlecast_home: Path
     times = [f["timestamp"] for f in resp.json()["forecasts"]]
     assert times == [t.timestamp() for t in later["open_time"].iloc[-3:]]
     assert min(times) > pd.Timestamp(result["training_end"]).timestamp()
+    as_ms = [{**r, "open_time": int(pd.Timestamp(r["open_time"]).timestamp() * 1000)} for r in records(later)]
+    same = server.post(f"/jobs/{job_id}/predict", {"candles": as_ms, "last": 3})  # Unix ms open times too
+    assert same.status_code == 200 and same.json()["forecasts"] == resp.json()["forecasts"], same.text
 
     # Every refusal: one clear 4xx, nothing changed.
     assert finished(server, failed_id)["status"] == "failed"
@@ -111,6 +114,9 @@ def test_predict_compare_and_rerun_a_real_job(live_server, candlecast_home: Path
         (f"/jobs/{job_id}/predict", {"dataset": "BTCUSDT-1h", "candles": records(later)}, 422, "one of"),
         (f"/jobs/{job_id}/predict", {"last": 0}, 422, "last"),
         (f"/jobs/{job_id}/predict", {"fold": 3}, 422, "folds 1..2"),
+        (f"/jobs/{job_id}/predict", {"fold": True}, 422, "fold"),  # strict like /start_training
+        (f"/jobs/{job_id}/predict", {"last": "2"}, 422, "last"),
+        (f"/jobs/{job_id}/rerun", {"allow_changed_data": "true"}, 422, "allow_changed_data"),
     ]
     for path, request, status, words in refusals:
         problem = assert_problem(server.post(path, request), status)

@@ -89,6 +89,8 @@ def _candles(config: TrainingConfig, request: dict[str, Any]) -> tuple[pd.DataFr
     try:
         if request.get("candles") is not None:
             frame, label = pd.DataFrame(request["candles"]), "body.candles"
+            if pd.api.types.is_numeric_dtype(frame["open_time"]):  # Unix ms (API.md), not pandas' default ns
+                frame["open_time"] = pd.to_datetime(frame["open_time"], unit="ms", utc=True)
             _check_spacing(frame, config.timeframe)
             return validate_candles(frame, config.timeframe, source=label)[0], label
         if request.get("path"):
