@@ -8,8 +8,9 @@ Protocol, one JSON object per line: the server writes requests on stdin, ``{"id"
 (``trainer.comparison.compare_jobs``) or ``{"id", "op": "importance", "journal", "study"}`` (a sweep's parameter
 importance, its Optuna journal file read only: ``trainer.sweep_importance.param_importances``); the process answers
 each on stdout, in order, with ``{"id", "ok": true, "result"}`` or ``{"id", "ok": false, "status", "detail", "loc"?}``
-(``status``: the HTTP status of the refusal, 500 for an unexpected fault, whose traceback goes to stderr). It imports torch and the trainer before
-the first request, then stays up, so a forecast costs the prediction alone. EOF on stdin ends it.
+(``status``: the HTTP status of the refusal, 500 for an unexpected fault, whose traceback goes to stderr). It imports
+torch and the trainer before the first request, then stays up, so a forecast costs the prediction alone. EOF on
+stdin ends it.
 """
 
 from __future__ import annotations
