@@ -61,8 +61,7 @@ class SweepsRuntime:
                                              headers={"Idempotency-Key": effect.idempotency_key})
                 return sp.Answered(sweep_id=answer["sweep_id"])
             if isinstance(effect, sp.LoadImportance):
-                return sp.ImportanceLoaded(effect.sweep_id,
-                                           self.client.request("GET", f"/sweeps/{effect.sweep_id}/importance"))
+                return sp.ImportanceLoaded(effect.sweep_id, self.client.sweep_importance(effect.sweep_id))
             self.client.request("POST", f"/sweeps/{effect.sweep_id}/stop")
             return sp.Answered()
         except ApiError as exc:

@@ -5,6 +5,9 @@ as ``GET /sweeps/{sweep_id}/importance``. The studies are written here with synt
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +16,12 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState, create_trial
+from werkzeug.serving import make_server
 
 from server_fixtures import assert_problem
+from desktop_app import sweeps_panel as sp
+from desktop_app.api_client import ApiClient
+from desktop_app.sweeps_runtime import SweepsRuntime
 from embedded_server.sweep_schemas import SweepImportance
 from trainer.sweep_importance import param_importances
 from trainer.sweep_space import SweepRequest
@@ -93,6 +100,20 @@ def test_nothing_to_apportion_is_an_explained_empty_answer(tmp_path: Path) -> No
     assert answer["importances"] == {} and answer["note"].startswith("every complete trial has the same")
 
 
+@contextmanager
+def _served(app: Any) -> Iterator[str]:
+    """``app`` on a loopback port (a real HTTP server in a thread); yields its URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    app.config["BIND_PORT"] = server.server_port  # as ``serve`` does: the Host check names the bound port
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
 def test_the_route_answers_through_the_real_predictor_process(app: Any, client: Any) -> None:
     assert_problem(client.get("/sweeps/sw-20260101-000000-abcdef/importance"), 404)
     services = app.extensions["candlecast"]
@@ -115,6 +136,13 @@ def test_the_route_answers_through_the_real_predictor_process(app: Any, client: 
     assert max(body["importances"], key=body["importances"].get) == "learning_rate"
     assert math.isclose(sum(body["importances"].values()), 1.0, rel_tol=1e-9)
     assert body["importances"] == param_importances(services.sweeps.journal(SWEEP_ID), SWEEP_ID)["importances"]
+
+    with _served(app) as url:  # the Sweeps tab's runtime turns the answer (or a refusal) into its one message
+        runtime = SweepsRuntime(ApiClient(url))
+        assert runtime.outcome(sp.LoadImportance(SWEEP_ID)) == sp.ImportanceLoaded(SWEEP_ID, body)
+        unknown = runtime.outcome(sp.LoadImportance("sw-20260101-000000-abcdef"))
+        assert unknown.importance is None and unknown.problem and "no sweep" in unknown.problem
+        runtime.shutdown()
 
     services.predictor.close()  # a predictor that cannot answer: 503, not a traceback
     assert "shutting down" in assert_problem(client.get(f"/sweeps/{SWEEP_ID}/importance"), 503)["detail"]
