@@ -63,6 +63,7 @@ def _write_study(journal: Path, n_complete: int, vary: tuple[str, ...] = tuple(D
 def test_importances_sum_to_one_and_the_driving_option_comes_first(tmp_path: Path) -> None:
     journal = tmp_path / "study.journal"
     _write_study(journal, 16)
+    written = journal.read_bytes()
     answer = param_importances(journal, SWEEP_ID)
     assert answer["evaluator"] == "fanova" and answer["complete_trials"] == 16 and answer["note"] is None
     shares = answer["importances"]
@@ -70,6 +71,7 @@ def test_importances_sum_to_one_and_the_driving_option_comes_first(tmp_path: Pat
     assert list(shares)[0] == "learning_rate" and shares["learning_rate"] > 0.8, shares
     assert math.isclose(sum(shares.values()), 1.0, rel_tol=1e-9) and all(v >= 0 for v in shares.values())
     assert param_importances(journal, SWEEP_ID) == answer  # seeded: the same trials, the same answer
+    assert journal.read_bytes() == written and not list(tmp_path.glob("*.lock"))  # read only: nothing written
 
 
 def test_nothing_to_apportion_is_an_explained_empty_answer(tmp_path: Path) -> None:
