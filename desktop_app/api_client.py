@@ -134,6 +134,10 @@ class ApiClient:
         """``GET /compare?jobs=A,B``: 2 to 4 completed jobs side by side (``Comparison``)."""
         return self.request("GET", "/compare", params={"jobs": ",".join(job_ids)}, timeout=PREDICTOR_TIMEOUT)
 
+    def sweep_importance(self, sweep_id: str) -> dict[str, Any]:
+        """``GET /sweeps/{id}/importance``: the sweep's parameter importance (``SweepImportance``)."""
+        return self.request("GET", f"/sweeps/{_segment(sweep_id)}/importance", timeout=PREDICTOR_TIMEOUT)
+
     def rerun(self, job_id: str, allow_changed_data: bool = False) -> dict[str, Any]:
         """``POST /jobs/{id}/rerun``: a new job with the same config on the same data (``RerunAccepted``)."""
         return self.request("POST", f"/jobs/{_segment(job_id)}/rerun",

@@ -4,8 +4,10 @@
 keeps the option fixed (the form's value), ``a, b, c`` tries those choices, ``low .. high`` (``log`` after it for a
 log scale) searches a range. ``request_from_draft`` turns it into a ``SweepRequest`` (the server's schema), so a
 bad space is one line under the form before anything is sent. Effects are values the tab's runtime performs over
-HTTP (``ListSweeps``, ``LoadSweep``, ``PostSweep``, ``StopSweep``); their outcomes come back as messages. While the
-shown sweep runs, a ``Tick`` every ``POLL_S`` loads it again: the trials table and the best-so-far plot are live.
+HTTP (``ListSweeps``, ``LoadSweep``, ``PostSweep``, ``StopSweep``, ``LoadImportance``); their outcomes come back as
+messages. While the shown sweep runs, a ``Tick`` every ``POLL_S`` loads it again: the trials table and the best-so-far
+plot are live. The parameter importance (``GET /sweeps/{id}/importance``) is asked again whenever a load shows a new
+count of complete trials (a trial completed, or another sweep is shown), so it is never polled for nothing.
 """
 
 from __future__ import annotations
@@ -48,7 +50,12 @@ class StopSweep:
     sweep_id: str
 
 
-Effect = ListSweeps | LoadSweep | PostSweep | StopSweep
+@dataclass(frozen=True)
+class LoadImportance:
+    sweep_id: str
+
+
+Effect = ListSweeps | LoadSweep | PostSweep | StopSweep | LoadImportance
 
 
 # ---- messages -----------------------------------------------------------------------------------------------------
@@ -107,11 +114,21 @@ class Answered:
 
 
 @dataclass(frozen=True)
+class ImportanceLoaded:
+    """The answer to ``LoadImportance`` (``GET /sweeps/{id}/importance``) or its ``problem``."""
+
+    sweep_id: str
+    importance: dict[str, Any] | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
 class Tick:
     now: float
 
 
-Message = Opened | DraftEdited | StartPressed | StopPressed | Selected | Listed | Loaded | Answered | Tick
+Message = (Opened | DraftEdited | StartPressed | StopPressed | Selected | Listed | Loaded | Answered
+           | ImportanceLoaded | Tick)
 
 
 # ---- state --------------------------------------------------------------------------------------------------------
@@ -121,7 +138,9 @@ Message = Opened | DraftEdited | StartPressed | StopPressed | Selected | Listed 
 class Panel:
     """``draft``: option → its text in the form; ``sweeps``: ``GET /sweeps``; ``selected``/``sweep``: the sweep
     shown and its ``GET /sweeps/{id}``; ``problem``: the one line under the form; ``busy``: a start/stop is in
-    flight; ``loading``: a load is in flight; ``last_load``: the ``Tick`` time of the last load."""
+    flight; ``loading``: a load is in flight; ``last_load``: the ``Tick`` time of the last load; ``importance``:
+    the shown sweep's last ``GET /sweeps/{id}/importance`` (or None), ``importance_problem`` why the last one failed,
+    ``importance_asked``: ``(sweep_id, complete trials)`` when it was last asked for."""
 
     draft: dict[str, str] = field(default_factory=dict)
     sweeps: tuple[dict[str, Any], ...] = ()
@@ -131,6 +150,9 @@ class Panel:
     busy: bool = False
     loading: bool = False
     last_load: float = 0.0
+    importance: dict[str, Any] | None = None
+    importance_problem: str | None = None
+    importance_asked: tuple[str, int] | None = None
 
 
 def _number(text: str) -> int | float:
@@ -197,9 +219,9 @@ def running(panel: Panel) -> bool:
 
 def update(panel: Panel, message: Message) -> tuple[Panel, tuple[Effect, ...]]:
     """One step of the tab's state machine."""
-    if isinstance(message, Opened):
+    if isinstance(message, Opened):  # (Refresh also asks for the importance again, e.g. after a 503)
         effects: tuple[Effect, ...] = (ListSweeps(),)
-        return panel, effects + ((LoadSweep(panel.selected),) if panel.selected else ())
+        return replace(panel, importance_asked=None), effects + ((LoadSweep(panel.selected),) if panel.selected else ())
     if isinstance(message, DraftEdited):
         return replace(panel, draft={**panel.draft, message.name: message.text}, problem=None), ()
     if isinstance(message, StartPressed):
@@ -221,7 +243,9 @@ def update(panel: Panel, message: Message) -> tuple[Panel, tuple[Effect, ...]]:
         selected = message.sweep_id or panel.selected
         return replace(panel, selected=selected), (ListSweeps(),) + ((LoadSweep(selected),) if selected else ())
     if isinstance(message, Selected):
-        return replace(panel, selected=message.sweep_id, sweep=None), (LoadSweep(message.sweep_id),)
+        panel = replace(panel, selected=message.sweep_id, sweep=None, importance=None, importance_problem=None,
+                        importance_asked=None)
+        return panel, (LoadSweep(message.sweep_id),)
     if isinstance(message, Listed):
         if message.problem is not None:
             return replace(panel, problem=message.problem), ()
@@ -237,13 +261,36 @@ def update(panel: Panel, message: Message) -> tuple[Panel, tuple[Effect, ...]]:
         if message.problem is not None:
             return replace(panel, problem=message.problem), ()
         ended = running(panel) and message.sweep is not None and message.sweep.get("status") != "running"
-        return replace(panel, sweep=message.sweep), ((ListSweeps(),) if ended else ())
+        panel = replace(panel, sweep=message.sweep)
+        effects = (ListSweeps(),) if ended else ()
+        asked = (message.sweep_id, complete_trials(message.sweep))
+        if asked[1] > 0 and asked != panel.importance_asked:
+            panel = replace(panel, importance_asked=asked)
+            effects += (LoadImportance(message.sweep_id),)
+        return panel, effects
+    if isinstance(message, ImportanceLoaded):
+        if message.sweep_id != panel.selected:
+            return panel, ()
+        if message.problem is not None:  # the last importance stays shown, with why it was not renewed
+            return replace(panel, importance_problem=message.problem), ()
+        return replace(panel, importance=message.importance, importance_problem=None), ()
     if isinstance(message, Tick):
         if running(panel) and not panel.loading and message.now - panel.last_load >= POLL_S:
             poll = LoadSweep(panel.sweep["sweep_id"])  # type: ignore[index]  # running(panel): a sweep is shown
             return replace(panel, loading=True, last_load=message.now), (poll,)
         return panel, ()
     raise TypeError(f"not a Sweeps tab message: {message!r}")
+
+
+def complete_trials(sweep: dict[str, Any] | None) -> int:
+    """How many of a sweep's trials are complete (have a value)."""
+    return sum(t.get("state") == "complete" for t in (sweep or {}).get("trials", []))
+
+
+def importance_rows(importance: dict[str, Any] | None) -> list[tuple[str, float]]:
+    """``(option, share)`` of an importance answer, most important first (JSON objects keep no order)."""
+    shares = (importance or {}).get("importances") or {}
+    return sorted(((name, float(share)) for name, share in shares.items()), key=lambda row: (-row[1], row[0]))
 
 
 def best_so_far(sweep: dict[str, Any] | None) -> tuple[list[float], list[float]]:

@@ -60,10 +60,14 @@ class SweepsRuntime:
                 answer = self.client.request("POST", "/sweeps", json_body=effect.body,
                                              headers={"Idempotency-Key": effect.idempotency_key})
                 return sp.Answered(sweep_id=answer["sweep_id"])
+            if isinstance(effect, sp.LoadImportance):
+                return sp.ImportanceLoaded(effect.sweep_id, self.client.sweep_importance(effect.sweep_id))
             self.client.request("POST", f"/sweeps/{effect.sweep_id}/stop")
             return sp.Answered()
         except ApiError as exc:
             line = exc.problem.line()
             if isinstance(effect, sp.LoadSweep):
                 return sp.Loaded(effect.sweep_id, problem=line)
+            if isinstance(effect, sp.LoadImportance):
+                return sp.ImportanceLoaded(effect.sweep_id, problem=line)
             return sp.Listed(problem=line) if isinstance(effect, sp.ListSweeps) else sp.Answered(problem=line)

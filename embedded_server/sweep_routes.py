@@ -1,6 +1,7 @@
 """The sweep routes of API.md (``POST /sweeps``, ``GET /sweeps``, ``GET /sweeps/{sweep_id}``,
-``POST /sweeps/{sweep_id}/stop``), each declared once with ``operations.operation``. A space is validated against
-the ``TrainingConfig`` schema and its datasets resolved before anything runs (422/404)."""
+``GET /sweeps/{sweep_id}/importance``, ``POST /sweeps/{sweep_id}/stop``), each declared once with
+``operations.operation``. A space is validated against the ``TrainingConfig`` schema and its datasets resolved before
+anything runs (422/404). Parameter importance is computed in the predictor process (scikit-learn stays out of here)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from embedded_server.sweep_schemas import (
     Best,
     Sweep,
     SweepAccepted,
+    SweepImportance,
     SweepList,
     SweepsQuery,
     SweepStartRequest,
@@ -27,6 +29,7 @@ from embedded_server.sweep_schemas import (
 )
 from embedded_server.sweep_store import SweepRecord
 from embedded_server.sweeps import SWEEP_ID_PATTERN, SweepConflict, ray_problem
+from embedded_server.use_routes import ask_predictor
 from trainer.sweep_space import Choices
 
 bp = Blueprint("sweeps", __name__)
@@ -125,6 +128,22 @@ def sweep_detail(sweep_id: str) -> Sweep:
         best=Best(trial=best.number, params=best.params, value=best.value) if best else None,
         final=record.result, error=record.error,
     )
+
+
+@operation(
+    bp,
+    "GET",
+    "/sweeps/{sweep_id}/importance",
+    "Parameter importance over a sweep's complete trials (Optuna's fANOVA)",
+    ok="Each varying option's share of the objective's variance, most important first (empty, with a note, before "
+       "there is anything to apportion).",
+    model=SweepImportance,
+    errors={503: "The predictor process is not available.", **NO_SWEEP},
+)
+def sweep_importance(sweep_id: str) -> SweepImportance:
+    record = get_sweep(sweep_id)
+    result = ask_predictor({"op": "importance", "journal": str(services().sweeps.journal(sweep_id)), "study": sweep_id})
+    return SweepImportance.model_validate({**result, "sweep_id": sweep_id, "objective": record.request["objective"]})
 
 
 #: Optuna's ``TrialState`` names → the API's trial states.

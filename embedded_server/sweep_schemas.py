@@ -95,3 +95,17 @@ class Sweep(_Response):
     best: Best | None
     final: dict[str, Any] | None
     error: str | None
+
+
+class SweepImportance(_Response):
+    """``GET /sweeps/{sweep_id}/importance``: each searched option's share of the variance of the ``objective`` over
+    the ``complete_trials`` (``evaluator``: Optuna's fANOVA); ``importances`` (option → share, most important first,
+    summing to 1) holds the options that varied; ``{}`` with a ``note`` saying why when there is nothing to apportion
+    yet, and a ``note`` when one option alone varied."""
+
+    sweep_id: str
+    objective: str
+    evaluator: Literal["fanova"]
+    complete_trials: int
+    importances: dict[str, float]
+    note: str | None

@@ -150,8 +150,12 @@ class SweepManager:
             runner = self._runners.get(sweep_id)
         if runner is not None and runner.study is not None:
             return runner.study
-        path = self.folder / sweep_id / "study.journal"
+        path = self.journal(sweep_id)
         return _open_study(path, sweep_id, None) if path.exists() else None
+
+    def journal(self, sweep_id: str) -> Path:
+        """The sweep's Optuna journal file (its study, named ``sweep_id``); absent until the sweep first ran."""
+        return self.folder / sweep_id / "study.journal"
 
     def _launch(self, record: SweepRecord, resumed: bool) -> None:
         runner = _Runner(self, record, resumed)
@@ -237,7 +241,7 @@ class _Runner:
     def _search(self) -> None:
         import optuna
 
-        self.study = _open_study(self.sweeps.folder / self.sweep_id / "study.journal", self.sweep_id, self.request)
+        self.study = _open_study(self.sweeps.journal(self.sweep_id), self.sweep_id, self.request)
         unfinished = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
         left = self.study.get_trials(deepcopy=False, states=unfinished)  # cut short by a server restart
         for trial in left:

@@ -280,7 +280,7 @@ def test_the_documented_sweep_objects_are_the_models() -> None:
 
     text = " ".join(section("### Sweeps").split())
     for name, model in (("`SweepSummary`", sweep_schemas.SweepSummary), ("`Sweep`", sweep_schemas.Sweep),
-                        ("a `Trial`", sweep_schemas.Trial)):
+                        ("a `Trial`", sweep_schemas.Trial), ("`SweepImportance`", sweep_schemas.SweepImportance)):
         found = re.search(re.escape(name) + r" is `(\{.*?\})`", text)
         assert found and top_level_keys(found.group(1)) == set(model.model_fields), name
     rows = {row[0].strip("`") for row in table_rows(section("### Sweeps"))}

@@ -60,3 +60,39 @@ def test_the_newest_sweep_is_shown_and_the_best_so_far_curve() -> None:
     trials = [{"number": 0, "state": "complete", "value": 0.70}, {"number": 1, "state": "pruned", "value": None},
               {"number": 2, "state": "complete", "value": 0.71}, {"number": 3, "state": "complete", "value": 0.69}]
     assert sp.best_so_far({"trials": trials}) == ([0.0, 2.0, 3.0], [0.70, 0.70, 0.69])
+
+
+def _trials(*states: str) -> list[dict]:
+    return [{"number": k, "state": s, "value": 0.7 if s == "complete" else None, "params": {}}
+            for k, s in enumerate(states)]
+
+
+def test_the_importance_is_asked_once_per_new_complete_trial_and_shown_sorted() -> None:
+    panel = sp.Panel(selected="sw-1")
+    sweep = {"sweep_id": "sw-1", "status": "running", "trials": _trials("running")}
+    panel, effects = sp.update(panel, sp.Loaded("sw-1", sweep))
+    assert effects == ()  # no complete trial: nothing to ask the predictor for
+    sweep = {**sweep, "trials": _trials("complete", "pruned", "complete", "running")}
+    panel, effects = sp.update(panel, sp.Loaded("sw-1", sweep))
+    assert effects == (sp.LoadImportance("sw-1"),) and panel.importance_asked == ("sw-1", 2)
+    assert sp.update(panel, sp.Loaded("sw-1", sweep))[1] == ()  # the same complete trials: not asked again
+    answer = {"sweep_id": "sw-1", "objective": "log_loss", "evaluator": "fanova", "complete_trials": 2,
+              "importances": {"distribution": 0.25, "learning_rate": 0.75}, "note": None}
+    panel, effects = sp.update(panel, sp.ImportanceLoaded("sw-1", answer))
+    assert effects == () and panel.importance == answer
+    assert sp.importance_rows(panel.importance) == [("learning_rate", 0.75), ("distribution", 0.25)]
+    # the predictor is down: the last answer stays, with why it was not renewed, and is not asked again each load
+    done = {**sweep, "status": "completed", "trials": _trials("complete", "pruned", "complete", "complete")}
+    panel, effects = sp.update(panel, sp.Loaded("sw-1", done))
+    assert effects == (sp.ListSweeps(), sp.LoadImportance("sw-1"))
+    panel, _ = sp.update(panel, sp.ImportanceLoaded("sw-1", problem="503 the predictor process is gone"))
+    assert panel.importance == answer and panel.importance_problem == "503 the predictor process is gone"
+    assert sp.update(panel, sp.Loaded("sw-1", done))[1] == ()
+    panel, effects = sp.update(panel, sp.Opened())  # Refresh asks again
+    panel, effects = sp.update(panel, sp.Loaded("sw-1", done))
+    assert effects == (sp.LoadImportance("sw-1"),)
+    # another sweep: the old importance is dropped, and a late answer for the old one is ignored
+    panel, _ = sp.update(panel, sp.Selected("sw-2"))
+    assert panel.importance is None and panel.importance_problem is None
+    panel, _ = sp.update(panel, sp.ImportanceLoaded("sw-1", answer))
+    assert panel.importance is None and sp.importance_rows(None) == []

@@ -1,13 +1,16 @@
 """The predictor process: ``python -m trainer.predictor`` (frozen: ``candlecast predictor``), the worker-side
-process that answers the server's forecast and fingerprint requests, so torch never enters the server process.
+process that answers the server's forecast, fingerprint, comparison and sweep importance requests, so torch,
+scikit-learn and Optuna's importance evaluators never enter the server process.
 
 Protocol, one JSON object per line: the server writes requests on stdin, ``{"id", "op": "predict", "job_dir",
 "request"}`` (``trainer.forecasting.forecast``) or ``{"id", "op": "fingerprint", "config"}``
 (``trainer.forecasting.current_fingerprint``) or ``{"id", "op": "compare", "job_dirs"}``
-(``trainer.comparison.compare_jobs``); the process answers each on stdout, in order, with
-``{"id", "ok": true, "result"}`` or ``{"id", "ok": false, "status", "detail", "loc"?}`` (``status``: the HTTP status of
-the refusal, 500 for an unexpected fault, whose traceback goes to stderr). It imports torch and the trainer before
-the first request, then stays up, so a forecast costs the prediction alone. EOF on stdin ends it.
+(``trainer.comparison.compare_jobs``) or ``{"id", "op": "importance", "journal", "study"}`` (a sweep's parameter
+importance, its Optuna journal file read only: ``trainer.sweep_importance.param_importances``); the process answers
+each on stdout, in order, with ``{"id", "ok": true, "result"}`` or ``{"id", "ok": false, "status", "detail", "loc"?}``
+(``status``: the HTTP status of the refusal, 500 for an unexpected fault, whose traceback goes to stderr). It imports
+torch and the trainer before the first request, then stays up, so a forecast costs the prediction alone. EOF on
+stdin ends it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ def answer(message: dict[str, Any]) -> dict[str, Any]:
     """The answer to one request line (module doc)."""
     from trainer.comparison import ComparisonRefused, compare_jobs
     from trainer.forecasting import ForecastRefused, current_fingerprint, forecast
+    from trainer.sweep_importance import param_importances
 
     ident = message.get("id")
     try:
@@ -37,6 +41,8 @@ def answer(message: dict[str, Any]) -> dict[str, Any]:
             result = current_fingerprint(message["config"])
         elif message.get("op") == "compare":
             result = compare_jobs([Path(d) for d in message["job_dirs"]])
+        elif message.get("op") == "importance":
+            result = param_importances(Path(message["journal"]), message["study"])
         else:
             return {"id": ident, "ok": False, "status": 400, "detail": f"unknown op {message.get('op')!r}"}
     except ForecastRefused as exc:

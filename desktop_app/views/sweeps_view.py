@@ -1,6 +1,7 @@
 """The Sweeps tab: the search space from the same form (a range or choices per training option, next to the
 option's current value in the control panel), Start/Stop, the sweeps of this server, the shown sweep's live trials
-table, its best-so-far plot and its final result, and "Open best job" (its results in the Results tab).
+table, its best-so-far plot, its parameter importance (one bar per searched option) and its final result, and
+"Open best job" (its results in the Results tab).
 
 State and effects are ``desktop_app.sweeps_panel``'s (run by ``desktop_app.sweeps_runtime``); this module only
 draws them and turns clicks into its messages.
@@ -71,6 +72,12 @@ class SweepsView:
                     with dpg.plot_axis(dpg.mvYAxis, label="objective (inner walk-forward)", tag="sw_plot_y"):
                         dpg.add_line_series([], [], label="best so far", tag="sw_best_line")
                         dpg.add_scatter_series([], [], label="trials", tag="sw_trial_dots")
+                dpg.add_text("Parameter importance (fANOVA: each option's share of the objective's variance over "
+                             "the complete trials)", color=theme.MUTED, wrap=0)
+                with dpg.table(header_row=False, policy=dpg.mvTable_SizingStretchProp, tag="sw_importance_table"):
+                    dpg.add_table_column(width_fixed=True, init_width_or_weight=160)
+                    dpg.add_table_column()
+                dpg.add_text("", tag="sw_importance_note", color=theme.MUTED, wrap=0)
                 with dpg.table(header_row=True, policy=dpg.mvTable_SizingStretchProp, row_background=True,
                                borders_innerH=True, scrollY=True, height=-1, tag="sw_trials_table"):
                     for title in TRIAL_COLUMNS:
@@ -104,6 +111,9 @@ class SweepsView:
         if panel.selected:
             status = panel.sweep["status"] if panel.sweep else "…"
             dpg.set_value("sw_pick", f"{panel.selected} ({status})")
+        if (shown is None or panel.importance is not shown.importance
+                or panel.importance_problem != shown.importance_problem):
+            self._draw_importance(panel)
         if shown is not None and panel.sweep is shown.sweep:
             return
         sweep = panel.sweep or {}
@@ -127,6 +137,19 @@ class SweepsView:
                 dpg.add_text((trial.get("node_id") or "local")[:12])
                 dpg.add_button(label=trial.get("job_id") or "–", enabled=bool(trial.get("job_id")),
                                user_data=trial.get("job_id"), callback=lambda s, a, job_id: self._open_job(job_id))
+
+    @staticmethod
+    def _draw_importance(panel: sp.Panel) -> None:
+        for row in dpg.get_item_children("sw_importance_table", 1) or []:
+            dpg.delete_item(row)
+        for name, share in sp.importance_rows(panel.importance):
+            with dpg.table_row(parent="sw_importance_table"):
+                dpg.add_text(name)
+                dpg.add_progress_bar(default_value=share, overlay=f"{share:.0%}", width=-1)
+        lines = [(panel.importance or {}).get("note") or "", panel.importance_problem or ""]
+        if panel.importance is None and not panel.importance_problem:
+            lines[0] = "shown once a trial has completed"
+        dpg.set_value("sw_importance_note", "\n".join(line for line in lines if line))
 
 
 def _summary(sweep: dict[str, Any]) -> str:
