@@ -1,7 +1,7 @@
 """``candlecast predict | jobs | rerun``: what a user asks a running Candlecast server about trained jobs, over its
 REST API (``desktop_app.api_client``), exactly as ``curl`` would. The server is ``--server URL`` (default:
-``CANDLECAST_URL``, else ``http://127.0.0.1:$CANDLECAST_PORT``, else port 8000); ``CANDLECAST_TOKEN`` is sent
-as the bearer token. A refusal is the server's one-line problem on stderr and exit 1.
+``CANDLECAST_URL``, else ``http://127.0.0.1:$CANDLECAST_PORT``, else the server running on this data folder, as
+its ``server.json`` says, else port 8000); ``CANDLECAST_TOKEN`` is sent as the bearer token. A refusal is the server's one-line problem on stderr and exit 1.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from trainer.key_figures import KEY_FIGURES
 def add_server_option(parser: argparse.ArgumentParser) -> None:
     """``--server URL`` of every remote subcommand."""
     parser.add_argument("--server", metavar="URL", default=None,
-                        help="the running server (default CANDLECAST_URL, else 127.0.0.1:CANDLECAST_PORT or 8000)")
+                        help="the running server (default CANDLECAST_URL, else 127.0.0.1:CANDLECAST_PORT, else the "
+                             "server running on this data folder, else 127.0.0.1:8000)")
 
 
 def add_arguments(sub: Any) -> None:
@@ -58,7 +59,15 @@ def server_url(given: str | None) -> str:
         return given.rstrip("/")
     if os.environ.get("CANDLECAST_URL"):
         return os.environ["CANDLECAST_URL"].rstrip("/")
-    return f"http://127.0.0.1:{os.environ.get('CANDLECAST_PORT') or 8000}"
+    if os.environ.get("CANDLECAST_PORT"):
+        return f"http://127.0.0.1:{os.environ['CANDLECAST_PORT']}"
+    from embedded_server.folder_lock import read_holder
+    from trainer import paths
+
+    # e.g. `candlecast serve --port 0` on the same data folder (a crashed server's stale URL fails to connect, and
+    # the error names it)
+    holder = read_holder(paths.data_dir())
+    return holder.url.rstrip("/") if holder.url else "http://127.0.0.1:8000"
 
 
 def _fmt(value: Any, digits: int = 4) -> str:

@@ -259,7 +259,7 @@ class JobSummary(_Response):
     finished_at: str | None
     progress: Progress
     horizon: int | None = Field(None, description="forecast_horizon of its config (bars).")
-    model: str | None = Field(None, description="Its network and distribution, e.g. 'MLP student_t'.")
+    model: str | None = Field(None, description="Its network and distribution, e.g. 'mlp student_t' (config model and distribution).")
     duration_s: float | None = Field(None, description="Training time once completed.")
     error: str | None = Field(None, description="Why it failed (one line), once failed.")
     metrics: dict[str, Any] | None = Field(None, description="include=metrics: key figures (trainer.key_figures).")
@@ -270,7 +270,7 @@ class JobSummary(_Response):
     @classmethod
     def from_record(cls, job: JobRecord, metrics: bool = False, config: bool = False) -> JobSummary:
         summary = job.summary or job_summary(job.metrics) or {}
-        network = summary.get("network") or job.config.get("model")
+        network = job.config.get("model") or summary.get("network")  # the config's kind; older jobs: the class
         model = " ".join(filter(None, [network, job.config.get("distribution")]))
         return cls(
             job_id=job.job_id,

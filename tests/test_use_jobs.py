@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -158,6 +159,10 @@ def test_predict_compare_and_rerun_a_real_job(live_server, candlecast_home: Path
     assert_problem(server.get("/jobs", params={"include": "everything"}), 422)
     done = cli(server, "jobs")
     assert done.returncode == 0 and job_id in done.stdout and "CRPS skill vs GARCH-t" in done.stdout
+    env = {k: v for k, v in os.environ.items() if k not in ("CANDLECAST_URL", "CANDLECAST_PORT")}
+    found = subprocess.run([sys.executable, "-m", "desktop_app.cli", "jobs"], capture_output=True, text=True,
+                           cwd=REPO_ROOT, timeout=120, env=env)  # no --server: the one serving this data folder
+    assert found.returncode == 0 and job_id in found.stdout, found.stderr
 
     # A rerun on CPU reproduces the predictions bit for bit.
     done = cli(server, "rerun", job_id, "--json")
