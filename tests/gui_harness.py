@@ -75,6 +75,9 @@ def write_layout(home: Path, params: dict[str, Any] | None = None, raw: bytes | 
     return path
 
 
+#: Characters typed between two checks of the probe (``GuiApp.type_into``).
+TYPE_CHUNK = 12
+
 class GuiApp:
     """``python -m desktop_app.cli [args]`` on ``display`` with CANDLECAST_HOME=``home``, a probe file, and
     ``CANDLECAST_PORT=0`` unless ``env`` says otherwise."""
@@ -146,25 +149,32 @@ class GuiApp:
         self._xdotool("click", "1")
 
     def type_into(self, item: dict[str, Any], text: str, attempts: int = 3) -> None:
-        """Click the input ``item`` (a probe's ``items`` entry), erase what it holds (End, then a backspace per
-        character, as a hand would), type ``text`` key by key, and wait until the app's probe shows it.
+        """Click the input ``item`` (a probe's ``items`` entry), erase what it holds (Ctrl+A, BackSpace, as a hand
+        would), type ``text`` key by key, and wait until the app's probe shows it.
 
-        On a loaded 2-core machine Xvfb can drop a synthetic key or the focus click, so a value that is not right
-        within 10 s is erased and typed again, as a user who sees a typo would (``attempts`` tries in all)."""
-        for attempt in range(1, attempts + 1):
+        On a loaded 2-core machine Xvfb can drop synthetic keys, so the text goes in chunks, each checked in the
+        probe; a chunk that does not arrive starts the field over (``attempts`` tries in all)."""
+        if "tag" not in item:
             self.click(item)
-            time.sleep(0.2)
-            self._xdotool("key", "End")
-            erase = len(self.state()["items"][item["tag"]]["value"]) if "tag" in item else 80
-            self._xdotool("key", "--repeat", str(erase + 2), "--delay", "15", "BackSpace")
             self._xdotool("type", "--delay", "40", text)
-            if "tag" not in item:
-                return
-            try:  # the app has seen every key
-                self.wait(f"{text!r} in {item['tag']}", lambda p: p["items"][item["tag"]]["value"] == text, timeout=10)
+            return
+        tag = item["tag"]
+
+        def shows(value: str) -> Callable[[dict[str, Any]], bool]:
+            return lambda p: p["items"][tag]["value"] == value
+
+        for attempt in range(1, attempts + 1):
+            try:
+                self.click(item)
+                time.sleep(0.2)
+                self._xdotool("key", "--delay", "60", "ctrl+a", "BackSpace")
+                self.wait(f"{tag} emptied", shows(""), timeout=5)
+                for end in range(TYPE_CHUNK, len(text) + TYPE_CHUNK, TYPE_CHUNK):
+                    self._xdotool("type", "--delay", "40", "--", text[end - TYPE_CHUNK : end])
+                    self.wait(f"{text[:end]!r} in {tag}", shows(text[:end]), timeout=5)
                 return
             except AssertionError:
-                if attempt == attempts:
+                if attempt == attempts or self.proc.poll() is not None:
                     raise
 
     def scroll_down(self, x: int, y: int, clicks: int) -> None:
