@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from embedded_server.worker_process import SIGKILL, _worker_env, describe_exit
+from embedded_server.worker_process import SIGKILL, describe_exit, worker_env
 from trainer.processes import end_process
 
 log = logging.getLogger("embedded_server.predictor")
@@ -113,7 +113,7 @@ class PredictorProcess:
         try:
             proc = subprocess.Popen(
                 predictor_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=self.cwd, env=_worker_env(),
+                cwd=self.cwd, env=worker_env(),
             )
         except OSError as exc:
             raise PredictorUnavailable(f"cannot start the predictor process: {exc}") from None

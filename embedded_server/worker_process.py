@@ -54,7 +54,9 @@ def worker_command(job_dir: Path | None) -> list[str]:
     return [sys.executable, "-m", "trainer.worker", *target]
 
 
-def _worker_env() -> dict[str, str]:
+def worker_env() -> dict[str, str]:
+    """The environment of a worker-side process (a job's worker, a spare, the predictor): this one's, with
+    unbuffered UTF-8 output, and from source the project root on ``PYTHONPATH`` so ``-m trainer.…`` imports."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
     if not getattr(sys, "frozen", False):
         # From source, ``-m trainer.worker`` must find the package whatever the current directory is.
@@ -116,7 +118,7 @@ class WorkerProcess:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 cwd=cwd,
-                env=_worker_env(),
+                env=worker_env(),
                 # Own process group: a Ctrl-C in the server's terminal reaches only the server, which then stops
                 # the worker gracefully. (process_group keeps Popen's fast vfork path; a new session would not.)
                 process_group=0 if os.name == "posix" else None,

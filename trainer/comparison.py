@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from trainer.key_figures import key_figures
-from trainer.verdicts import LEVEL, _num, _verdict, diebold_mariano, hac_lags
+from trainer.metrics import finite_or_none
+from trainer.verdicts import LEVEL, diebold_mariano, dm_verdict, hac_lags
 
 #: Pooled model metrics shown side by side (keys of ``metrics.json``'s ``pooled.model``).
 SIDE_BY_SIDE = ("crps", "nll", "log_loss", "brier", "ece", "accuracy", "roc_auc", "coverage_50", "coverage_80",
@@ -62,8 +63,8 @@ def pair_test(a: str, b: str, pa: pd.DataFrame, pb: pd.DataFrame, horizon: int) 
         d = la[score] - lb[score]
         t, p, _ = diebold_mariano(d, hac_lags(horizon))
         out["tests"][score] = {"a_mean": float(la[score].mean()), "b_mean": float(lb[score].mean()),
-                               "diff": float(d.mean()), "t": None if t is None else _num(t), "p": p,
-                               "verdict": _verdict(t, p, LEVEL)}
+                               "diff": float(d.mean()), "t": None if t is None else finite_or_none(t), "p": p,
+                               "verdict": dm_verdict(t, p, LEVEL)}
     return out
 
 

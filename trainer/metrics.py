@@ -13,6 +13,7 @@ dropped, so a constant p_up gives a single bin).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -23,8 +24,10 @@ N_BINS = 10
 COVERAGE_LEVELS = (0.5, 0.8, 0.95)
 
 
-def _num(value) -> float | None:
-    """A JSON-safe float: None for NaN/inf."""
+def finite_or_none(value: Any) -> float | None:
+    """``value`` (a Python or NumPy number) as a JSON-safe float: None for None, NaN or infinity."""
+    if value is None:
+        return None
     value = float(value)
     return value if math.isfinite(value) else None
 
@@ -120,22 +123,22 @@ def evaluate(forecast: Forecast, y: np.ndarray, p_up_raw: np.ndarray | None = No
     pit_hist = np.histogram(pit, bins=N_BINS, range=(0.0, 1.0))[0] / n
     block: dict = {
         "n": int(n),
-        "crps": _num(np.mean(forecast.crps(y))),
-        "nll": _num(-np.mean(forecast.logpdf(y))),
-        "pit_hist": [_num(v) for v in pit_hist],
-        "pit_ks": _num(stats.kstest(pit, "uniform").statistic),
+        "crps": finite_or_none(np.mean(forecast.crps(y))),
+        "nll": finite_or_none(-np.mean(forecast.logpdf(y))),
+        "pit_hist": [finite_or_none(v) for v in pit_hist],
+        "pit_ks": finite_or_none(stats.kstest(pit, "uniform").statistic),
     }
     for level in COVERAGE_LEVELS:
         low, high = forecast.interval(level)
-        block[f"coverage_{round(level * 100)}"] = _num(np.mean((y >= low) & (y <= high)))
+        block[f"coverage_{round(level * 100)}"] = finite_or_none(np.mean((y >= low) & (y <= high)))
 
     block.update(direction_block(p, y))
     if p_up_raw is not None:
         raw = np.asarray(p_up_raw, dtype=np.float64)
         if raw.shape != p.shape:
             raise ValueError(f"evaluate: p_up_raw must have shape {p.shape}, got {raw.shape}")
-        block["ece_raw"] = _num(expected_calibration_error(raw, outcome))
-        block["brier_raw"] = _num(np.mean((raw - outcome) ** 2))
+        block["ece_raw"] = finite_or_none(expected_calibration_error(raw, outcome))
+        block["brier_raw"] = finite_or_none(np.mean((raw - outcome) ** 2))
     return block
 
 
@@ -151,19 +154,19 @@ def direction_block(p_up: np.ndarray, y: np.ndarray) -> dict:
     decomposition = brier_decomposition(p, outcome)
     table = reliability_table(p, outcome)
     return {
-        "brier": _num(decomposition["brier"]),
-        "brier_reliability": _num(decomposition["reliability"]),
-        "brier_resolution": _num(decomposition["resolution"]),
-        "brier_uncertainty": _num(decomposition["uncertainty"]),
-        "log_loss": _num(log_loss(outcome, p, labels=[False, True])),
-        "ece": _num(expected_calibration_error(p, outcome)),
-        "calibration_in_the_large": _num(np.mean(p) - np.mean(outcome)),
-        "accuracy": _num(np.mean((p > 0.5) == outcome)),
-        "roc_auc": _num(roc_auc_score(outcome, p)) if both_classes else None,
-        "up_rate": _num(np.mean(outcome)),
+        "brier": finite_or_none(decomposition["brier"]),
+        "brier_reliability": finite_or_none(decomposition["reliability"]),
+        "brier_resolution": finite_or_none(decomposition["resolution"]),
+        "brier_uncertainty": finite_or_none(decomposition["uncertainty"]),
+        "log_loss": finite_or_none(log_loss(outcome, p, labels=[False, True])),
+        "ece": finite_or_none(expected_calibration_error(p, outcome)),
+        "calibration_in_the_large": finite_or_none(np.mean(p) - np.mean(outcome)),
+        "accuracy": finite_or_none(np.mean((p > 0.5) == outcome)),
+        "roc_auc": finite_or_none(roc_auc_score(outcome, p)) if both_classes else None,
+        "up_rate": finite_or_none(np.mean(outcome)),
         "reliability": {
-            "p_mean": [_num(v) for v in table["p_mean"]],
-            "freq": [_num(v) for v in table["freq"]],
+            "p_mean": [finite_or_none(v) for v in table["p_mean"]],
+            "freq": [finite_or_none(v) for v in table["freq"]],
             "count": [int(v) for v in table["count"]],
         },
     }
@@ -215,6 +218,6 @@ def skill_scores(model_block: dict, baseline_block: dict) -> dict:
         model, baseline = model_block.get(key), baseline_block.get(key)
         if model is None or baseline is None or baseline == 0:
             return None
-        return _num(1 - model / baseline)
+        return finite_or_none(1 - model / baseline)
 
     return {"crps_skill": skill("crps"), "brier_skill": skill("brier")}

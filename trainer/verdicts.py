@@ -34,7 +34,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from trainer.distributions import Forecast
-from trainer.metrics import per_bar_losses
+from trainer.metrics import finite_or_none, per_bar_losses
 from trainer.scoreboard import BASELINE_NAMES, HEADLINE_SCORES, SCORE_LABELS, SKILL_SCORES, baseline
 
 LEVEL = 0.05
@@ -112,14 +112,13 @@ def _bootstrap(model: dict[str, np.ndarray], pairs: list[tuple[str, np.ndarray]]
     return np.percentile(skill, tails, axis=0), np.percentile(model_mean - base_mean, tails, axis=0)
 
 
-def _verdict(t: float | None, p: float | None, level: float) -> str:
+def dm_verdict(t: float | None, p: float | None, level: float) -> str:
+    """The verdict word of a Diebold–Mariano test of model minus reference losses (docs/metrics.md): ``"better"``
+    (t < 0, p < ``level``), ``"worse"`` (t > 0, p < ``level``), else ``"no_difference"`` (also when ``t`` or
+    ``p`` is None: too few bars to test)."""
     if t is None or p is None or p >= level:
         return "no_difference"
     return "better" if t < 0 else "worse"
-
-
-def _num(value: float) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) else None
 
 
 def _describe(name: str) -> str:
@@ -233,12 +232,12 @@ def verdicts(
         model_mean, base_mean = float(model.mean()), float(base.mean())
         test = {
             "model": model_mean, "baseline": base_mean, "diff": model_mean - base_mean,
-            "diff_ci_low": _num(diff_ci[0, j]), "diff_ci_high": _num(diff_ci[1, j]),
-            "t": _num(t) if t is not None else None, "p": p,
-            "skill": _num(1 - model_mean / base_mean) if score in SKILL_SCORES and base_mean > 0 else None,
-            "ci_low": _num(skill_ci[0, j]) if score in SKILL_SCORES else None,
-            "ci_high": _num(skill_ci[1, j]) if score in SKILL_SCORES else None,
-            "verdict": _verdict(t, p, level),
+            "diff_ci_low": finite_or_none(diff_ci[0, j]), "diff_ci_high": finite_or_none(diff_ci[1, j]),
+            "t": finite_or_none(t) if t is not None else None, "p": p,
+            "skill": finite_or_none(1 - model_mean / base_mean) if score in SKILL_SCORES and base_mean > 0 else None,
+            "ci_low": finite_or_none(skill_ci[0, j]) if score in SKILL_SCORES else None,
+            "ci_high": finite_or_none(skill_ci[1, j]) if score in SKILL_SCORES else None,
+            "verdict": dm_verdict(t, p, level),
         }
         test["text"] = sentence(name, score, test)
         tests.setdefault(name, {})[score] = test
