@@ -97,20 +97,20 @@ def import_dataset(request: ImportRequest) -> ImportedDataset:
         )
     except subprocess.TimeoutExpired:
         raise Problem(
-            422, f"importing {path.name} took longer than {IMPORT_TIMEOUT_S} s; import it with the CLI"
+            422, f"importing {path} took longer than {IMPORT_TIMEOUT_S} s; import it with the CLI"
         ) from None
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     if done.returncode == USER_ERROR_EXIT:
-        reason = lines[-1].removeprefix("candlecast: error: ") if lines else f"{path.name} was refused"
+        reason = lines[-1].removeprefix("candlecast: error: ") if lines else f"{path} was refused"
         raise _refusal(reason)
     if done.returncode != 0:
         log.error("import of %s exited with %d: %s", path, done.returncode, "\n".join(lines[-20:]))
-        raise Problem(500, f"the importer failed on {path.name} (exit {done.returncode}); details in backend.log")
+        raise Problem(500, f"the importer failed on {path} (exit {done.returncode}); details in backend.log")
     try:
         return ImportedDataset.model_validate_json(done.stdout)
     except ValidationError as exc:
         log.error("import of %s printed no dataset JSON (%s): %.500s", path, exc, done.stdout)
-        raise Problem(500, f"the importer printed no dataset JSON for {path.name}; details in backend.log") from None
+        raise Problem(500, f"the importer printed no dataset JSON for {path}; details in backend.log") from None
 
 
 #: How ``candlecast import`` names the input a refusal asks for (``... with --symbol``; ``trainer.data.import_cli``).

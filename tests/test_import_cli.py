@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,7 @@ def test_refused_import_is_one_line_on_stderr_with_exit_2(json_flag):
     done = candlecast("import", str(SHORT_CDD), *json_flag)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines() == [
-        f"candlecast: error: {SHORT_CDD.name}: only 4 usable row(s) of 5; one training window needs at least 65 "
+        f"candlecast: error: {SHORT_CDD}: only 4 usable row(s) of 5; one training window needs at least 65 "
         "(lookback 64 + horizon 1)"
     ]
     assert json.loads(candlecast("datasets", "--json").stdout)["datasets"][1:] == []
@@ -66,8 +67,16 @@ def test_the_cli_names_the_input_a_refusal_asks_for_as_its_option(tmp_path):
     done = candlecast("import", str(path), "--json")
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines() == [
-        "candlecast: error: candles.csv: no symbol in the file or its name; give the symbol (e.g. BTCUSDT) with --symbol"
+        f"candlecast: error: {path}: no symbol in the file or its name; give the symbol (e.g. BTCUSDT) with --symbol"
     ]
+
+
+def test_a_refusal_names_the_file_as_the_user_gave_it(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x.csv").write_text("a,b\n1,2\n")
+    done = subprocess.run([sys.executable, "-m", "desktop_app.cli", "import", "sub/x.csv"], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert done.returncode == 2 and done.stderr.startswith("candlecast: error: sub/x.csv: not a candle table"), done.stderr
 
 
 def test_datasets_lists_bundled_and_imported():

@@ -101,8 +101,9 @@ def _candles(config: TrainingConfig, request: dict[str, Any]) -> tuple[pd.DataFr
             raw = read_candles(path)
             # A file that names no symbol is taken to hold the job's (the user gave it for this job).
             named = "symbol" in raw.frame.columns or raw.symbol_from_name
+            need, why = forecast_need(config, int(request.get("last", 1)))
             frame, file_symbol, file_timeframe, _ = clean_candles(
-                raw, path, None if named else symbol or config.symbol, min_rows=2
+                raw, path, None if named else symbol or config.symbol, min_rows=need, need=why
             )
             if (file_symbol, file_timeframe) != (config.symbol, config.timeframe):
                 raise ForecastRefused(
@@ -123,6 +124,14 @@ def _candles(config: TrainingConfig, request: dict[str, Any]) -> tuple[pd.DataFr
         return load_dataset(config.symbol, config.timeframe, dataset_id).candles, f"dataset {dataset_id}"
     except CandleError as exc:
         raise ForecastRefused(422, str(exc), ("body", _source_field(request))) from None
+
+
+def forecast_need(config: TrainingConfig, last: int) -> tuple[int, str]:
+    """How many candles forecasts of the latest ``last`` bars need (a lookback window and the features' warm-up
+    for the first, one more bar each for the rest), and that in words for a refusal."""
+    need = WARMUP + config.lookback + last - 1
+    return need, (f"the latest {last} forecast(s) need {need} candles (lookback {config.lookback} + feature "
+                  f"warm-up {WARMUP} + {last - 1})")
 
 
 def _check_spacing(frame: pd.DataFrame, timeframe: str) -> None:
@@ -163,12 +172,9 @@ def forecast(job_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
             raise ForecastRefused(422, f"job {job_dir.name} has folds 1..{folds}, not {fold}", ("body", "fold"))
     frame, label = _candles(config, request)
     where = ("body", _source_field(request))
-    need = WARMUP + config.lookback + last - 1
+    need, why = forecast_need(config, last)
     if len(frame) < need:
-        raise ForecastRefused(
-            422, f"{label}: {len(frame)} candle(s); the latest {last} forecast(s) need {need} (lookback "
-            f"{config.lookback} + feature warm-up {WARMUP} + {last - 1})", where,
-        )
+        raise ForecastRefused(422, f"{label}: {len(frame)} candle(s); {why}", where)
     provenance = recorded_provenance(job_dir)
     training_end = provenance["dataset"]["last_open_time"] if provenance else None
     latest = frame["open_time"].iloc[-1]

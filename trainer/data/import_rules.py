@@ -51,7 +51,7 @@ def check_candle_type(raw: RawCandles, path: Path, notes: list[str]) -> None:
     """Refuse candle types that are no prices (``funding_rate``, ``premiumIndex``, from the file name); any other
     named type (``futures``, ``mark``, ``index``) is imported with a note. Counts nothing."""
     if raw.candle_type in NOT_PRICES:
-        raise CandleImportError(f"{path.name}: {raw.candle_type} candles are not prices; import the trade candles")
+        raise CandleImportError(f"{path}: {raw.candle_type} candles are not prices; import the trade candles")
     if raw.candle_type:
         notes.append(f"{raw.candle_type} candles (from the file name)")
 
@@ -72,13 +72,13 @@ def resolve_symbol(raw: RawCandles, symbol: str | None, path: Path, notes: list[
                 normalised[value] += int(count)
         if len(normalised) > 1:
             listed = ", ".join(f"{name} ({count} rows)" for name, count in normalised.most_common(5))
-            raise CandleImportError(f"{path.name}: mixed symbols in one file: {listed}; split it per symbol")
+            raise CandleImportError(f"{path}: mixed symbols in one file: {listed}; split it per symbol")
         in_file = list(normalised)
     if symbol:
         try:
             chosen = normalize_symbol(symbol)
         except ValueError as exc:
-            raise CandleImportError(f"{path.name}: the given symbol is {exc}") from None
+            raise CandleImportError(f"{path}: the given symbol is {exc}") from None
         if in_file and in_file[0] != chosen:
             notes.append(f"symbol {chosen} as given (the file says {in_file[0]})")
         return chosen, "given"
@@ -87,7 +87,7 @@ def resolve_symbol(raw: RawCandles, symbol: str | None, path: Path, notes: list[
     if raw.symbol_from_name:
         return normalize_symbol(raw.symbol_from_name), "file name"
     raise CandleImportError(
-        f"{path.name}: no symbol in the file or its name; give the symbol (e.g. BTCUSDT)", field="symbol"
+        f"{path}: no symbol in the file or its name; give the symbol (e.g. BTCUSDT)", field="symbol"
     )
 
 
@@ -276,20 +276,20 @@ def infer_timeframe(
     differs from the spacing; a file name's timeframe that differs is a note.
     """
     if timeframe is not None and timeframe not in TIMEFRAME_SECONDS:
-        raise CandleImportError(f"{path.name}: unknown timeframe {timeframe!r} (expected one of {', '.join(TIMEFRAME_SECONDS)})")
+        raise CandleImportError(f"{path}: unknown timeframe {timeframe!r} (expected one of {', '.join(TIMEFRAME_SECONDS)})")
     seconds = np.diff(open_time.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view("int64")) // _SECOND_NS
     values, counts = np.unique(seconds[seconds > 0], return_counts=True)
     spacing = int(values[np.argmax(counts)])
     names = {s: name for name, s in TIMEFRAME_SECONDS.items()}
     if spacing not in names:
         raise CandleImportError(
-            f"{path.name}: the bars are most often {spacing} s apart, which is no known timeframe "
+            f"{path}: the bars are most often {spacing} s apart, which is no known timeframe "
             f"({', '.join(TIMEFRAME_SECONDS)})"
         )
     inferred = names[spacing]
     if timeframe is not None and timeframe != inferred:
         raise CandleImportError(
-            f"{path.name}: the candles are {inferred} apart but the timeframe given is {timeframe}; import it without "
+            f"{path}: the candles are {inferred} apart but the timeframe given is {timeframe}; import it without "
             f"a timeframe (a {timeframe} dataset is resampled from it when a job asks for one)"
         )
     if raw.timeframe_from_name and raw.timeframe_from_name != inferred:
@@ -331,20 +331,24 @@ def drop_still_forming(
 # ---------------------------------------------------------------- rules 7-8 and 10: what the kept candles are
 
 
+def training_need(min_rows: int) -> str:
+    """Why a dataset needs ``min_rows`` rows, for a refusal: one sample of a training window."""
+    return f"one training window needs at least {min_rows} (lookback {min_rows - 1} + horizon 1)"
+
+
 def validated(
-    frame: pd.DataFrame, timeframe: str, path: Path, rows_read: int, min_rows: int
+    frame: pd.DataFrame, timeframe: str, path: Path, rows_read: int, min_rows: int, need: str | None = None
 ) -> tuple[pd.DataFrame, dict]:
     """Rule 7: the canonical candle table (``candles.validate_candles``: open_time datetime64[ns, UTC]) and the
     report's ``gaps`` (``count``, ``missing_bars``, ``longest``), counted, never filled. Refuses bars closer than
-    the timeframe and fewer than ``min_rows`` rows (one training window)."""
+    the timeframe and fewer than ``min_rows`` rows; ``need`` says why that many (default ``training_need``)."""
     try:
-        candles, validation = validate_candles(frame.loc[:, list(CANDLE_COLUMNS)], timeframe, source=path.name)
+        candles, validation = validate_candles(frame.loc[:, list(CANDLE_COLUMNS)], timeframe, source=str(path))
     except CandleError as exc:
         raise CandleImportError(str(exc)) from None
     if len(candles) < min_rows:
         raise CandleImportError(
-            f"{path.name}: only {len(candles)} usable row(s) of {rows_read}; one training window needs at least "
-            f"{min_rows} (lookback {min_rows - 1} + horizon 1)"
+            f"{path}: only {len(candles)} usable row(s) of {rows_read}; {need or training_need(min_rows)}"
         )
     candles["open_time"] = candles["open_time"].dt.as_unit("ns")
     gaps = {"count": validation.gaps, "missing_bars": validation.missing_bars, "longest": validation.longest_gap}

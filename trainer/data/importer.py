@@ -83,10 +83,11 @@ class ImportResult:
 
 def clean_candles(
     raw: RawCandles, path: Path, symbol: str | None = None, timeframe: str | None = None,
-    *, now: pd.Timestamp | None = None, min_rows: int = MIN_ROWS,
+    *, now: pd.Timestamp | None = None, min_rows: int = MIN_ROWS, need: str | None = None,
 ) -> tuple[pd.DataFrame, str, str, dict]:  # fmt: skip
     """Apply the module's rules to a parsed file, one ``import_rules`` step each, in the module doc's order:
-    return (candle table, symbol, timeframe, report dict).
+    return (candle table, symbol, timeframe, report dict). ``min_rows``: fewest usable rows, and ``need`` what
+    needs that many, in the refusal (default: one training window, ``import_rules.training_need``).
 
     Writes nothing. Raises ``CandleImportError`` for every refusal listed in the module doc.
     """
@@ -98,16 +99,16 @@ def clean_candles(
     frame, null = rules.drop_null(frame, raw.first_line, notes)
     frame, impossible, impossible_detail = rules.drop_impossible(frame, raw.first_line, notes)
     if frame.empty:
-        raise CandleImportError(f"{path.name}: none of the {rows_read} row(s) is a usable candle")
+        raise CandleImportError(f"{path}: none of the {rows_read} row(s) is a usable candle")
     frame, identical, conflicting = rules.drop_duplicates(frame, raw.first_line, notes)
     order = rules.file_order(frame)
     if len(frame) < 2:
         raise CandleImportError(
-            f"{path.name}: only {len(frame)} usable row(s) of {rows_read}; training needs at least {min_rows}"
+            f"{path}: only {len(frame)} usable row(s) of {rows_read}; {need or rules.training_need(min_rows)}"
         )
     chosen_timeframe = rules.infer_timeframe(frame["open_time"], timeframe, raw, path, notes)
     frame, still_forming = rules.drop_still_forming(frame, raw, chosen_timeframe, now, notes)
-    candles, gaps = rules.validated(frame, chosen_timeframe, path, rows_read, min_rows)
+    candles, gaps = rules.validated(frame, chosen_timeframe, path, rows_read, min_rows, need)
     dropped = {"null": null, "impossible": impossible, "duplicate_identical": identical,
                "duplicate_conflicting": conflicting, "still_forming": int(still_forming is not None)}  # fmt: skip
     report = {
@@ -152,5 +153,5 @@ def import_file(
     dataset_id = f"{chosen_symbol}-{chosen_timeframe}"
     entry = None
     if save:
-        report["merge"], entry = store.save_import(chosen_symbol, chosen_timeframe, candles, report)
+        report["merge"], entry = store.save_import(chosen_symbol, chosen_timeframe, candles, report, str(path))
     return ImportResult(dataset_id, chosen_symbol, chosen_timeframe, candles, report, entry)

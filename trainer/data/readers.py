@@ -106,7 +106,7 @@ class _Sniff:
 
 
 def _refuse(path: Path, message: str) -> CandleImportError:
-    return CandleImportError(f"{path.name}: {message}")
+    return CandleImportError(f"{path}: {message}")
 
 
 def _zip_member(archive: zipfile.ZipFile) -> zipfile.ZipInfo | None:

@@ -199,8 +199,11 @@ def _catalog_entry(dataset_id: str, symbol: str, timeframe: str, candles: pd.Dat
     }
 
 
-def save_import(symbol: str, timeframe: str, candles: pd.DataFrame, report: dict) -> tuple[dict, dict]:
-    """Merge the clean table ``candles`` into the stored ``<symbol>-<timeframe>`` and write it with ``report``.
+def save_import(
+    symbol: str, timeframe: str, candles: pd.DataFrame, report: dict, source: str | None = None
+) -> tuple[dict, dict]:
+    """Merge the clean table ``candles`` into the stored ``<symbol>-<timeframe>`` and write it with ``report``
+    (``source``: the file as the user named it, for a refusal; default the report's absolute ``file``).
 
     On an open time present in both, the new row wins. Returns (merge summary ``{existing_rows, added, replaced,
     unchanged, rows_after}``, the dataset's catalog entry). Raises ``CandleImportError`` and writes nothing when the
@@ -219,15 +222,15 @@ def save_import(symbol: str, timeframe: str, candles: pd.DataFrame, report: dict
         merged = pd.concat([existing[~existing["open_time"].isin(candles["open_time"])], candles], ignore_index=True)
         merge.update(existing_rows=len(existing), added=len(candles) - len(joined), replaced=int((~same).sum()),
                      unchanged=int(same.sum()))  # fmt: skip
-    file_name = report["file"].replace("\\", "/").rsplit("/", 1)[-1]
     try:
         merged, gaps = validate_candles(merged, timeframe, source=dataset_id)
     except CandleError as exc:
-        raise CandleImportError(f"{file_name}: does not merge with the stored {exc}") from None
+        raise CandleImportError(f"{source or report['file']}: does not merge with the stored {exc}") from None
     merge["rows_after"] = len(merged)
     flat = int(((merged["volume"] == 0) & (merged["high"] == merged["low"])).sum())  # high = low: open, close too
     updated_at = pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")
     previous = (find_dataset(dataset_id) or {}).get("imports", [])
+    file_name = report["file"].replace("\\", "/").rsplit("/", 1)[-1]
     imports = previous + [{"file": file_name, "format": report["format"], "imported_at": updated_at,
                            "rows_kept": report["rows_kept"], "added": merge["added"], "replaced": merge["replaced"]}]  # fmt: skip
     entry = _catalog_entry(dataset_id, symbol, timeframe, merged, gaps, flat, imports, updated_at)
