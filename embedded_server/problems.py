@@ -70,13 +70,23 @@ def problem_response(
     return response
 
 
+def _message(error: Any) -> str:
+    """A pydantic error's message for a user: without pydantic's ``Value error, `` in front of a validator's own
+    words, and never a raw regex (a field with a pattern says what it allows: ``schemas.matching``)."""
+    if error["type"] == "string_pattern_mismatch":
+        return "not in the allowed form (see this field's pattern in /openapi.json)"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
 def validation_problem(exc: ValidationError, where: str) -> Problem:
-    """A 422 listing each pydantic error as ``{loc: [where, field…], msg}`` (``where``: body, query, header)."""
-    errors = [{"loc": [where, *(str(p) for p in e["loc"])], "msg": e["msg"]} for e in exc.errors()]
+    """A 422 listing each pydantic error as ``{loc: [where, field…], msg}`` (``where``: body, query, header); its
+    ``detail`` is one line naming the first field at fault and what is wrong with it."""
+    errors = [{"loc": [where, *(str(p) for p in e["loc"])], "msg": _message(e)} for e in exc.errors()]
     first = errors[0]
-    field = ".".join(first["loc"][1:]) or where
+    field = ".".join(first["loc"][1:])
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return Problem(422, f"invalid {where} field {field}: {first['msg']}{more}", errors=errors)
+    subject = f"invalid {where} field {field}" if field else f"invalid {where}"
+    return Problem(422, f"{subject}: {first['msg']}{more}", errors=errors)
 
 
 def validate_model(model: type[M], data: Mapping[str, Any], where: str) -> M:

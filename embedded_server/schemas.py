@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from embedded_server.job_manager import JOB_ID_PATTERN
 from embedded_server.job_states import JobStatus
@@ -22,6 +22,24 @@ from trainer.config import Timeframe, TrainingConfig, normalize_symbol
 
 #: An absolute path on this server's system (``~/`` expands to the home folder); also ``/openapi.json``'s pattern.
 ABSOLUTE_PATH_PATTERN = r"^([A-Za-z]:[\\/]|\\\\|~[\\/])" if os.name == "nt" else r"^(/|~/)"
+
+
+def matching(pattern: str, allowed: str) -> Any:
+    """The type of a string field that must match ``pattern`` (ECMA-262 syntax, also the field's ``pattern`` in
+    ``/openapi.json``). A value that does not is refused with ``must be <allowed>``: one line a user can act on,
+    where pydantic's own ``pattern=`` message quotes the regex."""
+    regex = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not regex.search(value):
+            shown = repr(value) if len(value) <= 60 else repr(value[:57] + "...")
+            raise ValueError(f"must be {allowed}, not {shown}")
+        return value
+
+    return Annotated[str, Field(json_schema_extra={"pattern": pattern}), AfterValidator(check)]
+
+
+JobId = matching(JOB_ID_PATTERN, "a job id (1 to 64 letters, digits, - and _, not starting with - or _)")
 
 
 class _Request(BaseModel):
@@ -43,7 +61,7 @@ class TrainingStartRequest(TrainingConfig):
 class StopTrainingRequest(_Request):
     """``POST /stop_training`` body: which job to stop (default: the running one)."""
 
-    job_id: str | None = Field(None, pattern=JOB_ID_PATTERN, description="Job to stop; default: the running job.")
+    job_id: JobId | None = Field(None, description="Job to stop; default: the running job.")
 
 
 class ImportRequest(_Request):
@@ -83,8 +101,8 @@ class JobsQuery(_Request):
     sweep: str | None = Field(None, min_length=1, max_length=64, description="Only the jobs of this sweep (its id).")
     limit: int = Field(50, ge=1, le=1000, description="At most this many jobs, newest first.")
     offset: int = Field(0, ge=0, le=2**31, description="Skip this many (the next page: offset + limit).")
-    include: str | None = Field(
-        None, pattern=r"^(metrics|config)(,(metrics|config))*$",
+    include: matching(r"^(metrics|config)(,(metrics|config))*$", "metrics, config or metrics,config") | None = Field(
+        None,
         description="Comma-separated extras per job: metrics (its key figures), config (its resolved config).",
     )
 
@@ -142,8 +160,10 @@ class PredictRequest(_Request):
 class CompareQuery(_Request):
     """``GET /compare`` query."""
 
-    jobs: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}(,[A-Za-z0-9][A-Za-z0-9_-]{0,63}){1,3}$",
-                      description="2 to 4 comma-separated ids of completed jobs.")
+    jobs: matching(
+        r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}(,[A-Za-z0-9][A-Za-z0-9_-]{0,63}){1,3}$",
+        "2 to 4 job ids separated by commas (A,B)",
+    ) = Field(description="2 to 4 comma-separated ids of completed jobs.")
 
     def ids(self) -> list[str]:
         return self.jobs.split(",")
