@@ -4,7 +4,9 @@ Each sweep has one runner thread and ``parallel`` trial threads. A trial thread 
 (``trainer.sweep_space.suggest``), submits a job tagged ``(sweep_id, trial)`` with ``final_holdout: inner`` (its
 objective is measured on a walk-forward inside the data before the final test period, ``trainer.splits``), follows
 the job's stored events, reports each fold's value to Optuna and stops the job when the pruner says so (the job
-ends ``stopped`` with a reason starting ``pruned``), then tells the study the pooled objective. After the last
+ends ``stopped`` with a reason starting ``pruned``), then tells the study the pooled objective. A trial whose job
+the sweep's stop ends is told ``PRUNED`` too, Optuna's state for a trial ended early on purpose (``FAIL`` is for
+errors). After the last
 trial, the best trial's options are trained once more with ``final_holdout: final`` and scored once on the final,
 untouched period: the sweep reports both numbers and that job's verdicts.
 
@@ -349,8 +351,8 @@ class _Runner:
         if job.status is JobStatus.COMPLETED:
             value = objective_value(job.metrics, objective)
             return ("complete" if value is not None else "failed"), value, job_id, node_id
-        if pruned and job.status is JobStatus.STOPPED:
-            return "pruned", None, job_id, node_id
+        if (pruned or self.stop_reason is not None) and job.status in (JobStatus.STOPPED, JobStatus.CANCELLED):
+            return "pruned", None, job_id, node_id  # ended early on purpose (pruner or sweep stop): not a failure
         return "failed", None, job_id, node_id
 
     def _tell(self, trial: Any, state: str, value: float | None, params: dict[str, Any], job_id: str | None,

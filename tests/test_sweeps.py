@@ -56,10 +56,15 @@ SWEEP_TIMEOUT = 15 * WORKER_TIMEOUT
         ({"learning_rate": {"low": 0.0, "high": 0.1, "log": True}}, "a log range needs low > 0"),
         ({"final_holdout": {"choices": ["off"]}}, "set by the sweep itself"),
         ({"lookback": {"choices": []}}, "at least 1 item"),
+        # a malformed entry names the entry and the two shapes, never the classes behind them
+        ({"lookback": [8, 16]}, "space.lookback: expected {choices: [...]} or {low, high, log?, step?}, got a list [8, 16]"),
+        ({"lookback": {"choices": 8}}, "space.lookback.choices: Input should be a valid list (expected {choices"),
+        ({"lookback": {"choices": [[8]]}}, "space.lookback.choices[0]: a choice is a string, a number or true/false"),
+        ({"lookback": {"low": 8}}, "space.lookback.high: Field required"),
     ],
 )
 def test_a_bad_space_is_refused_naming_the_field(space: dict, message: str) -> None:
-    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ValidationError, match=re.escape(message)):
         SweepRequest(space=space)
 
 
@@ -238,8 +243,12 @@ def test_stop_a_running_sweep_and_idempotent_start(live_server: Any) -> None:
     assert listed["count"] == 1 and listed["sweeps"][0]["status"] == "stopped"
     events = _replay(server, "sweep.stopped")
     assert events[-1]["reason"] == "stopped on request" and events[-1]["job_id"] is None
+    # Stopped on purpose, not failed: the job ends stopped, the trial in Optuna's state for that, pruned.
     ended = [e for e in events if e["type"] == "sweep.trial_completed"]
-    assert [(e["job_id"], e["state"]) for e in ended] == [(job_id, "failed")]
+    assert [(e["job_id"], e["state"]) for e in ended] == [(job_id, "pruned")]
+    assert sweep["trials"][0]["state"] == "pruned" and sweep["done"] == 1
+    (why,) = [e["reason"] for e in events if e["type"] == "training.stopped" and e["job_id"] == job_id]
+    assert why.startswith("the sweep was stopped: stopped on request"), why
 
 
 # ---- the CLI ------------------------------------------------------------------------------------------------------
@@ -261,6 +270,15 @@ def test_cli_refuses_a_bad_space_in_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "jobs").exists()  # nothing ran
     missing = _cli(tmp_path, "--space", str(tmp_path / "nope.json"))
     assert missing.returncode == 2 and "cannot read it" in missing.stderr and "Traceback" not in missing.stderr
+    # A YAML list where a dimension belongs: the file as the user named it (relative), the entry, what is expected.
+    (tmp_path / "spaces").mkdir()
+    (tmp_path / "spaces" / "bad.yaml").write_text("space:\n  lookback: [8, 16]\n", encoding="utf-8")
+    env = dict(os.environ, CANDLECAST_HOME=str(tmp_path), PYTHONPATH=str(REPO_ROOT))
+    done = subprocess.run([sys.executable, "-m", "desktop_app.cli", "sweep", "--space", "spaces/bad.yaml"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 2 and done.stderr.splitlines() == [
+        "candlecast: error: spaces/bad.yaml: space.lookback: expected {choices: [...]} or {low, high, log?, step?}, "
+        "got a list [8, 16]"]
 
 
 @pytest.mark.slow

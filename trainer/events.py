@@ -202,10 +202,10 @@ class SweepStarted(_SweepBase):
 
 
 class SweepTrialCompleted(_SweepBase):
-    """One trial ended (``job_id``: its job). ``state``: ``complete``, ``pruned`` (stopped early by the pruner:
-    its job ends ``stopped`` with a reason starting ``pruned``) or ``failed``; ``value``: its objective on the
-    inner walk-forward (null unless complete); ``best_trial``/``best_value``: the best so far (null: none yet);
-    ``node_id``: the Ray node it ran on (null when local)."""
+    """One trial ended (``job_id``: its job). ``state``: ``complete``, ``pruned`` (ended early on purpose, by the
+    pruner or the sweep's stop: its job ends ``stopped``, or ``cancelled`` if still queued) or ``failed``;
+    ``value``: its objective on the inner walk-forward (null unless complete); ``best_trial``/``best_value``: the
+    best so far (null: none yet); ``node_id``: the Ray node it ran on (null when local)."""
 
     trial: int
     state: str

@@ -51,6 +51,39 @@ class Range(BaseModel):
 Dimension = Choices | Range
 
 
+#: A space entry's two shapes, as the user writes them.
+DIMENSION_SHAPES = "{choices: [...]} or {low, high, log?, step?}"
+_JSON_KINDS = {list: "a list", tuple: "a list", str: "a string", bool: "true/false", int: "a number",
+               float: "a number", type(None): "null"}
+
+
+def _kind(value: Any) -> str:
+    """``value``'s JSON kind in words, with the value itself when short (``a list [1, 2]``)."""
+    text = repr(value)
+    return _JSON_KINDS.get(type(value), type(value).__name__) + (f" {text}" if len(text) <= 40 else "")
+
+
+def _dimension(where: str, value: Any) -> Dimension:
+    """``value`` as a ``Choices`` (it has ``choices``) or a ``Range``; ``ValueError`` naming ``where`` and what is
+    expected otherwise (pydantic's own union errors name both classes, ``Choices`` and ``Range``)."""
+    if isinstance(value, (Choices, Range)):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected {DIMENSION_SHAPES}, got {_kind(value)}")
+    model = Choices if "choices" in value else Range
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = first["loc"]
+        if len(loc) >= 2 and loc[0] == "choices" and isinstance(loc[1], int):
+            choice = value["choices"][loc[1]]
+            raise ValueError(f"{where}.choices[{loc[1]}]: a choice is a string, a number or true/false, "
+                             f"got {_kind(choice)}") from None
+        field = "".join(f".{part}" for part in loc if isinstance(part, str))
+        raise ValueError(f"{where}{field}: {first['msg']} (expected {DIMENSION_SHAPES})") from None
+
+
 def _schema_error(exc: ValidationError) -> str:
     first = exc.errors()[0]
     return f"{first['msg']}" + (f" (got {first['input']!r})" if "input" in first else "")
@@ -83,6 +116,14 @@ class SweepRequest(BaseModel):
     )
     num_cpus: float = Field(1.0, gt=0, le=1024, description="CPUs each Ray trial reserves.")
     num_gpus: float = Field(0.0, ge=0, le=64, description="GPUs each Ray trial reserves.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dimensions(cls, data: Any) -> Any:
+        """Read each space entry as choices or a range by its keys (``_dimension``: one line naming the entry)."""
+        if isinstance(data, dict) and isinstance(data.get("space"), dict):
+            data = {**data, "space": {k: _dimension(f"space.{k}", v) for k, v in data["space"].items()}}
+        return data
 
     @model_validator(mode="after")
     def _check_space(self) -> SweepRequest:
