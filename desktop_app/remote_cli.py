@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.cli_common import UserError
-from trainer.key_figures import KEY_FIGURES
+from trainer.key_figures import KEY_FIGURES, SIGNED_FIGURES
 
 
 def add_server_option(parser: argparse.ArgumentParser) -> None:
@@ -70,11 +70,12 @@ def server_url(given: str | None) -> str:
     return holder.url.rstrip("/") if holder.url else "http://127.0.0.1:8000"
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
+def _fmt(value: Any, signed: bool = False, digits: int = 4) -> str:
+    """A table cell: ``-`` for None; a float with ``digits`` decimals below 10, else 2, with a sign if ``signed``."""
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:+.{digits}f}" if abs(value) < 10 else f"{value:.2f}"
+        return f"{value:{'+' if signed else ''}.{digits if abs(value) < 10 else 2}f}"
     return str(value)
 
 
@@ -107,7 +108,8 @@ def jobs_table(listing: dict[str, Any]) -> str:
         figures = job.get("metrics") or {}
         rows.append([
             job["job_id"], job["status"], job["symbol"], job["timeframe"], _fmt(job.get("horizon")),
-            _fmt(job.get("model")), *(_fmt(figures.get(k)) for k in keys), _fmt(job.get("duration_s")),
+            _fmt(job.get("model")), *(_fmt(figures.get(k), k in SIGNED_FIGURES) for k in keys),
+            _fmt(job.get("duration_s")),
             (job.get("error") or "")[:60],
         ])
     footer = f"{listing['count']} of {listing['total']} job(s) from offset {listing['offset']}"

@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from embedded_server import cli_jobs
 from embedded_server.event_bus import EventBus
 from embedded_server.folder_lock import FolderLock
 from embedded_server.job_states import ACTIVE, TERMINAL, IllegalTransition, JobStatus
@@ -115,6 +116,7 @@ class JobManager:
         self._closing = False
         self._spare: WorkerProcess | None = None
         self._spare_failures = 0
+        self._cli_seen: set[str] = set()  # ``candlecast train`` folders already dealt with (``cli_jobs.adopt``)
 
     # ---- queries ----------------------------------------------------------------------------------------------
 
@@ -124,6 +126,12 @@ class JobManager:
             raise KeyError(job_id)
         self.store.get_job(job_id)
         return self.jobs_dir / job_id
+
+    def adopt_cli_jobs(self) -> list[str]:
+        """List the jobs ``candlecast train`` completed in this data folder since the last look as ``completed``
+        jobs (``cli_jobs``); returns their ids. The server calls it at start and before it looks jobs up."""
+        with self._lock:
+            return cli_jobs.adopt(self.store, self.jobs_dir, self._cli_seen)
 
     def queue_position(self, job_id: str) -> int | None:
         """1-based place of ``job_id`` in the queue (1 = next to start), or ``None`` if it is not queued."""

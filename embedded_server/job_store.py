@@ -217,6 +217,32 @@ class JobStore:
             )
         return self.get_job(job_id)
 
+    def add_completed_job(
+        self, job_id: str, config: dict[str, Any], metrics: dict[str, Any], times: tuple[str, str, str],
+        progress: dict[str, Any],
+    ) -> bool:
+        """Record a job that completed outside this server (``candlecast train``'s folder, ``cli_jobs``) as
+        ``completed``: no status move happens here, the job ended before the store knew it. ``times``:
+        ``(created_at, started_at, finished_at)``. False (nothing written) when ``job_id`` is already stored."""
+        created_at, started_at, finished_at = times
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO jobs (job_id, status, config, created_at, started_at, finished_at, progress,"
+                " metrics, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job_id,
+                    JobStatus.COMPLETED.value,
+                    json.dumps(config),
+                    created_at,
+                    started_at,
+                    finished_at,
+                    json.dumps(progress),
+                    json.dumps(metrics, allow_nan=False),
+                    json.dumps(job_summary(metrics), allow_nan=False),
+                ),
+            )
+        return cursor.rowcount == 1
+
     def get_job(self, job_id: str) -> JobRecord:
         """The job ``job_id``; ``KeyError`` if there is none."""
         with self._lock:

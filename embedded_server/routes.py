@@ -58,12 +58,17 @@ IDEMPOTENCY = {
 
 
 def get_job(job_id: str) -> JobRecord:
-    """The job ``job_id`` or a 404 problem (also for ids that could not name a job folder)."""
-    try:
-        services().manager.job_dir(job_id)
-        return services().store.get_job(job_id)
-    except KeyError:
-        raise Problem(404, f"no job {job_id!r}") from None
+    """The job ``job_id`` or a 404 problem (also for ids that could not name a job folder). An id not stored yet
+    may be a job ``candlecast train`` has just completed: those are listed first (``JobManager.adopt_cli_jobs``)."""
+    manager = services().manager
+    for attempt in range(2):
+        try:
+            manager.job_dir(job_id)
+            return services().store.get_job(job_id)
+        except KeyError:
+            if attempt or not manager.adopt_cli_jobs():
+                break
+    raise Problem(404, f"no job {job_id!r}")
 
 
 #: ``{job_id}``: an unknown job is a 404 before the query or body is read.
@@ -144,6 +149,7 @@ def start_training(body: TrainingStartRequest) -> tuple[StartAccepted, dict[str,
 
 @operation(bp, "GET", "/jobs", "List jobs, newest first", ok="Jobs.", model=JobList, errors=INVALID, query=JobsQuery)
 def list_jobs(query: JobsQuery) -> JobList:
+    services().manager.adopt_cli_jobs()  # jobs ``candlecast train`` completed meanwhile are listed too
     store = services().store
     filters = {"symbol": query.symbol, "timeframe": query.timeframe, "sweep_id": query.sweep}
     records = store.list_jobs(query.status, query.limit, query.offset, **filters)

@@ -186,6 +186,7 @@ def _serve_locked(
         with app.app_context():
             services().manager.recover(lock)
             services().manager.remove_leftovers(lock, [paths.config_dir()])
+            services().manager.adopt_cli_jobs()  # jobs ``candlecast train`` completed while no server ran
             services().manager.warm_up()  # the spare worker, if config.json's warm_worker is on
             services().sweeps.resume()  # sweeps a previous run left running go on
     except BaseException as exc:

@@ -197,3 +197,68 @@ def test_predict_compare_and_rerun_a_real_job(live_server, candlecast_home: Path
     server.post(f"/jobs/{resp.json()['job_id']}/stop")
     with open(job_dir / "predictions.csv") as handle:  # the source job's artifacts are untouched
         assert sum(1 for _ in csv.reader(handle)) == len(pd.read_csv(job_dir / "predictions.csv")) + 1
+
+
+def test_a_job_trained_by_candlecast_train_is_a_completed_job_of_the_server(
+    live_server, candlecast_home: Path, tmp_path: Path
+) -> None:
+    """`candlecast train` in the data folder while the server runs: the next GET /jobs lists the job as completed,
+    and predict, rerun and `candlecast jobs` use it (ECE printed without a sign, skills with one). A folder still
+    training or left half-written, or one whose metrics cannot be read, is not listed."""
+    server = live_server(warm_worker=False)
+    jobs_dir = candlecast_home / "data" / "jobs"
+    half = jobs_dir / "cli-20240101-120000-abcdef"  # a killed run: results not all written
+    half.mkdir(parents=True)
+    (half / "config.json").write_text(json.dumps({**TINY_JOB}))
+    broken = jobs_dir / "cli-20240101-120001-abcdef"
+    broken.mkdir()
+    for name in ("config.json", "model.pt", "metrics.json", "predictions.csv", "report.html"):
+        (broken / name).write_text("{not json")
+    assert server.get("/jobs").json()["total"] == 0
+
+    train = subprocess.run(
+        [sys.executable, "-m", "desktop_app.cli", "train", "--epochs", "1", "--cv-folds", "2", "--lookback", "8",
+         "--batch-size", "1024", "--device", "cpu"],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=600,
+    )
+    assert train.returncode == 0, train.stderr
+    (job_dir,) = [p for p in jobs_dir.iterdir() if p not in (half, broken)]
+    job_id = job_dir.name
+    assert f"Job id {job_id}:" in train.stdout
+
+    listing = server.get("/jobs", params={"include": "metrics,config"}).json()
+    assert listing["total"] == 1 and [j["job_id"] for j in listing["jobs"]] == [job_id]
+    summary = listing["jobs"][0]
+    metrics = json.loads((job_dir / "metrics.json").read_text())
+    assert summary["status"] == "completed" and summary["config"] == json.loads((job_dir / "config.json").read_text())
+    assert summary["duration_s"] == metrics["duration_s"] and summary["model"] == "mlp student_t"
+    assert summary["metrics"]["ece"] == metrics["pooled"]["model"]["ece"]
+    job = server.job(job_id)
+    assert job["metrics"] == metrics and job["artifacts"]["model"] == str(job_dir / "model.pt")
+    assert job["created_at"] <= job["started_at"] <= job["finished_at"] and job["progress"]["fraction"] == 1.0
+    assert server.get("/jobs", params={"status": "completed"}).json()["total"] == 1
+
+    # Forecasts from its model, a rerun of its config on the same data, and the CLI's table.
+    resp = server.post(f"/jobs/{job_id}/predict", {"last": 2})
+    assert resp.status_code == 200 and len(resp.json()["forecasts"]) == 2, resp.text
+    rerun = server.post(f"/jobs/{job_id}/rerun", {})
+    assert rerun.status_code == 202 and rerun.json()["dataset_changed"] is False, rerun.text
+    assert server.job(rerun.json()["job_id"])["config"] == job["config"]
+    server.post(f"/jobs/{rerun.json()['job_id']}/stop")
+    done = cli(server, "jobs")
+    assert done.returncode == 0, done.stderr
+    (row,) = [line for line in done.stdout.splitlines() if line.startswith(job_id)]
+    figures = summary["metrics"]
+    assert f" {figures['ece']:.4f} " in row and f"+{figures['ece']:.4f}" not in row  # ECE >= 0: no sign
+    assert f"{figures['log_loss_skill_conditional']:+.4f}" in row  # a skill takes either sign: shown
+
+    # predict --data with too few candles speaks of forecasting, and names the file as the user gave it.
+    (tmp_path / "data").mkdir()
+    write_candles(load_dataset("BTCUSDT", "1h").candles.iloc[-2:], tmp_path / "data" / "two.csv")
+    done = subprocess.run(
+        [sys.executable, "-m", "desktop_app.cli", "predict", job_id, "--data", "data/two.csv", "--server", server.url],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert f"{tmp_path / 'data' / 'two.csv'}: only " in done.stderr and "training" not in done.stderr, done.stderr
+    assert "the latest 1 forecast(s) need" in done.stderr, done.stderr

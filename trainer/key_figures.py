@@ -25,6 +25,9 @@ KEY_FIGURES = {
     "crps": "CRPS",
     "n": "Test bars",
 }
+#: Key figures that take either sign (skills: above 0 the model beats the baseline), printed with one; the others
+#: (ECE, accuracy, CRPS, counts) are never negative and are printed without.
+SIGNED_FIGURES = frozenset({"crps_skill_garch", "brier_skill_conditional", "log_loss_skill_conditional"})
 
 
 def _skill(model: float | None, baseline: float | None) -> float | None:

@@ -17,6 +17,12 @@ import platformdirs
 APP_NAME = "candlecast"
 #: A job folder's record of what it ran on (``trainer.provenance``); the server reads it for reruns.
 PROVENANCE_FILE = "provenance.json"
+#: What a completed job folder holds besides its records (``trainer.train.ARTIFACTS`` without the log), in the
+#: order the job writes them: a folder with all of them holds a finished job's results.
+RESULT_FILES = ("config.json", "model.pt", "metrics.json", "predictions.csv", "report.html")
+#: The folders ``candlecast train`` makes under ``jobs_dir()`` (``cli-<UTC time>-<6 hex>``), also their job ids
+#: on a server of the same data folder (``embedded_server.cli_jobs``); group 1 is the UTC time.
+CLI_JOB_PATTERN = r"^cli-(\d{8}-\d{6})-[0-9a-f]{6}$"
 
 
 class FolderError(OSError):

@@ -126,7 +126,8 @@ def progress_display() -> ProgressBar | ProgressLines:
 
 class JobFolder:
     """The folder a ``candlecast train`` job writes into: ``--out DIR`` (the user's) or a new one under
-    ``paths.jobs_dir()`` named ``cli-<UTC time>-<random>`` (``owned``: this command created it)."""
+    ``paths.jobs_dir()`` named ``cli-<UTC time>-<random>`` (``paths.CLI_JOB_PATTERN``; ``owned``: this command
+    created it). A server of the same data folder lists a completed one as a job with that id."""
 
     def __init__(self, out: str | None) -> None:
         self.owned = not out
@@ -180,6 +181,8 @@ def _import_data(args: argparse.Namespace, config: TrainingConfig) -> TrainingCo
         raise UserError("--data: importing candle files is not available in this build") from None
     try:
         dataset = importer.import_file(Path(args.data), symbol=args.symbol, timeframe=args.timeframe)
+    except importer.CandleImportError as exc:
+        raise UserError(f"--data {exc}") from None  # its message starts with the path as given
     except (OSError, ValueError) as exc:
         raise UserError(f"--data {args.data}: {exc}") from None
     update = {"symbol": dataset.symbol, "timeframe": dataset.timeframe, "dataset": dataset.dataset_id}
@@ -269,4 +272,7 @@ def _train(args: argparse.Namespace, folder: JobFolder) -> int:
 
         print(summary_text(result.metrics, config))
         print(f"\nArtifacts in {job_dir} (report: {result.artifacts['report']})")
+        if folder.owned:
+            print(f"Job id {job_dir.name}: the server of this data folder lists it (candlecast jobs, predict, rerun, "
+                  "the app's Jobs tab)")
     return 0
