@@ -60,15 +60,14 @@ IDEMPOTENCY = {
 def get_job(job_id: str) -> JobRecord:
     """The job ``job_id`` or a 404 problem (also for ids that could not name a job folder). An id not stored yet
     may be a job ``candlecast train`` has just completed: those are listed first (``JobManager.adopt_cli_jobs``)."""
-    manager = services().manager
-    for attempt in range(2):
-        try:
-            manager.job_dir(job_id)
-            return services().store.get_job(job_id)
-        except KeyError:
-            if attempt or not manager.adopt_cli_jobs():
-                break
-    raise Problem(404, f"no job {job_id!r}")
+    svc = services()
+    try:
+        svc.manager.job_dir(job_id)
+        return svc.store.get_job(job_id)
+    except KeyError:
+        if job_id in svc.manager.adopt_cli_jobs():
+            return svc.store.get_job(job_id)
+        raise Problem(404, f"no job {job_id!r}") from None
 
 
 #: ``{job_id}``: an unknown job is a 404 before the query or body is read.

@@ -190,8 +190,8 @@ class WorkerProcess:
             pass
 
     def stop(self, grace_s: float) -> None:
-        """Stop line, then SIGTERM, then SIGKILL, each after ``grace_s`` unless the worker has exited. Returns at
-        once (a thread escalates)."""
+        """Stop line (with ``stop_reason``, which the worker's ``training.stopped`` then gives), then SIGTERM, then
+        SIGKILL, each after ``grace_s`` unless the worker has exited. Returns at once (a thread escalates)."""
         threading.Thread(target=self._escalate, args=(grace_s,), name=f"worker-stop-{self.pid}", daemon=True).start()
 
     def close_stdin(self) -> None:
@@ -212,7 +212,10 @@ class WorkerProcess:
         jlog = job_logger(log, self.job_id or "-")
         try:
             assert self.proc.stdin is not None
-            self.proc.stdin.write(b'{"cmd": "stop"}\n')
+            # The reason (``stop_reason``, e.g. "pruned by the sweep: …") goes with the line: the worker's
+            # ``training.stopped`` carries it.
+            line = {"cmd": "stop", **({"reason": self.stop_reason} if self.stop_reason else {})}
+            self.proc.stdin.write(json.dumps(line).encode() + b"\n")
             self.proc.stdin.flush()
         except (OSError, ValueError):  # the worker already closed its end, or exited
             pass

@@ -226,6 +226,7 @@ def test_a_job_trained_by_candlecast_train_is_a_completed_job_of_the_server(
     job_id = job_dir.name
     assert f"Job id {job_id}:" in train.stdout
 
+    job = server.job(job_id)  # looked up by its id before any list: found as well
     listing = server.get("/jobs", params={"include": "metrics,config"}).json()
     assert listing["total"] == 1 and [j["job_id"] for j in listing["jobs"]] == [job_id]
     summary = listing["jobs"][0]
@@ -233,8 +234,7 @@ def test_a_job_trained_by_candlecast_train_is_a_completed_job_of_the_server(
     assert summary["status"] == "completed" and summary["config"] == json.loads((job_dir / "config.json").read_text())
     assert summary["duration_s"] == metrics["duration_s"] and summary["model"] == "mlp student_t"
     assert summary["metrics"]["ece"] == metrics["pooled"]["model"]["ece"]
-    job = server.job(job_id)
-    assert job["metrics"] == metrics and job["artifacts"]["model"] == str(job_dir / "model.pt")
+    assert job["status"] == "completed" and job["metrics"] == metrics and job["artifacts"]["model"] == str(job_dir / "model.pt")
     assert job["created_at"] <= job["started_at"] <= job["finished_at"] and job["progress"]["fraction"] == 1.0
     assert server.get("/jobs", params={"status": "completed"}).json()["total"] == 1
 
