@@ -51,6 +51,7 @@ CANDIDATES: dict[str, tuple[dict, dict]] = {
         ({}, {(direction, "BAGS"): 5, (direction, "MAX_FEATURES"): 0.7}),
     "stack gate t < -1": ({}, {(direction, "GATE_T"): -1.0}),
     "stack gate t < -2": ({}, {(direction, "GATE_T"): -2.0}),
+    "stack with a free intercept": ({}, {(direction, "INTERCEPT"): True}),
     "stack prior worth 100 samples": ({}, {(direction, "PRIOR_SAMPLES"): 100.0}),
     "stack prior worth 10,000 samples": ({}, {(direction, "PRIOR_SAMPLES"): 10_000.0}),
     "distribution gate t < 0": ({}, {(train, "DISTRIBUTION_GATE_T"): 0.0}),

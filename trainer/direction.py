@@ -24,8 +24,7 @@ block out of sample. There
   first block alone has little power); otherwise p_up is the base rate: no signal, no claim;
 - the weights w are the maximum a-posteriori logistic fit with a Gaussian prior centred on the boosted model
   alone (w = (1, 0, 0)) worth ``PRIOR_SAMPLES`` samples: shrinkage where the block is short. There is no free
-  intercept: the base rate comes from the components, fitted on far more bars (an intercept fitted on the short
-  block chased its up-rate and cost log loss out of sample, measured). For h > 1 the weights are fitted on every
+  intercept (``INTERCEPT``): the base rate comes from the components, fitted on far more bars. For h > 1 the weights are fitted on every
   h-th bar only (non-overlapping labels).
 
 Then the components are refitted on all pre-test samples (train, validation and calibration: the history the
@@ -57,6 +56,9 @@ MAX_FEATURES = 1.0
 GATE_T = 0.0
 #: Strength of the prior that centres the stack on the boosted model(s) alone, in samples' worth of information.
 PRIOR_SAMPLES = 1000.0
+#: A free intercept in the stack's weights (off: its base rate comes from the components, fitted on far more bars;
+#: an intercept was not better by nested validation, benchmarks/model_choices.py).
+INTERCEPT = False
 #: p_up is kept inside (CLIP, 1 - CLIP) so logits stay finite.
 CLIP = 1e-6
 
@@ -180,7 +182,7 @@ def fit_components(inputs: dict[str, np.ndarray], up: np.ndarray, seed: int, bag
 
 @dataclass(frozen=True)
 class DirectionStack:
-    """A fitted stack (module doc): ``components``, ``weights`` (3,) for gbm/ar/net logits, ``base_rate`` (the history's up-frequency), ``active`` (the gate passed) and the gate's ``gate_t``."""
+    """A fitted stack (module doc): ``components``, ``weights`` (3,) for gbm/ar/net logits (4: and an intercept), ``base_rate`` (the history's up-frequency), ``active`` (the gate passed) and the gate's ``gate_t``."""
 
     components: Components
     weights: np.ndarray
@@ -198,7 +200,7 @@ class DirectionStack:
         """p_up, (m,) float64, for ``direction_inputs`` rows and the network's raw p_up (m,)."""
         if not self.active:
             return np.full(len(p_net), self.base_rate)
-        return special.expit(self.components.logits(inputs, p_net) @ self.weights)
+        return special.expit(_design(self.components.logits(inputs, p_net), len(self.weights)) @ self.weights)
 
     def to_dict(self) -> dict:
         """Plain JSON-able data (lists and floats), the inverse of ``from_dict``."""
@@ -213,12 +215,18 @@ class DirectionStack:
                    bool(data["active"]), data["gate_t"])
 
 
+def _design(z: np.ndarray, n_weights: int) -> np.ndarray:
+    """The logits ``z`` (n, 3), with a column of ones when the weights hold an intercept (4 weights)."""
+    return z if n_weights == z.shape[1] else np.column_stack([z, np.ones(len(z))])
+
+
 def _fit_weights(z: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """MAP logistic weights w (3,) on logits ``z`` (n, 3) without intercept, prior N((1, 0, 0), I / precision)
-    whose precision is ``PRIOR_SAMPLES`` times the per-sample Fisher information of each column (0.25 E[z²])."""
-    prior = np.array([1.0, 0.0, 0.0])
-    design = z
-    precision = PRIOR_SAMPLES * 0.25 * np.maximum(np.mean(z * z, axis=0), 1e-6)
+    """MAP logistic weights w (3,), or (4,) with ``INTERCEPT``, on logits ``z`` (n, 3), prior N((1, 0, 0[, 0]),
+    I / precision) whose precision is ``PRIOR_SAMPLES`` times the per-sample Fisher information of each column
+    (0.25 E[z²])."""
+    prior = np.array([1.0, 0.0, 0.0] + [0.0] * INTERCEPT)
+    design = _design(z, len(prior))
+    precision = PRIOR_SAMPLES * 0.25 * np.maximum(np.mean(design * design, axis=0), 1e-6)
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         s = design @ theta
