@@ -11,6 +11,7 @@ from scipy import stats
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
+import trainer.direction as direction
 from trainer.direction import GBM_PARAMS, DirectionStack, Trees, fit_direction
 from trainer.direction_baselines import direction_inputs
 from trainer.features import build_samples
@@ -83,8 +84,11 @@ def test_no_signal_no_claim(horizon: int) -> None:
     np.testing.assert_array_equal(p, stack.base_rate)
 
 
-def test_saved_stack_predicts_the_same() -> None:
+@pytest.mark.parametrize("intercept", [False, True])
+def test_saved_stack_predicts_the_same(intercept: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(direction, "INTERCEPT", intercept)  # the nested model choice's candidate
     stack, samples, test = fitted(planted(6_000, -0.2, seed=4))
+    assert len(stack.weights) == 3 + intercept
     inputs = direction_inputs(samples.features, samples.close, samples.segment, test, 1)
     net = np.linspace(0.45, 0.55, len(test))
     again = DirectionStack.from_dict(stack.to_dict())

@@ -12,6 +12,12 @@ Methods:
   CDF (``p_up_source="cdf"``); a direction head's or the direction stack's p_up (``"head"``, ``"stack"``) is
   left as is. Method-of-moments: under a
   correct shape, E|y - mu| = s sigma E|Z|.
+- ``mle``: the scale factor s, and for Student-t one degrees of freedom nu' for every bar, by maximum likelihood
+  of the calibration slice's outcomes (mean log score of y under the family with sigma' = s sigma and nu';
+  scipy's L-BFGS-B on log s and log(nu' - 2), nu' in (2, 200]). It fixes the shape as well as the width: a
+  network's nu that makes the centre too peaked shows as a PIT histogram with a hollow middle, which a scale
+  alone cannot fill (Gneiting, Balabdaoui & Raftery 2007, JRSS B, "Probabilistic forecasts, calibration and
+  sharpness": calibration as uniform PIT). p_up as for ``abs``.
 - ``isotonic``: isotonic regression of the outcome (y > 0) on p_up (Zadrozny & Elkan 2002, KDD, "Transforming
   classifier scores into accurate multiclass probability estimates"), scikit-learn's ``IsotonicRegression``
   with ``out_of_bounds="clip"``, output clipped into [1e-4, 1 - 1e-4] so log loss stays finite.
@@ -36,11 +42,12 @@ from trainer.names import CALIBRATION_METHODS, P_UP_SOURCES
 Method = Literal[CALIBRATION_METHODS]  # type: ignore[valid-type]  # the registry's names
 METHODS: tuple[str, ...] = CALIBRATION_METHODS
 PARAM_KEYS = {
-    "abs": {"scale"}, "isotonic": {"x", "y"}, "platt": {"a", "b"}, "temperature": {"temperature"}, "none": set()
+    "abs": {"scale"}, "mle": {"scale", "nu"}, "isotonic": {"x", "y"}, "platt": {"a", "b"}, "temperature": {"temperature"}, "none": set()
 }
 
 ISOTONIC_CLIP = 1e-4  # keeps isotonic's 0/1 plateaus off the log loss's infinities
 LOGIT_CLIP = 1e-6  # p_up from a CDF may be exactly 0 or 1 in float64; logit needs the open interval
+NU_BOUNDS = (2.0, 200.0)  # mle's nu': a finite variance; 200 is a Gaussian for every practical purpose
 LOG_T_BOUNDS = (-6.0, 6.0)  # T in [0.0025, 403]: from extreme sharpening to p_up = 0.5 +- 0.001
 
 
@@ -51,7 +58,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Calibrator:
     """A fitted calibration map: ``method`` (one of METHODS), ``params`` (JSON-able floats or lists:
-    abs {"scale"}, isotonic {"x", "y"} thresholds, platt {"a", "b"}, temperature {"temperature"}, none {}),
+    abs {"scale"}, mle {"scale", "nu"} (nu None unless Student-t), isotonic {"x", "y"} thresholds, platt {"a", "b"}, temperature {"temperature"}, none {}),
     and ``p_up_source`` ("cdf" or "head", which decides whether ``abs`` recomputes p_up).
 
     Raises ValueError for an unknown method or source, or params that do not fit the method.
@@ -71,20 +78,23 @@ class Calibrator:
             raise ValueError(
                 f"calibrator: {self.method} needs params {sorted(PARAM_KEYS[self.method])}, got {sorted(self.params)}"
             )
-        if self.method == "abs" and not self.params["scale"] > 0:
-            raise ValueError(f"calibrator: abs scale must be > 0, got {self.params['scale']}")
+        if self.method in ("abs", "mle") and not self.params["scale"] > 0:
+            raise ValueError(f"calibrator: {self.method} scale must be > 0, got {self.params['scale']}")
         if self.method == "temperature" and not self.params["temperature"] > 0:
             raise ValueError(f"calibrator: temperature must be > 0, got {self.params['temperature']}")
         if self.method == "isotonic" and (len(self.params["x"]) != len(self.params["y"]) or not self.params["x"]):
             raise ValueError("calibrator: isotonic x and y must be non-empty lists of equal length")
 
     def apply(self, forecast: Forecast) -> Forecast:
-        """The calibrated copy of ``forecast`` (same bars): rescaled sigma for ``abs``, a new p_up otherwise."""
+        """The calibrated copy of ``forecast`` (same bars): rescaled sigma (and for ``mle`` one nu) for ``abs`` and
+        ``mle``, a new p_up otherwise."""
         p = forecast.p_up
         if self.method == "none":
             return forecast
-        if self.method == "abs":
+        if self.method in ("abs", "mle"):
             rescaled = forecast.replace(sigma=forecast.sigma * self.params["scale"])
+            if self.method == "mle" and forecast.nu is not None:
+                rescaled = rescaled.replace(nu=np.full(len(forecast), self.params["nu"]))
             if self.p_up_source == "cdf":
                 rescaled = rescaled.replace(p_up=rescaled.p_up_from_cdf())
             return rescaled
@@ -119,6 +129,23 @@ def _fit_abs(forecast: Forecast, y: np.ndarray) -> dict:
     if not scale > 0:
         raise ValueError("calibration (abs): every outcome equals its forecast location; no scale to fit")
     return {"scale": scale}
+
+
+def _fit_mle(forecast: Forecast, y: np.ndarray) -> dict:
+    start = _fit_abs(forecast, y)["scale"]
+    student = forecast.nu is not None
+    nu0 = float(np.clip(np.median(forecast.nu), *NU_BOUNDS)) if student else None
+
+    def nll(theta: np.ndarray) -> float:
+        changes = {"sigma": forecast.sigma * np.exp(theta[0])}
+        if student:
+            changes["nu"] = np.full(len(y), NU_BOUNDS[0] + np.exp(theta[1]))
+        return float(-np.mean(forecast.replace(**changes).logpdf(y)))
+
+    theta0 = [np.log(start)] + ([np.log(max(nu0 - NU_BOUNDS[0], 1e-3))] if student else [])
+    bounds = [(-5.0, 5.0)] + ([(-7.0, np.log(NU_BOUNDS[1] - NU_BOUNDS[0]))] if student else [])
+    theta = optimize.minimize(nll, theta0, method="L-BFGS-B", bounds=bounds).x
+    return {"scale": float(np.exp(theta[0])), "nu": float(NU_BOUNDS[0] + np.exp(theta[1])) if student else None}
 
 
 def _fit_isotonic(p: np.ndarray, outcome: np.ndarray) -> dict:
@@ -170,13 +197,13 @@ def fit_calibrator(method: Method, forecast: Forecast, y: np.ndarray, p_up_sourc
         raise ValueError(f"calibration: y has {int((~np.isfinite(y)).sum())} non-finite value(s)")
     outcome = y > 0
     fit = _FITTERS[method]
-    params = fit(forecast, y) if method == "abs" else fit(forecast.p_up, outcome)
+    params = fit(forecast, y) if method in ("abs", "mle") else fit(forecast.p_up, outcome)
     return Calibrator(method, params, p_up_source)
 
 
-#: How each method of ``trainer.names.CALIBRATION_METHODS`` is fitted (``abs`` from the distribution, the
-#: others from p_up and the outcome).
+#: How each method of ``trainer.names.CALIBRATION_METHODS`` is fitted (``abs`` and ``mle`` from the distribution,
+#: the others from p_up and the outcome).
 _FITTERS = {
-    "abs": _fit_abs, "isotonic": _fit_isotonic, "platt": _fit_platt, "temperature": _fit_temperature,
+    "abs": _fit_abs, "mle": _fit_mle, "isotonic": _fit_isotonic, "platt": _fit_platt, "temperature": _fit_temperature,
     "none": lambda p, outcome: {},
 }

@@ -8,23 +8,23 @@ more of it than the network's CDF, whose p_up is worse than climatology there. S
     p_up = sigmoid(w_gbm · logit(p_bag) + w_ar · logit(p_ar) + w_net · logit(p_net))
 
 - ``p_bag``: the mean p_up of ``BAGS`` ``HistGradientBoostingClassifier`` fits (``GBM_PARAMS`` of the baseline,
-  each with its own seed drawing ``MAX_FEATURES`` of the features per split: averaging lowers the variance that a
-  single boosted model has on a signal this weak), on the ``gbm`` inputs of ``trainer.direction_baselines``;
+  each with its own seed drawing ``MAX_FEATURES`` of the features per split), on the ``gbm`` inputs of
+  ``trainer.direction_baselines``; by default one fit on all features, i.e. the ``gbm`` baseline's model (a bag of
+  5 was not better by nested validation, ``benchmarks/model_choices.py``);
 - ``p_ar``: an L2 logistic regression on the last three one-bar returns (the ``logit_ar3`` inputs);
 - ``p_net``: the network's raw p_up (its CDF at 0, or its direction head).
 
 Fitting, inside one fold's pre-test samples only (nothing of the test block): the components (one boosted
-model in place of the bag, to save time) are fitted on the train + validation blocks and score the calibration
+model in place of a bag, to save time) are fitted on the train + validation blocks and score the calibration
 block out of sample. There
 
-- a **gate** keeps the stack only when the bagged model's log loss beats the base rate with a Diebold–Mariano
-  t below ``GATE_T`` (HAC errors with ``hac_lags(h)``) on all the out-of-sample evidence there is before the
+- a **gate** keeps the stack only when the boosted model's log loss beats the base rate with a Diebold–Mariano
+  t below ``GATE_T`` (0: lower at all; HAC errors with ``hac_lags(h)``) on all the out-of-sample evidence there is before the
   test block: this calibration block plus the earlier folds' test blocks (``evidence``, prequential: a short
   first block alone has little power); otherwise p_up is the base rate: no signal, no claim;
-- the weights w are the maximum a-posteriori logistic fit with a Gaussian prior centred on the bagged model
+- the weights w are the maximum a-posteriori logistic fit with a Gaussian prior centred on the boosted model
   alone (w = (1, 0, 0)) worth ``PRIOR_SAMPLES`` samples: shrinkage where the block is short. There is no free
-  intercept: the base rate comes from the components, fitted on far more bars (an intercept fitted on the short
-  block chased its up-rate and cost log loss out of sample, measured). For h > 1 the weights are fitted on every
+  intercept (``INTERCEPT``): the base rate comes from the components, fitted on far more bars. For h > 1 the weights are fitted on every
   h-th bar only (non-overlapping labels).
 
 Then the components are refitted on all pre-test samples (train, validation and calibration: the history the
@@ -46,14 +46,19 @@ from threadpoolctl import threadpool_limits
 from trainer.direction_baselines import GBM_PARAMS, direction_inputs
 from trainer.verdicts import diebold_mariano, hac_lags
 
-#: Bagged gradient-boosting fits (each ~1 s on 50k hourly samples, one thread).
-BAGS = 5
-#: Share of the features each split of a bagged tree may use.
-MAX_FEATURES = 0.7
-#: The stack is kept only when the bagged model beats the base rate on the calibration block with DM t below this.
-GATE_T = -1.0
-#: Strength of the prior that centres the stack on the bagged model alone, in samples' worth of information.
+#: Boosted fits averaged (each ~1 s on 50k hourly samples, one thread). One, with the ``gbm`` baseline's settings:
+#: a bag of 5 with feature subsampling was not better by nested validation (benchmarks/model_choices.py).
+BAGS = 1
+#: Share of the features each split of a boosted tree may use (1.0: all, as the ``gbm`` baseline).
+MAX_FEATURES = 1.0
+#: The stack is kept only when the boosted model's out-of-sample log loss beats the base rate's with DM t below this:
+#: at all (t < 0) was better by nested validation than t < -1 or t < -2 (benchmarks/model_choices.py).
+GATE_T = 0.0
+#: Strength of the prior that centres the stack on the boosted model(s) alone, in samples' worth of information.
 PRIOR_SAMPLES = 1000.0
+#: A free intercept in the stack's weights (off: its base rate comes from the components, fitted on far more bars;
+#: an intercept was not better by nested validation, benchmarks/model_choices.py).
+INTERCEPT = False
 #: p_up is kept inside (CLIP, 1 - CLIP) so logits stay finite.
 CLIP = 1e-6
 
@@ -143,7 +148,7 @@ class Linear:
 
 @dataclass(frozen=True)
 class Components:
-    """The fitted components: the bagged trees and the AR logit."""
+    """The fitted components: the boosted trees (``BAGS`` fits) and the AR logit."""
 
     bags: tuple[Trees, ...]
     ar: Linear
@@ -177,7 +182,7 @@ def fit_components(inputs: dict[str, np.ndarray], up: np.ndarray, seed: int, bag
 
 @dataclass(frozen=True)
 class DirectionStack:
-    """A fitted stack (module doc): ``components``, ``weights`` (3,) for gbm/ar/net logits, ``base_rate`` (the history's up-frequency), ``active`` (the gate passed) and the gate's ``gate_t``."""
+    """A fitted stack (module doc): ``components``, ``weights`` (3,) for gbm/ar/net logits (4: and an intercept), ``base_rate`` (the history's up-frequency), ``active`` (the gate passed) and the gate's ``gate_t``."""
 
     components: Components
     weights: np.ndarray
@@ -186,7 +191,7 @@ class DirectionStack:
     gate_t: float | None
 
     def evidence(self, inputs: dict[str, np.ndarray], up: np.ndarray) -> np.ndarray:
-        """Per-bar log loss of the bagged model minus the base rate's, (m,), at ``direction_inputs`` rows with
+        """Per-bar log loss of the boosted model(s) minus the base rate's, (m,), at ``direction_inputs`` rows with
         outcomes ``up``: what later folds' gates learn from (``fit_direction``'s ``evidence``)."""
         p_bag = np.mean([special.expit(t.raw(inputs["gbm"])) for t in self.components.bags], axis=0)
         return log_loss(p_bag, up) - log_loss(np.full(len(up), self.base_rate), up)
@@ -195,7 +200,7 @@ class DirectionStack:
         """p_up, (m,) float64, for ``direction_inputs`` rows and the network's raw p_up (m,)."""
         if not self.active:
             return np.full(len(p_net), self.base_rate)
-        return special.expit(self.components.logits(inputs, p_net) @ self.weights)
+        return special.expit(_design(self.components.logits(inputs, p_net), len(self.weights)) @ self.weights)
 
     def to_dict(self) -> dict:
         """Plain JSON-able data (lists and floats), the inverse of ``from_dict``."""
@@ -210,12 +215,18 @@ class DirectionStack:
                    bool(data["active"]), data["gate_t"])
 
 
+def _design(z: np.ndarray, n_weights: int) -> np.ndarray:
+    """The logits ``z`` (n, 3), with a column of ones when the weights hold an intercept (4 weights)."""
+    return z if n_weights == z.shape[1] else np.column_stack([z, np.ones(len(z))])
+
+
 def _fit_weights(z: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """MAP logistic weights w (3,) on logits ``z`` (n, 3) without intercept, prior N((1, 0, 0), I / precision)
-    whose precision is ``PRIOR_SAMPLES`` times the per-sample Fisher information of each column (0.25 E[z²])."""
-    prior = np.array([1.0, 0.0, 0.0])
-    design = z
-    precision = PRIOR_SAMPLES * 0.25 * np.maximum(np.mean(z * z, axis=0), 1e-6)
+    """MAP logistic weights w (3,), or (4,) with ``INTERCEPT``, on logits ``z`` (n, 3), prior N((1, 0, 0[, 0]),
+    I / precision) whose precision is ``PRIOR_SAMPLES`` times the per-sample Fisher information of each column
+    (0.25 E[z²])."""
+    prior = np.array([1.0, 0.0, 0.0] + [0.0] * INTERCEPT)
+    design = _design(z, len(prior))
+    precision = PRIOR_SAMPLES * 0.25 * np.maximum(np.mean(design * design, axis=0), 1e-6)
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         s = design @ theta
@@ -236,7 +247,7 @@ def fit_direction(
     ``features`` (n, F) bar features, ``close`` (n,), ``segment`` (n,), ``y`` (n,) forward log returns (the
     ``Samples`` arrays); ``inner``: int64 positions the components first learn from (train + validation);
     ``block``: the later positions that score them (the calibration block, purged from ``inner``);
-    ``p_net_block``: the network's raw p_up there; ``horizon``: h; ``seed``: the bagging's seed;
+    ``p_net_block``: the network's raw p_up there; ``horizon``: h; ``seed``: the boosted fits' seed;
     ``evidence``: earlier out-of-sample loss differences (``DirectionStack.evidence`` of earlier folds, on bars
     whose labels end before ``block``), in time order, pooled with this block's for the gate.
     Raises ValueError when a label of ``inner`` reaches ``block`` or one side holds one direction only.
