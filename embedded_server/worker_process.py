@@ -4,8 +4,8 @@ A worker (``python -m trainer.worker --job-dir DIR``; frozen: ``<app> worker --j
 lines on stdout and logs on stderr, and reads ``{"cmd": "stop", "reason": …}`` lines on stdin (the reason goes into
 its ``training.stopped``). Per worker, three threads: one reads stdout and hands each event to ``on_event``, one
 copies stderr to the job's ``worker.log`` and ``backend.log``, one waits for the exit (it blocks in ``wait()``, no
-polling) and calls ``on_exit`` once the readers have drained. Workers run in their own process group, so a Ctrl-C in the server's terminal reaches only
-the server, which then stops them gracefully.
+polling) and calls ``on_exit`` once the readers have drained. Workers run in their own process group, so a Ctrl-C
+in the server's terminal reaches only the server, which then stops them gracefully.
 
 A **spare** (``--spare``) is a worker started before any job: it imports torch and the trainer, then waits on stdin
 for ``{"cmd": "run", "job_dir": DIR}`` (``assign``), after which it is an ordinary worker of that job. Until then

@@ -85,7 +85,9 @@ def server_sweep(url: str, sweep_id: str) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_a_sweep_from_the_tab_runs_live_opens_its_best_job_and_stops(launch, candlecast_home: Path) -> None:  # noqa: F811
+def test_a_sweep_from_the_tab_runs_live_opens_its_best_job_and_stops(
+    launch, candlecast_home: Path  # noqa: F811
+) -> None:
     write_layout(candlecast_home, params=TINY)  # the form's options: the trials' fixed options
     app = launch("sweeps")
     url = app.wait("the window, REST and WebSocket", ready)["server_url"]
@@ -158,8 +160,10 @@ def test_a_ray_sweep_from_the_cli_shows_live_in_the_tab_on_both_nodes(
     probe = app.wait("the window, REST and WebSocket", ready)
     open_sweeps_tab(app, probe)
 
+    # Three epochs: the two trials' Ray tasks overlap (each takes a node's only CPU, so the second runs on the other).
     space = tmp_path / "sweep.json"
-    space.write_text(json.dumps({"base": TINY, "space": {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}}}))
+    space.write_text(json.dumps({"base": {**TINY, "epochs": 3}, "pruner": "none",
+                                 "space": {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}}}))
     env = {**os.environ, **RAY_ENV, "CANDLECAST_HOME": str(candlecast_home)}
     env.pop("DISPLAY", None)  # the CLI alone, as from a terminal: it finds the app's server on this data folder
     command = [sys.executable, "-m", "desktop_app.cli", "sweep", "--space", str(space), "--trials", "2",

@@ -114,7 +114,8 @@ def test_bad_sweeps_and_unknown_ids(client: Any) -> None:
     unknown_pruner = assert_problem(client.post("/sweeps", json={"space": SPACE, "pruner": "hyperband"}), 422)
     assert unknown_pruner["errors"][0]["loc"] == ["body", "pruner"] and "'median'" in unknown_pruner["errors"][0]["msg"]
     for pruner, above in (("threshold", None), ("median", 0.5)):  # prune_above with threshold, and only then
-        refused = assert_problem(client.post("/sweeps", json={"space": SPACE, "pruner": pruner, "prune_above": above}), 422)
+        body = {"space": SPACE, "pruner": pruner, "prune_above": above}
+        refused = assert_problem(client.post("/sweeps", json=body), 422)
         assert "prune_above: give it with pruner 'threshold'" in refused["errors"][0]["msg"]
     unknown_symbol = {"space": {"symbol": {"choices": ["BTCUSDT", "NOPEUSDT"]}}}
     missing = assert_problem(client.post("/sweeps", json=unknown_symbol), 404)
@@ -188,7 +189,8 @@ def test_a_pruned_trial_ends_its_job_stopped_with_the_reason(live_server: Any) -
     assert not any(e["type"] == "training.completed" for e in events)
     sweep_events = [e for e in _replay(server, "sweep.failed") if e["type"].startswith("sweep.")]
     assert [e["type"] for e in sweep_events] == ["sweep.started", "sweep.trial_completed", "sweep.failed"]
-    assert (sweep_events[1]["state"], sweep_events[1]["trial"], sweep_events[1]["job_id"]) == ("pruned", 0, job["job_id"])
+    told = sweep_events[1]
+    assert (told["state"], told["trial"], told["job_id"]) == ("pruned", 0, job["job_id"])
 
 
 @contextlib.contextmanager

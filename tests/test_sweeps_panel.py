@@ -49,7 +49,8 @@ def test_a_bad_form_is_one_line_and_sends_nothing() -> None:
 
 
 def test_start_answer_poll_and_stop() -> None:
-    state, effects = step(with_sweeps(draft={"lookback": "8, 16"}), m.SweepStartClicked(NOW, {"epochs": 2}, 3, 1, "", "k"))
+    start = m.SweepStartClicked(NOW, {"epochs": 2}, 3, 1, "", "k")
+    state, effects = step(with_sweeps(draft={"lookback": "8, 16"}), start)
     (post,) = effects
     assert post == m.PostSweep(post.body, "k") and post.body["space"] == {"lookback": {"choices": [8, 16]}}
     assert state.sweeps.busy

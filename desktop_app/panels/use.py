@@ -5,14 +5,11 @@ Next bar through ``next_bar_for`` when a job's results arrive."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from desktop_app import messages as m
 from desktop_app.panels import Effects, Reducer, on_slice
 from trainer.events import JobStatus
-
-if TYPE_CHECKING:
-    from desktop_app.controller import State
 
 #: How many jobs the Compare window takes.
 COMPARE_MIN, COMPARE_MAX = 2, 4
@@ -92,7 +89,6 @@ def on_comparison_loaded(panel: UsePanel, msg: m.ComparisonLoaded) -> tuple[UseP
         return panel, ()
     return replace(panel, compare=replace(compare, loading=False, comparison=msg.comparison,
                                           problem=msg.problem)), ()
-
 
 
 REDUCERS: dict[type, Reducer] = {
