@@ -23,7 +23,9 @@ from trainer.sweep_space import RESERVED
 
 STATE_COLOURS = {"complete": theme.GREEN, "running": theme.ACCENT, "pruned": theme.MUTED, "failed": theme.RED,
                  "waiting": theme.YELLOW}
-TRIAL_COLUMNS = ("Trial", "State", "Value", "Parameters", "Node", "Job")
+#: The trials table's columns: ``(title, fixed, size)``: a fixed width in pixels, or a share of what is left.
+TRIAL_COLUMNS = (("Trial", True, 40), ("State", True, 72), ("Value", True, 64), ("Parameters", False, 2.0),
+                 ("Node", False, 1.0), ("Job", False, 1.5))
 HINT = "Per option: empty = the form's value; a, b, c = choices; low .. high (log) = a range."
 
 
@@ -82,8 +84,8 @@ class SweepsView:
                 dpg.add_text("", tag="sw_importance_note", color=theme.MUTED, wrap=0)
                 with dpg.table(header_row=True, policy=dpg.mvTable_SizingStretchProp, row_background=True,
                                borders_innerH=True, scrollY=True, height=-1, tag="sw_trials_table"):
-                    for title in TRIAL_COLUMNS:
-                        dpg.add_table_column(label=title)
+                    for title, fixed, size in TRIAL_COLUMNS:
+                        dpg.add_table_column(label=title, width_fixed=fixed, init_width_or_weight=size)
         self._shown: sw.Sweeps | None = None
 
     def _start(self) -> None:
