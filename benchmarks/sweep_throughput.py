@@ -28,7 +28,7 @@ BODY = {
         "distribution": {"choices": ["gaussian", "laplace"]},
     },
     "base": {"epochs": 1, "cv_folds": 2, "lookback": 8, "batch_size": 512},
-    "trials": TRIALS, "parallel": 2, "prune": False, "seed": 1,
+    "trials": TRIALS, "parallel": 2, "pruner": "none", "seed": 1,
 }
 
 

@@ -134,6 +134,22 @@ class ApiClient:
         """``GET /compare?jobs=A,B``: 2 to 4 completed jobs side by side (``Comparison``)."""
         return self.request("GET", "/compare", params={"jobs": ",".join(job_ids)}, timeout=PREDICTOR_TIMEOUT)
 
+    def sweeps(self, limit: int = 100) -> dict[str, Any]:
+        """``GET /sweeps``: the newest ``limit`` sweeps (``SweepList``: ``{sweeps, count}``)."""
+        return self.request("GET", "/sweeps", params={"limit": limit})
+
+    def sweep(self, sweep_id: str) -> dict[str, Any]:
+        """``GET /sweeps/{id}``: the sweep with its trials so far (``Sweep``)."""
+        return self.request("GET", f"/sweeps/{_segment(sweep_id)}")
+
+    def start_sweep(self, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        """``POST /sweeps`` (a ``SweepRequest``) with ``Idempotency-Key``; the 202 body (``sweep_id`` …)."""
+        return self.request("POST", "/sweeps", json_body=body, headers={"Idempotency-Key": idempotency_key})
+
+    def stop_sweep(self, sweep_id: str) -> dict[str, Any]:
+        """``POST /sweeps/{id}/stop``: ``{status: "stopping", sweep_id}``."""
+        return self.request("POST", f"/sweeps/{_segment(sweep_id)}/stop")
+
     def sweep_importance(self, sweep_id: str) -> dict[str, Any]:
         """``GET /sweeps/{id}/importance``: the sweep's parameter importance (``SweepImportance``)."""
         return self.request("GET", f"/sweeps/{_segment(sweep_id)}/importance", timeout=PREDICTOR_TIMEOUT)

@@ -260,13 +260,11 @@ class App:
         from desktop_app.api_client import ApiClient, EventStream
         from desktop_app.runtime import Runtime
         from desktop_app.shell import Shell
-        from desktop_app.sweeps_runtime import SweepsRuntime
 
         client = ApiClient(url)
         embedded_log = str(paths.log_dir() / "backend.log") if self.server is not None else None
         shell = Shell(lambda effects: runtime.perform(effects))  # ``runtime`` is bound before the first frame
         runtime = Runtime(client, shell.post, self._remember, log_path=embedded_log)
-        sweeps = SweepsRuntime(ApiClient(url), wake=lambda: shell.on_post())
         stream = EventStream(
             client.ws_url,
             on_message=lambda event: shell.post(_server_event(event)),
@@ -283,22 +281,21 @@ class App:
             view = self.layout.viewport
             dpg.create_viewport(title=TITLE, width=view.width, height=view.height, x_pos=view.x, y_pos=view.y,
                                 min_width=900, min_height=600)
-            sweeps_view = _build(dpg, shell, url, note, initial, self.layout, self.warnings, sweeps)
+            _build(dpg, shell, url, note, initial, self.layout, self.warnings)
             dpg.setup_dearpygui()
             dpg.show_viewport()
             dpg.set_primary_window("main", True)
             stream.start()
-            self._loop(dpg, shell, runtime, sweeps_view.frame)
+            self._loop(dpg, shell, runtime)
             self._save_on_exit(dpg, runtime)
             layout_store.save_ini(dpg.save_init_file)  # the render loop has ended: no frame waits on this write
         finally:
             stream.close()
             runtime.shutdown()
-            sweeps.shutdown()
             dpg.destroy_context()
         return 0
 
-    def _loop(self, dpg: Any, shell: Any, runtime: Any, each_frame: Any) -> None:
+    def _loop(self, dpg: Any, shell: Any, runtime: Any) -> None:
         from desktop_app.frame_pacing import FramePacer
         from desktop_app.gui_test_probe import Probe
 
@@ -314,7 +311,6 @@ class App:
                 slept = pacer.wait(shell.streaming)  # idle: until input, a message or the next tick
                 started = time.perf_counter()
                 changed, first_event = shell.step()
-                each_frame()  # the Sweeps tab's own state machine
                 dpg.render_dearpygui_frame()
                 ended = time.perf_counter()
                 if splash is not None:  # the window has drawn itself: the splash has done its job
@@ -378,10 +374,9 @@ def _ws_changed(status: str, detail: str, retry: float | None) -> Any:
     return m.WsChanged(time.monotonic(), status, detail, retry)
 
 
-def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], layout: Any, warnings: list[str],
-           sweeps: Any) -> Any:
-    """Create every window and view, and register them with the shell; returns the Sweeps tab (stepped each
-    frame with its own state machine, ``sweeps``)."""
+def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], layout: Any,
+           warnings: list[str]) -> None:
+    """Create every window and view, and register them with the shell."""
     from desktop_app import messages as m
     from desktop_app.views import theme
     from desktop_app.views.compare_view import CompareView
@@ -434,11 +429,11 @@ def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], l
                     with dpg.tab(label="Jobs", tag="tab_jobs"):
                         jobs = JobsView(dispatch, lambda: show_tab("results"))
                     with dpg.tab(label="Sweeps", tag="tab_sweeps"):
-                        sweeps_view = SweepsView(sweeps, lambda: form.validate(panel.values())[0] or {}, open_job)
+                        sweeps = SweepsView(dispatch, lambda: form.validate(panel.values())[0] or {}, open_job)
         status = StatusBar(url, note, themes)
     show_tab(layout.panels.tab)
-    shell.views.extend([panel, status, training, results, jobs, ErrorDialog(dispatch), LogsDialog(dispatch), importer,
-                        CompareView(dispatch)])
+    shell.views.extend([panel, status, training, results, jobs, sweeps, ErrorDialog(dispatch), LogsDialog(dispatch),
+                        importer, CompareView(dispatch)])
 
     def follow_the_run(state: Any, prev: Any) -> None:
         """Show the Training tab when a run starts and the Results tab when new results are asked for."""
@@ -451,4 +446,3 @@ def _build(dpg: Any, shell: Any, url: str, note: str, initial: dict[str, Any], l
 
     shell.on_change.append(follow_the_run)
     Warnings(warnings)
-    return sweeps_view

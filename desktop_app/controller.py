@@ -14,13 +14,14 @@ from enum import Enum
 from types import ModuleType
 
 from desktop_app import messages as m
-from desktop_app.panels import Effects, Reducer, catalog, connection, importing, logs, results, run, use
+from desktop_app.panels import Effects, Reducer, catalog, connection, importing, logs, results, run, sweeps, use
 from desktop_app.panels.catalog import Catalog
 from desktop_app.panels.connection import Connection, start_blocked
 from desktop_app.panels.importing import Import
 from desktop_app.panels.logs import Logs
 from desktop_app.panels.results import Results
 from desktop_app.panels.run import Phase, Run
+from desktop_app.panels.sweeps import Sweeps
 from desktop_app.panels.use import UsePanel
 
 
@@ -63,6 +64,7 @@ class State:
     catalog: Catalog = field(default_factory=Catalog)
     importing: Import = field(default_factory=Import)
     use: UsePanel = field(default_factory=UsePanel)  # the Next bar card and the Compare window
+    sweeps: Sweeps = field(default_factory=Sweeps)  # the Sweeps tab
     field_errors: dict[str, str] = field(default_factory=dict)
     cancel_keys: frozenset[str] = frozenset()
     timing: Timing = field(default_factory=Timing)
@@ -70,7 +72,7 @@ class State:
 
 #: The panels' reducer modules, in the order a message visits them (so a Tick checks health, then the run's
 #: timers, then the log refresh; a terminal event refreshes the Jobs list before the run opens its results).
-PANELS: tuple[ModuleType, ...] = (connection, catalog, results, importing, run, logs, use)
+PANELS: tuple[ModuleType, ...] = (connection, catalog, results, importing, run, logs, use, sweeps)
 
 
 def _routes(panels: tuple[ModuleType, ...]) -> dict[type, tuple[Reducer, ...]]:
@@ -86,8 +88,8 @@ ROUTES = _routes(PANELS)
 
 
 def initial(timing: Timing | None = None) -> tuple[State, Effects]:
-    """The state at launch and the first requests (jobs, datasets; the first Tick asks for health)."""
-    return State(timing=timing or Timing()), (m.ListJobs(), m.ListDatasets())
+    """The state at launch and the first requests (jobs, datasets, sweeps; the first Tick asks for health)."""
+    return State(timing=timing or Timing()), (m.ListJobs(), m.ListDatasets(), m.ListSweeps())
 
 
 def update(state: State, msg: m.Message) -> tuple[State, Effects]:

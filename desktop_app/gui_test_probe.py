@@ -22,7 +22,8 @@ PROBED = ("cp_symbol", "cp_batch_size", "cp_error_symbol", "cp_error_batch_size"
           "tv_message", "imp_path", "imp_go", "imp_summary", "err_window", "err_message",
           "err_where", "err_details", "err_retry", "err_close", "rv_title", "tv_fig_elapsed_s", "cp_cv_folds",
           "imp_symbol", "imp_close", "tab_jobs", "jv_compare", "cmp_window", "cmp_title", "rv_next_text",
-          "rv_next_refresh")
+          "rv_next_refresh", "content_pane", "tab_sweeps", "sw_space_learning_rate", "sw_trials", "sw_ray", "sw_start",
+          "sw_stop", "sw_open_best")
 
 
 class Probe:
@@ -64,8 +65,11 @@ def _item(dpg: Any, tag: str) -> dict[str, Any]:
     state = dpg.get_item_state(tag)  # some items (windows, menus) have no rectangle or no visibility
     (x, y), (w, h) = state.get("rect_min", (0, 0)), state.get("rect_size", (0, 0))
     value = dpg.get_value(tag)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        value = None  # text and whole numbers (the inputs the tests type into); not check boxes or lists
     return {"tag": tag, "x": x, "y": y, "width": w, "height": h, "shown": dpg.is_item_shown(tag),
-            "visible": bool(state.get("visible", False)), "value": value if isinstance(value, str) else None}
+            "visible": bool(state.get("visible", False)), "enabled": dpg.is_item_enabled(tag),
+            "active": bool(state.get("active", False)), "value": value}
 
 
 def snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) -> dict[str, Any]:
@@ -73,6 +77,7 @@ def snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) -> dict[s
     loss plot's axes, the Results tab's verdicts and marked cells, frame statistics (raw; ``write`` summarises
     them). Call on the render thread."""
     from desktop_app.views.results_view import probe as results_probe
+    from desktop_app.views.sweeps_view import probe as sweeps_probe
 
     state = shell.state
     x, y = dpg.get_item_rect_min("cp_start")
@@ -103,6 +108,7 @@ def snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) -> dict[s
         "time_data": _span(state.results.series.get("time", ())),
         "frame_stats": shell.stats.snapshot(),
         "results_tab": results_probe(),
+        "sweeps_tab": sweeps_probe(),
         "jobs_listed": len(state.catalog.jobs),
         "ticks": {dpg.get_item_user_data(a): _item(dpg, a) for a in dpg.get_aliases()
                   if str(a).startswith("jv_tick_") and dpg.is_item_shown(dpg.get_item_parent(a))},

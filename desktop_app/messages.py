@@ -367,3 +367,113 @@ class RememberParams(Effect):
     """Save the parameters of the last start in ``layout.json`` (a file write, so off the render thread)."""
 
     config: dict[str, Any]
+
+
+# ---------------------------------------------------------------- the Sweeps tab (``panels.sweeps``)
+
+
+class SweepsRefreshClicked(Message):
+    """Refresh on the Sweeps tab: list the sweeps again, load the shown one and ask its importance again."""
+
+
+@dataclass(frozen=True)
+class SweepDraftEdited(Message):
+    """The search text of training option ``name`` changed (empty: fixed; ``a, b``: choices; ``low .. high``)."""
+
+    name: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SweepStartClicked(Message):
+    """Start sweep pressed: ``base`` is the control panel's valid options, ``ray_address`` "" for this machine,
+    ``key`` a fresh idempotency key."""
+
+    base: dict[str, Any]
+    trials: int
+    parallel: int
+    ray_address: str
+    key: str
+
+
+class SweepStopClicked(Message):
+    """Stop pressed on the Sweeps tab (the shown sweep)."""
+
+
+@dataclass(frozen=True)
+class SweepPicked(Message):
+    """Another sweep was picked in the tab's list."""
+
+    sweep_id: str
+
+
+@dataclass(frozen=True)
+class SweepsListed(Answer):
+    """``GET /sweeps`` answered (newest first)."""
+
+    sweeps: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class SweepLoaded(Answer):
+    """``GET /sweeps/{id}`` answered."""
+
+    sweep_id: str
+    sweep: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SweepStartAnswered(Answer):
+    """``POST /sweeps`` answered: the new ``sweep_id`` on 202, else ``problem``."""
+
+    key: str
+    sweep_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepStopAnswered(Answer):
+    """``POST /sweeps/{id}/stop`` answered: ``status`` is ``"stopping"`` on 202."""
+
+    sweep_id: str
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepImportanceLoaded(Answer):
+    """``GET /sweeps/{id}/importance`` answered (``SweepImportance``)."""
+
+    sweep_id: str
+    importance: dict[str, Any] | None = None
+
+
+class ListSweeps(Effect):
+    """``GET /sweeps`` → ``SweepsListed``."""
+
+
+@dataclass(frozen=True)
+class LoadSweep(Effect):
+    """``GET /sweeps/{sweep_id}`` → ``SweepLoaded``."""
+
+    sweep_id: str
+
+
+@dataclass(frozen=True)
+class PostSweep(Effect):
+    """``POST /sweeps`` with ``body`` (a ``SweepRequest``) and ``Idempotency-Key: key`` → ``SweepStartAnswered``."""
+
+    body: dict[str, Any]
+    key: str
+
+
+@dataclass(frozen=True)
+class StopSweep(Effect):
+    """``POST /sweeps/{sweep_id}/stop`` → ``SweepStopAnswered``."""
+
+    sweep_id: str
+
+
+@dataclass(frozen=True)
+class LoadSweepImportance(Effect):
+    """``GET /sweeps/{sweep_id}/importance`` → ``SweepImportanceLoaded``."""
+
+    sweep_id: str

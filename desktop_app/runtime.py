@@ -165,6 +165,13 @@ ENDPOINTS: dict[type, tuple[type, Perform]] = {
     m.LoadComparison: (m.ComparisonLoaded, lambda rt, e: {"comparison": rt.client.compare(e.job_ids)}),
     m.ImportDataset: (m.ImportAnswered,
                       lambda rt, e: {"dataset": rt.client.import_dataset(e.path, e.symbol, e.timeframe)}),
+    m.ListSweeps: (m.SweepsListed, lambda rt, e: {"sweeps": tuple(rt.client.sweeps()["sweeps"])}),
+    m.LoadSweep: (m.SweepLoaded, lambda rt, e: {"sweep": rt.client.sweep(e.sweep_id)}),
+    m.PostSweep: (m.SweepStartAnswered,
+                  lambda rt, e: {"sweep_id": str(rt.client.start_sweep(e.body, e.key)["sweep_id"])}),
+    m.StopSweep: (m.SweepStopAnswered, lambda rt, e: {"status": str(rt.client.stop_sweep(e.sweep_id)["status"])}),
+    m.LoadSweepImportance: (m.SweepImportanceLoaded,
+                            lambda rt, e: {"importance": rt.client.sweep_importance(e.sweep_id)}),
 }
 
 

@@ -1,4 +1,5 @@
-"""``candlecast sweep --space FILE.json|yaml --trials N [--parallel K] [--ray-address ADDR] [--json]``.
+"""``candlecast sweep --space FILE.json|yaml --trials N [--parallel K] [--pruner NAME [--prune-above X]]
+[--ray-address ADDR] [--json]``.
 
 The sweep runs on a server like every job: the one given with ``--connect``, else the app's or ``candlecast serve``'s
 running on this data folder, else one started in this process for the sweep (stopped at the end). The request is
@@ -21,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from trainer.cli_common import UserError
-from trainer.sweep_space import SweepRequest
+from trainer.sweep_space import PRUNER_NAMES, SweepRequest
 
 #: Seconds between two looks at the sweep.
 POLL_S = 1.0
@@ -34,6 +35,11 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         "objective?, sampler?} (docs/API.md, POST /sweeps)")
     parser.add_argument("--trials", type=int, default=None, help="trials to run (default: the file's, else 8)")
     parser.add_argument("--parallel", type=int, default=None, help="trials at once (default: the file's, else 1)")
+    parser.add_argument("--pruner", choices=PRUNER_NAMES, default=None,
+                        help="stop hopeless trials after a fold: median (default), threshold (with --prune-above) or "
+                        "none")
+    parser.add_argument("--prune-above", metavar="X", type=float, default=None,
+                        help="with --pruner threshold: a trial whose fold objective is above X stops")
     parser.add_argument("--ray-address", metavar="ADDR", default=None,
                         help="run the trials on this Ray cluster (host:port or ray://host:10001; docs/scale-out.md)")
     parser.add_argument("--connect", metavar="URL", default=None,
@@ -55,7 +61,8 @@ def read_request(args: argparse.Namespace) -> SweepRequest:
         raise UserError(f"{path}: not valid {'YAML' if yaml_file else 'JSON'}: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected an object with a 'space', got {type(data).__name__}")
-    flags = {"trials": args.trials, "parallel": args.parallel, "ray_address": args.ray_address}
+    flags = {"trials": args.trials, "parallel": args.parallel, "ray_address": args.ray_address,
+             "pruner": args.pruner, "prune_above": args.prune_above}
     data.update({k: v for k, v in flags.items() if v is not None})
     try:
         return SweepRequest.model_validate(data)

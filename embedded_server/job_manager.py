@@ -525,7 +525,7 @@ class JobManager:
             if worker.stop_reason is None:
                 worker.stop_reason = reason
                 job_logger(log, job_id).info("stopping the worker: %s", reason)
-                worker.stop(self.settings.stop_grace_s)
+                worker.stop(self.settings.stop_grace_s, reason)
             return "stopping"
 
     # ---- start-up and shutdown --------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import secrets
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,22 @@ POLL_S = 0.25
 PRUNER_STARTUP_TRIALS = 2
 #: The extra a sweep with a Ray address needs, in one line for the user.
 RAY_HINT = "Ray is not installed here: pip install 'candlecast[cluster]' (the packaged app runs local sweeps only)"
+
+
+#: Each pruner name of ``trainer.sweep_space.Pruner`` → its Optuna pruner, from ``optuna.pruners`` and the request.
+PRUNERS: dict[str, Callable[[Any, SweepRequest], Any]] = {
+    "median": lambda pruners, r: pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=0),
+    "threshold": lambda pruners, r: pruners.ThresholdPruner(upper=r.prune_above),
+    "none": lambda pruners, r: pruners.NopPruner(),
+}
+
+
+def pruned_because(request: SweepRequest, fold: int, value: float) -> str:
+    """Why ``request``'s pruner stopped a trial whose ``fold`` scored ``value``: the end of its job's stop reason."""
+    head = f"fold {fold}'s {request.objective} {value:.5g}"
+    if request.pruner == "threshold":
+        return f"{head} is above prune_above {request.prune_above:.5g}"
+    return f"{head} is worse than the median of earlier trials"
 
 
 class SweepConflict(RuntimeError):
@@ -189,10 +206,7 @@ def _open_study(path: Path, sweep_id: str, request: SweepRequest | None) -> Any:
         sampler = optuna.samplers.RandomSampler(seed=request.seed)
     else:
         sampler = optuna.samplers.TPESampler(seed=request.seed)
-    pruner = (
-        optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=0)
-        if request.prune else optuna.pruners.NopPruner()
-    )
+    pruner = PRUNERS[request.pruner](optuna.pruners, request)
     return optuna.create_study(
         study_name=sweep_id, storage=storage, sampler=sampler, pruner=pruner, direction="minimize",
         load_if_exists=True,
@@ -341,8 +355,8 @@ class _Runner:
                         trial.report(float(value), int(event["fold"]))
                         if trial.should_prune():
                             pruned = True
-                            self._stop_job(job_id, f"pruned by the sweep: fold {event['fold']}'s {objective} "
-                                                   f"{value:.5g} is worse than the median of earlier trials")
+                            why = pruned_because(self.request, int(event["fold"]), value)
+                            self._stop_job(job_id, f"pruned by the sweep: {why}")
             if job.status in TERMINAL:  # (at a shutdown the job manager stops the job: waited for here too)
                 break
             time.sleep(POLL_S)

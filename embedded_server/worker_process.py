@@ -1,11 +1,11 @@
 """One worker subprocess of the job manager: its pipes, its log, its stop escalation and its exit.
 
 A worker (``python -m trainer.worker --job-dir DIR``; frozen: ``<app> worker --job-dir DIR``) writes events as JSON
-lines on stdout and logs on stderr, and reads ``{"cmd": "stop"}`` lines on stdin. Per worker, three threads: one
-reads stdout and hands each event to ``on_event``, one copies stderr to the job's ``worker.log`` and
-``backend.log``, one waits for the exit (it blocks in ``wait()``, no polling) and calls ``on_exit`` once the
-readers have drained. Workers run in their own process group, so a Ctrl-C in the server's terminal reaches only
-the server, which then stops them gracefully.
+lines on stdout and logs on stderr, and reads ``{"cmd": "stop", "reason": …}`` lines on stdin (the reason goes into
+its ``training.stopped``). Per worker, three threads: one reads stdout and hands each event to ``on_event``, one
+copies stderr to the job's ``worker.log`` and ``backend.log``, one waits for the exit (it blocks in ``wait()``, no
+polling) and calls ``on_exit`` once the readers have drained. Workers run in their own process group, so a Ctrl-C
+in the server's terminal reaches only the server, which then stops them gracefully.
 
 A **spare** (``--spare``) is a worker started before any job: it imports torch and the trainer, then waits on stdin
 for ``{"cmd": "run", "job_dir": DIR}`` (``assign``), after which it is an ordinary worker of that job. Until then
@@ -189,10 +189,11 @@ class WorkerProcess:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def stop(self, grace_s: float) -> None:
-        """Stop line (with ``stop_reason``, which the worker's ``training.stopped`` then gives), then SIGTERM, then
-        SIGKILL, each after ``grace_s`` unless the worker has exited. Returns at once (a thread escalates)."""
-        threading.Thread(target=self._escalate, args=(grace_s,), name=f"worker-stop-{self.pid}", daemon=True).start()
+    def stop(self, grace_s: float, reason: str) -> None:
+        """Stop line (with ``reason``: the worker's ``training.stopped`` says it), then SIGTERM, then SIGKILL, each
+        after ``grace_s`` unless the worker has exited. Returns at once (a thread escalates)."""
+        threading.Thread(target=self._escalate, args=(grace_s, reason), name=f"worker-stop-{self.pid}",
+                         daemon=True).start()
 
     def close_stdin(self) -> None:
         """EOF on the worker's stdin: a spare exits, a job's worker stops (its parent is gone, as far as it knows)."""
@@ -208,14 +209,11 @@ class WorkerProcess:
             pass
         return None
 
-    def _escalate(self, grace: float) -> None:
+    def _escalate(self, grace: float, reason: str) -> None:
         jlog = job_logger(log, self.job_id or "-")
         try:
             assert self.proc.stdin is not None
-            # The reason (``stop_reason``, e.g. "pruned by the sweep: …") goes with the line: the worker's
-            # ``training.stopped`` carries it.
-            line = {"cmd": "stop", **({"reason": self.stop_reason} if self.stop_reason else {})}
-            self.proc.stdin.write(json.dumps(line).encode() + b"\n")
+            self.proc.stdin.write(json.dumps({"cmd": "stop", "reason": reason}).encode() + b"\n")
             self.proc.stdin.flush()
         except (OSError, ValueError):  # the worker already closed its end, or exited
             pass

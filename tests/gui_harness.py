@@ -152,8 +152,9 @@ class GuiApp:
         """Click the input ``item`` (a probe's ``items`` entry), erase what it holds (Ctrl+A, BackSpace, as a hand
         would), type ``text`` key by key, and wait until the app's probe shows it.
 
-        On a loaded 2-core machine Xvfb can drop synthetic keys, so the text goes in chunks, each checked in the
-        probe; a chunk that does not arrive starts the field over (``attempts`` tries in all)."""
+        On a loaded 2-core machine Xvfb can drop synthetic keys and clicks, so the click must make the field active
+        (as the probe reports) and the text goes in chunks, each checked in the probe; a click or a chunk that does
+        not arrive starts the field over, at the field's latest rectangle (``attempts`` tries in all)."""
         if "tag" not in item:
             self.click(item)
             self._xdotool("type", "--delay", "40", text)
@@ -165,8 +166,8 @@ class GuiApp:
 
         for attempt in range(1, attempts + 1):
             try:
-                self.click(item)
-                time.sleep(0.2)
+                self.click(item if attempt == 1 else self.state()["items"][tag])
+                self.wait(f"{tag} active", lambda p: p["items"][tag]["active"], timeout=5)
                 self._xdotool("key", "--delay", "60", "ctrl+a", "BackSpace")
                 self.wait(f"{tag} emptied", shows(""), timeout=5)
                 for end in range(TYPE_CHUNK, len(text) + TYPE_CHUNK, TYPE_CHUNK):
@@ -199,10 +200,14 @@ class GuiApp:
         return code
 
 
-def distinct_colours(path: Path) -> int:
-    """How many distinct RGB colours a screenshot has (a blank or black window has one or two)."""
+def distinct_colours(path: Path, region: dict[str, float] | None = None) -> int:
+    """How many distinct RGB colours a screenshot has (a blank or black window has one or two); only inside
+    ``region`` (a probe's rectangle: x, y, width, height in viewport pixels) when given."""
     from PIL import Image
 
     with Image.open(path) as image:
+        if region is not None:
+            x, y = int(region["x"]), int(region["y"])
+            image = image.crop((x, y, x + int(region["width"]), y + int(region["height"])))
         colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
     return len(colours) if colours is not None else 1 << 20

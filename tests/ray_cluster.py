@@ -35,6 +35,9 @@ GCS_PORT = 6390
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 NODE_OPTIONS = ["--num-cpus", "1", "--num-gpus", "0", "--object-store-memory", "100000000", "--disable-usage-stats",
                 "--block"]
+#: ``ray start`` (the ``ray`` command) run by this interpreter: the ``ray`` script's ``#!`` line names the
+#: interpreter of the environment it was installed by, which may have moved since (a venv shared or copied).
+RAY_CLI = "import sys; from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"
 #: ``ray start`` for a second node on loopback (see the module doc).
 SECOND_NODE = """
 import sys
@@ -117,8 +120,7 @@ def two_node_cluster() -> Iterator[RayCluster]:
     """Start a head and a second node on 127.0.0.1 (1 CPU each) with a temp dir of their own; end both on exit.
     Raises ``RayUnavailable`` (with the head's log tail) when the head does not come up."""
     temp = Path(tempfile.mkdtemp(prefix="cc-ray-", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
-    ray_bin = str(Path(sys.executable).with_name("ray"))
-    head = _start([ray_bin, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(GCS_PORT),
+    head = _start([sys.executable, "-c", RAY_CLI, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(GCS_PORT),
                    "--temp-dir", str(temp / "ray"), "--include-dashboard", "false", *NODE_OPTIONS], temp / "head.log")
     nodes = [head]
     try:

@@ -85,7 +85,7 @@ def running(d: Driver, job_id: str = "job-1") -> None:
 
 def test_launch_asks_for_jobs_datasets_and_health() -> None:
     state, effects = c.initial(TIMING)
-    assert effects == (m.ListJobs(), m.ListDatasets())
+    assert effects == (m.ListJobs(), m.ListDatasets(), m.ListSweeps())
     assert state.run.phase is Phase.IDLE
     assert allowed_actions_names(state) == {"start", "view_logs", "import"}
     state, effects = c.update(state, m.Tick(now=5.0))

@@ -84,6 +84,13 @@ SAMPLES: tuple[m.Message, ...] = (
     m.NextBarRefreshClicked(NOW, "job-1"), m.NextBarLoaded(NOW, "job-1", {"p_up": 0.5}),
     m.CompareClicked(NOW, ("job-1", "job-2")), m.CompareClosed(NOW),
     m.ComparisonLoaded(NOW, ("job-1", "job-2"), {}),
+    m.SweepsRefreshClicked(NOW), m.SweepDraftEdited(NOW, "lookback", "8, 16"),
+    m.SweepStartClicked(NOW, CONFIG, 2, 1, "", "key-3"), m.SweepStopClicked(NOW), m.SweepPicked(NOW, "sw-1"),
+    m.SweepsListed(NOW, ({"sweep_id": "sw-1", "status": "running"},)),
+    m.SweepLoaded(NOW, "sw-1", {"sweep_id": "sw-1", "status": "running", "trials": []}),
+    m.SweepStartAnswered(NOW, "key-3", "sw-1"), m.SweepStopAnswered(NOW, "sw-1", "stopping"),
+    m.SweepImportanceLoaded(NOW, "sw-1", problem=m.Problem(503, "Unavailable")),
+    m.ServerEvent(NOW, {"type": "sweep.started", "seq": 70, "job_id": None, "sweep_id": "sw-2"}),
 )
 
 

@@ -19,9 +19,9 @@ from optuna.trial import TrialState, create_trial
 from werkzeug.serving import make_server
 
 from server_fixtures import assert_problem
-from desktop_app import sweeps_panel as sp
+from desktop_app import messages as m
 from desktop_app.api_client import ApiClient
-from desktop_app.sweeps_runtime import SweepsRuntime
+from desktop_app.runtime import Runtime
 from embedded_server.sweep_schemas import SweepImportance
 from trainer.sweep_importance import param_importances
 from trainer.sweep_space import SweepRequest
@@ -139,11 +139,11 @@ def test_the_route_answers_through_the_real_predictor_process(app: Any, client: 
     assert math.isclose(sum(body["importances"].values()), 1.0, rel_tol=1e-9)
     assert body["importances"] == param_importances(services.sweeps.journal(SWEEP_ID), SWEEP_ID)["importances"]
 
-    with _served(app) as url:  # the Sweeps tab's runtime turns the answer (or a refusal) into its one message
-        runtime = SweepsRuntime(ApiClient(url))
-        assert runtime.outcome(sp.LoadImportance(SWEEP_ID)) == sp.ImportanceLoaded(SWEEP_ID, body)
-        unknown = runtime.outcome(sp.LoadImportance("sw-20260101-000000-abcdef"))
-        assert unknown.importance is None and unknown.problem and "no sweep" in unknown.problem
+    with _served(app) as url:  # the GUI's runtime turns the answer (or a refusal) into its one message
+        runtime = Runtime(ApiClient(url), lambda message: None, lambda config: None, clock=lambda: 5.0)
+        assert runtime.outcome(m.LoadSweepImportance(SWEEP_ID)) == m.SweepImportanceLoaded(5.0, SWEEP_ID, body)
+        unknown = runtime.outcome(m.LoadSweepImportance("sw-20260101-000000-abcdef"))
+        assert unknown.importance is None and unknown.problem and "no sweep" in unknown.problem.line()
         runtime.shutdown()
 
     services.predictor.close()  # a predictor that cannot answer: 503, not a traceback

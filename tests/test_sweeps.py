@@ -116,6 +116,12 @@ def test_bad_sweeps_and_unknown_ids(client: Any) -> None:
     assert_problem(client.post("/sweeps", json={"space": {"lookback": {"low": 9, "high": 9}}}), 422)
     assert_problem(client.post("/sweeps", json={"space": SPACE, "trials": 0}), 422)
     assert_problem(client.post("/sweeps", json={"space": SPACE, "surprise": 1}), 422)
+    unknown_pruner = assert_problem(client.post("/sweeps", json={"space": SPACE, "pruner": "hyperband"}), 422)
+    assert unknown_pruner["errors"][0]["loc"] == ["body", "pruner"] and "'median'" in unknown_pruner["errors"][0]["msg"]
+    for pruner, above in (("threshold", None), ("median", 0.5)):  # prune_above with threshold, and only then
+        body = {"space": SPACE, "pruner": pruner, "prune_above": above}
+        refused = assert_problem(client.post("/sweeps", json=body), 422)
+        assert "prune_above: give it with pruner 'threshold'" in refused["errors"][0]["msg"]
     unknown_symbol = {"space": {"symbol": {"choices": ["BTCUSDT", "NOPEUSDT"]}}}
     missing = assert_problem(client.post("/sweeps", json=unknown_symbol), 404)
     assert "NOPEUSDT" in missing["detail"]
@@ -161,6 +167,35 @@ def test_local_sweep_resumes_after_restart_and_scores_the_best_once(candlecast_h
         assert server.stop() == 0  # mid-sweep: the running trial's job ends stopped, the sweep stays running
     with _served(candlecast_home) as server:
         _check_resumed_sweep(server, sweep_id)
+
+
+@pytest.mark.slow
+def test_a_pruned_trial_ends_its_job_stopped_with_the_reason(live_server: Any) -> None:
+    """``ThresholdPruner`` below any log loss prunes the only trial at its first fold, for sure (three folds of
+    five epochs: the stop lands long before the job could complete)."""
+    server = live_server(warm_worker=False)
+    body = {"space": {"distribution": {"choices": ["gaussian"]}}, "base": {**TINY, "epochs": 5, "cv_folds": 3},
+            "trials": 1, "pruner": "threshold", "prune_above": 1e-6}
+    sweep_id = server.post("/sweeps", body).json()["sweep_id"]
+    sweep = _wait_sweep(server, sweep_id, lambda s: s["status"] != "running")
+
+    assert (sweep["status"], sweep["error"]) == ("failed", "no trial completed (see the trials' jobs for why)")
+    assert (sweep["request"]["pruner"], sweep["request"]["prune_above"], sweep["best"]) == ("threshold", 1e-6, None)
+    (trial,) = sweep["trials"]
+    assert (trial["state"], trial["value"], list(trial["intermediate"])) == ("pruned", None, ["1"])
+    job = server.job(trial["job_id"])
+    assert (job["status"], job["sweep_id"], job["trial"]) == ("stopped", sweep_id, 0)
+    events = server.get(f"/jobs/{job['job_id']}/events?since=0").json()["events"]
+    folds = [e for e in events if e["type"] == "training.fold_completed"]
+    assert folds[0]["metrics"]["model"]["log_loss"] == trial["intermediate"]["1"] > 1e-6
+    (stopped,) = [e for e in events if e["type"] == "training.stopped"]
+    assert stopped["reason"].startswith(f"pruned by the sweep: fold 1's log_loss {trial['intermediate']['1']:.5g} "
+                                        "is above prune_above 1e-06"), stopped
+    assert not any(e["type"] == "training.completed" for e in events)
+    sweep_events = [e for e in _replay(server, "sweep.failed") if e["type"].startswith("sweep.")]
+    assert [e["type"] for e in sweep_events] == ["sweep.started", "sweep.trial_completed", "sweep.failed"]
+    told = sweep_events[1]
+    assert (told["state"], told["trial"], told["job_id"]) == ("pruned", 0, job["job_id"])
 
 
 @contextlib.contextmanager
@@ -279,6 +314,28 @@ def test_cli_refuses_a_bad_space_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2 and done.stderr.splitlines() == [
         "candlecast: error: spaces/bad.yaml: space.lookback: expected {choices: [...]} or {low, high, log?, step?}, "
         "got a list [8, 16]"]
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"space": SPACE}), encoding="utf-8")
+    alone = _cli(tmp_path, "--space", str(good), "--pruner", "threshold")
+    assert alone.returncode == 2 and alone.stderr.splitlines() == [
+        f"candlecast: error: {good}: prune_above: give it with pruner 'threshold' (and only then)"]
+    unknown = _cli(tmp_path, "--space", str(good), "--pruner", "hyperband")
+    assert unknown.returncode == 2 and "--pruner: invalid choice: 'hyperband'" in unknown.stderr
+    assert not (tmp_path / "data" / "jobs").exists()
+
+
+def test_cli_pruner_flags_go_into_the_request(tmp_path: Path) -> None:
+    import argparse
+
+    from desktop_app.sweep_cli import add_sweep_arguments, read_request
+
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"space": SPACE, "pruner": "none"}), encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    add_sweep_arguments(parser)
+    request = read_request(parser.parse_args(["--space", str(space), "--pruner", "threshold", "--prune-above", "0.7"]))
+    assert (request.pruner, request.prune_above) == ("threshold", 0.7)
+    assert read_request(parser.parse_args(["--space", str(space)])).pruner == "none"  # the file's, without the flag
 
 
 @pytest.mark.slow

@@ -31,7 +31,7 @@ def _run_and_check(server: LiveServer, ray_cluster: RayCluster, head_id: str, se
     ws = server.ws()
     hello = receive_until(ws, lambda m: m["type"] == "hello")[0]
     body = {"space": SPACE, "base": TINY, "trials": 4, "parallel": 2, "ray_address": ray_cluster.address,
-            "prune": False}
+            "pruner": "none"}
     sweep_id = server.post("/sweeps", body).json()["sweep_id"]
 
     def on_second_node(message: dict[str, Any]) -> bool:

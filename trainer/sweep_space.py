@@ -13,7 +13,7 @@ passed in, Optuna is not imported here).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -21,6 +21,10 @@ from trainer.config import TrainingConfig
 
 Objective = Literal["log_loss", "crps"]
 Sampler = Literal["tpe", "random", "grid"]
+#: The pruners a sweep may ask for, by name (Optuna's ``MedianPruner``, ``ThresholdPruner``, ``NopPruner``; the
+#: server builds them, ``embedded_server.sweeps.PRUNERS``).
+Pruner = Literal["median", "threshold", "none"]
+PRUNER_NAMES: tuple[str, ...] = get_args(Pruner)
 #: Fields a sweep may not search: the sweep itself decides where a trial is evaluated.
 RESERVED = frozenset({"final_holdout"})
 #: Most trials one sweep may ask for.
@@ -109,7 +113,13 @@ class SweepRequest(BaseModel):
     parallel: int = Field(1, ge=1, le=64, strict=True, description="Trials running at once.")
     objective: Objective = Field("log_loss", description="Minimised over the inner walk-forward folds.")
     sampler: Sampler = Field("tpe", description="Optuna sampler: TPE, random or grid.")
-    prune: bool = Field(True, description="Stop hopeless trials early (Optuna's median pruner on per-fold values).")
+    pruner: Pruner = Field(
+        "median", description="Stops hopeless trials after a fold: median (below the median of earlier trials at that "
+        "fold, after 2 trials), threshold (a fold value above prune_above) or none."
+    )
+    prune_above: float | None = Field(
+        None, allow_inf_nan=False, description="With pruner threshold: a trial whose fold value is above this stops."
+    )
     seed: int = Field(0, ge=0, le=2**32 - 1, strict=True, description="Sampler seed.")
     ray_address: str | None = Field(
         None, min_length=1, max_length=255, description="Run trials on this Ray cluster (host:port or ray://…)."
@@ -149,6 +159,8 @@ class SweepRequest(BaseModel):
                     TrainingConfig.model_validate({**self.base, name: value})
                 except ValidationError as exc:
                     raise ValueError(f"{where}: {value!r} is refused: {_schema_error(exc)}") from None
+        if (self.pruner == "threshold") != (self.prune_above is not None):
+            raise ValueError("prune_above: give it with pruner 'threshold' (and only then)")
         if self.sampler == "grid":
             grid_points(self.space)  # raises for a float range without a step, or a grid too large
         return self

@@ -14,6 +14,7 @@ in that order, and joins their effects. Adding a panel: its slice and ``REDUCERS
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from desktop_app import messages as m
@@ -21,3 +22,14 @@ from desktop_app import messages as m
 Effects = tuple[m.Effect, ...]
 #: ``(state, message) -> (state, effects)``; ``Any`` for the state, which ``controller`` composes from the slices.
 Reducer = Callable[[Any, Any], tuple[Any, Effects]]
+
+
+def on_slice(name: str, reduce: Callable[[Any, Any], tuple[Any, Effects]]) -> Reducer:
+    """``reduce`` (``(slice, message) -> (slice, effects)``) over the slice ``State.<name>`` as a reducer of the
+    whole state (the same state object when the slice did not change)."""
+
+    def reducer(state: Any, msg: Any) -> tuple[Any, Effects]:
+        part, effects = reduce(getattr(state, name), msg)
+        return (state if part is getattr(state, name) else replace(state, **{name: part})), effects
+
+    return reducer

@@ -4,16 +4,12 @@ Next bar through ``next_bar_for`` when a job's results arrive."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from desktop_app import messages as m
-from desktop_app.panels import Effects, Reducer
+from desktop_app.panels import Effects, Reducer, on_slice
 from trainer.events import JobStatus
-
-if TYPE_CHECKING:
-    from desktop_app.controller import State
 
 #: How many jobs the Compare window takes.
 COMPARE_MIN, COMPARE_MAX = 2, 4
@@ -95,22 +91,12 @@ def on_comparison_loaded(panel: UsePanel, msg: m.ComparisonLoaded) -> tuple[UseP
                                           problem=msg.problem)), ()
 
 
-def _on_use(reduce: Callable[[UsePanel, Any], tuple[UsePanel, Effects]]) -> Reducer:
-    """``reduce`` over ``State.use`` as a reducer of the whole state."""
-
-    def reducer(state: State, msg: Any) -> tuple[State, Effects]:
-        use, effects = reduce(state.use, msg)
-        return (state if use is state.use else replace(state, use=use)), effects
-
-    return reducer
-
-
 REDUCERS: dict[type, Reducer] = {
-    m.NextBarRefreshClicked: _on_use(on_next_bar_refresh),
-    m.NextBarLoaded: _on_use(on_next_bar_loaded),
-    m.CompareClicked: _on_use(on_compare_clicked),
-    m.CompareClosed: _on_use(on_compare_closed),
-    m.ComparisonLoaded: _on_use(on_comparison_loaded),
+    m.NextBarRefreshClicked: on_slice("use", on_next_bar_refresh),
+    m.NextBarLoaded: on_slice("use", on_next_bar_loaded),
+    m.CompareClicked: on_slice("use", on_compare_clicked),
+    m.CompareClosed: on_slice("use", on_compare_closed),
+    m.ComparisonLoaded: on_slice("use", on_comparison_loaded),
 }
 
 

@@ -3,26 +3,29 @@ option's current value in the control panel), Start/Stop, the sweeps of this ser
 table, its best-so-far plot, its parameter importance (one bar per searched option) and its final result, and
 "Open best job" (its results in the Results tab).
 
-State and effects are ``desktop_app.sweeps_panel``'s (run by ``desktop_app.sweeps_runtime``); this module only
-draws them and turns clicks into its messages.
+It draws ``State.sweeps`` (``desktop_app.panels.sweeps``) and turns clicks into its messages, like every view.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import dearpygui.dearpygui as dpg
 
 from desktop_app import form
-from desktop_app import sweeps_panel as sp
-from desktop_app.sweeps_runtime import SweepsRuntime
+from desktop_app import messages as m
+from desktop_app.controller import State
+from desktop_app.panels import sweeps as sw
 from desktop_app.views import theme
 from trainer.sweep_space import RESERVED
 
 STATE_COLOURS = {"complete": theme.GREEN, "running": theme.ACCENT, "pruned": theme.MUTED, "failed": theme.RED,
                  "waiting": theme.YELLOW}
-TRIAL_COLUMNS = ("Trial", "State", "Value", "Parameters", "Node", "Job")
+#: The trials table's columns: ``(title, fixed, size)``: a fixed width in pixels, or a share of what is left.
+TRIAL_COLUMNS = (("Trial", True, 40), ("State", True, 72), ("Value", True, 64), ("Parameters", False, 2.0),
+                 ("Node", False, 1.0), ("Job", False, 1.5))
 HINT = "Per option: empty = the form's value; a, b, c = choices; low .. high (log) = a range."
 
 
@@ -31,40 +34,41 @@ def _short(value: Any) -> str:
 
 
 class SweepsView:
-    """Built in the current container. ``base()`` gives the control panel's current, valid options (or {});
-    ``open_job(job_id)`` shows a job's results."""
+    """Built in the current container. ``dispatch`` is the shell's; ``base()`` gives the control panel's current,
+    valid options (or {}); ``open_job(job_id)`` shows a job's results."""
 
-    def __init__(self, runtime: SweepsRuntime, base: Callable[[], dict[str, Any]],
+    def __init__(self, dispatch: Callable[..., None], base: Callable[[], dict[str, Any]],
                  open_job: Callable[[str], None]) -> None:
-        self._runtime = runtime
+        self._dispatch = dispatch
         self._base = base
         self._open_job = open_job
-        self._shown: sp.Panel | None = None
         with dpg.group(horizontal=True):
             with dpg.child_window(width=420, height=-1):
                 dpg.add_text(HINT, wrap=400, color=theme.MUTED)
-                with dpg.table(header_row=True, policy=dpg.mvTable_SizingStretchProp, borders_innerH=True):
-                    for title in ("Option", "Search"):
-                        dpg.add_table_column(label=title)
-                    for spec in form.FIELDS:
-                        if spec.name in RESERVED:
-                            continue
-                        with dpg.table_row():
-                            dpg.add_text(spec.label)
-                            dpg.add_input_text(width=-1, user_data=spec.name, tag=f"sw_space_{spec.name}",
-                                               callback=lambda s, text, name: runtime.send(sp.DraftEdited(name, text)))
                 dpg.add_input_int(label="Trials", default_value=8, min_value=1, min_clamped=True, tag="sw_trials")
                 dpg.add_input_int(label="At once", default_value=1, min_value=1, min_clamped=True, tag="sw_parallel")
                 dpg.add_input_text(label="Ray address", hint="empty: on this machine", tag="sw_ray")
                 with dpg.group(horizontal=True):
                     dpg.add_button(label="Start sweep", tag="sw_start", callback=self._start)
-                    dpg.add_button(label="Stop", tag="sw_stop", callback=lambda: runtime.send(sp.StopPressed()))
-                    dpg.add_button(label="Refresh", callback=lambda: runtime.send(sp.Opened()))
+                    dpg.add_button(label="Stop", tag="sw_stop", callback=lambda: dispatch(m.SweepStopClicked))
+                    dpg.add_button(label="Refresh", callback=lambda: dispatch(m.SweepsRefreshClicked))
                 dpg.add_text("", tag="sw_problem", color=theme.RED, wrap=400)
+                with dpg.child_window(width=-1, height=-1, border=False):  # scrolls: the options outgrow the pane
+                    with dpg.table(header_row=True, policy=dpg.mvTable_SizingStretchProp, borders_innerH=True):
+                        for title in ("Option", "Search"):
+                            dpg.add_table_column(label=title)
+                        for spec in form.FIELDS:
+                            if spec.name in RESERVED:
+                                continue
+                            with dpg.table_row():
+                                dpg.add_text(spec.label)
+                                dpg.add_input_text(
+                                    width=-1, user_data=spec.name, tag=f"sw_space_{spec.name}",
+                                    callback=lambda s, text, name: dispatch(m.SweepDraftEdited, name=name, text=text))
             with dpg.child_window(width=-1, height=-1, border=False):
                 with dpg.group(horizontal=True):
                     dpg.add_combo([], label="Sweep", width=320, tag="sw_pick",
-                                  callback=lambda s, value: runtime.send(sp.Selected(value.split(" ")[0])))
+                                  callback=lambda s, value: dispatch(m.SweepPicked, sweep_id=value.split(" ")[0]))
                     dpg.add_button(label="Open best job", tag="sw_open_best", callback=self._open_best)
                 dpg.add_text("", tag="sw_summary", wrap=0)
                 with dpg.plot(label="Best so far", height=220, width=-1):
@@ -80,32 +84,29 @@ class SweepsView:
                 dpg.add_text("", tag="sw_importance_note", color=theme.MUTED, wrap=0)
                 with dpg.table(header_row=True, policy=dpg.mvTable_SizingStretchProp, row_background=True,
                                borders_innerH=True, scrollY=True, height=-1, tag="sw_trials_table"):
-                    for title in TRIAL_COLUMNS:
-                        dpg.add_table_column(label=title)
-        runtime.send(sp.Opened())
-
-    def frame(self) -> None:
-        """Once per frame (render thread): step the tab's state machine and redraw what changed."""
-        if self._runtime.frame() or self._shown is None:
-            self._draw(self._runtime.panel)
+                    for title, fixed, size in TRIAL_COLUMNS:
+                        dpg.add_table_column(label=title, width_fixed=fixed, init_width_or_weight=size)
+        self._shown: sw.Sweeps | None = None
 
     def _start(self) -> None:
-        self._runtime.send(sp.StartPressed(self._base(), dpg.get_value("sw_trials"), dpg.get_value("sw_parallel"),
-                                           dpg.get_value("sw_ray")))
+        self._dispatch(m.SweepStartClicked, base=self._base(), trials=dpg.get_value("sw_trials"),
+                       parallel=dpg.get_value("sw_parallel"), ray_address=dpg.get_value("sw_ray"),
+                       key=str(uuid.uuid4()))
 
     def _open_best(self) -> None:
-        sweep = self._runtime.panel.sweep or {}
-        best = sweep.get("best") or {}
-        job = next((t.get("job_id") for t in sweep.get("trials", []) if t["number"] == best.get("trial")), None)
-        final = (sweep.get("final") or {}).get("final_job_id")
-        if final or job:
-            self._open_job(final or job)
+        job_id = sw.best_job(self._shown.sweep if self._shown else None)
+        if job_id:
+            self._open_job(job_id)
 
-    def _draw(self, panel: sp.Panel) -> None:
+    def render(self, state: State, prev: State | None) -> None:
+        """Redraw what changed in ``state.sweeps``."""
+        panel = state.sweeps
         shown, self._shown = self._shown, panel
+        if shown is panel:
+            return
         dpg.set_value("sw_problem", panel.problem or "")
         dpg.configure_item("sw_start", enabled=not panel.busy)
-        dpg.configure_item("sw_stop", enabled=sp.running(panel) and not panel.busy)
+        dpg.configure_item("sw_stop", enabled=sw.running(panel) and not panel.busy)
         if shown is None or panel.sweeps is not shown.sweeps:
             dpg.configure_item("sw_pick", items=[f"{s['sweep_id']} ({s['status']})" for s in panel.sweeps])
         if panel.selected:
@@ -118,8 +119,8 @@ class SweepsView:
             return
         sweep = panel.sweep or {}
         dpg.set_value("sw_summary", _summary(sweep))
-        dpg.configure_item("sw_open_best", enabled=bool(sweep.get("best")))
-        xs, ys = sp.best_so_far(sweep)
+        dpg.configure_item("sw_open_best", enabled=sw.best_job(sweep) is not None)
+        xs, ys = sw.best_so_far(sweep)
         dpg.set_value("sw_best_line", [xs, ys])
         done = [t for t in sweep.get("trials", []) if t.get("value") is not None]
         dpg.set_value("sw_trial_dots", [[float(t["number"]) for t in done], [float(t["value"]) for t in done]])
@@ -139,10 +140,10 @@ class SweepsView:
                                user_data=trial.get("job_id"), callback=lambda s, a, job_id: self._open_job(job_id))
 
     @staticmethod
-    def _draw_importance(panel: sp.Panel) -> None:
+    def _draw_importance(panel: sw.Sweeps) -> None:
         for row in dpg.get_item_children("sw_importance_table", 1) or []:
             dpg.delete_item(row)
-        for name, share in sp.importance_rows(panel.importance):
+        for name, share in sw.importance_rows(panel.importance):
             with dpg.table_row(parent="sw_importance_table"):
                 dpg.add_text(name)
                 dpg.add_progress_bar(default_value=share, overlay=f"{share:.0%}", width=-1)
@@ -171,3 +172,23 @@ def _summary(sweep: dict[str, Any]) -> str:
     if sweep.get("error"):
         lines.append(f"error: {sweep['error']}")
     return "\n".join(lines)
+
+
+def probe() -> dict[str, Any]:
+    """What the GUI test reads of this tab, as drawn: the sweep picked, the summary, the trials table's rows
+    (``{number, state, value, params, node, job}``), the best-so-far line's points and the importance bars
+    (``[option, share]``)."""
+    rows = []
+    for row in dpg.get_item_children("sw_trials_table", 1) or []:
+        cells = dpg.get_item_children(row, 1) or []
+        texts = [dpg.get_value(cell) for cell in cells[:-1]]
+        job = dpg.get_item_user_data(cells[-1]) if cells else None
+        rows.append(dict(zip(("number", "state", "value", "params", "node"), texts), job=job))
+    bars = []
+    for row in dpg.get_item_children("sw_importance_table", 1) or []:
+        name, bar = dpg.get_item_children(row, 1)[:2]
+        bars.append([dpg.get_value(name), dpg.get_value(bar)])
+    xs = dpg.get_value("sw_best_line")[0]
+    return {"picked": dpg.get_value("sw_pick"), "summary": dpg.get_value("sw_summary"),
+            "problem": dpg.get_value("sw_problem"), "trials": rows, "best_points": len(xs), "importance": bars,
+            "importance_note": dpg.get_value("sw_importance_note")}
