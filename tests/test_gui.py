@@ -197,7 +197,7 @@ def test_data_problems_and_a_killed_worker_read_as_sentences(launch, candlecast_
     app.click(probe["items"]["imp_go"])
     refused = app.wait("the refusal", lambda p: p["items"]["imp_summary"]["value"].startswith("Import failed"))
     summary = refused["items"]["imp_summary"]["value"]
-    assert summary.startswith("Import failed: notes.csv: ") and "422" not in summary and "Unprocessable" not in summary
+    assert summary.startswith(f"Import failed: {not_candles}: ") and "422" not in summary and "Unprocessable" not in summary
     app.type_into(probe["items"]["imp_path"], str(short))
     app.click(probe["items"]["imp_go"])
     imported = app.wait("the report", lambda p: p["items"]["imp_summary"]["value"].startswith("Imported"))
