@@ -16,6 +16,7 @@ import argparse
 import errno
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -214,7 +215,11 @@ def _get_once(path: str, settings: AppSettings) -> int:
         body = response.get_data(as_text=True)
         if response.is_json:
             body = json.dumps(response.get_json(), indent=2)
-        print(body)
+        try:
+            print(body, flush=True)
+        except BrokenPipeError:  # the reader (``| head``) has what it wanted; Python's documented recipe (signal
+            # module, "Note on SIGPIPE"): point stdout at devnull so the flush at exit does not fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0 if response.status_code == 200 else 1
     finally:
         close_app(app)

@@ -240,8 +240,8 @@ class WorkerProcess:
                 except (ValueError, TypeError, KeyError):
                     jlog.warning("worker stdout line is not an event, ignored: %.200s", line)
                     continue
-                if event["type"] == SPARE_READY and self.job_id is None:
-                    self.ready = True
+                if event["type"] == SPARE_READY:  # never a job's event: a spare handed a job may say it late
+                    self.ready = self.ready or self.job_id is None
                     continue
                 try:
                     self._on_event(self, event)

@@ -84,6 +84,11 @@ def test_cli_start_up_errors_are_one_line_exit_2(server: ServerHandle, tmp_path:
     ok = serve("--get", "/")
     assert ok.returncode == 0 and json.loads(ok.stdout)["status"] == "ok"
     assert serve("--get", "/jobs/nope").returncode == 1
+    # A reader that stops early (``| head -c 1``): no BrokenPipeError traceback, the answer's exit status.
+    piped = subprocess.run(f"{sys.executable} -m desktop_app.cli serve --get /openapi.json | head -c 1 >/dev/null; "
+                           "exit ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", capture_output=True,
+                           text=True, cwd=REPO_ROOT, timeout=60, env=dict(os.environ, CANDLECAST_HOME=str(tmp_path)))
+    assert piped.returncode == 0 and "Traceback" not in piped.stderr, piped.stderr
 
 
 def _chunked(body: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
