@@ -63,14 +63,24 @@ def read_request(args: argparse.Namespace) -> SweepRequest:
         raise UserError(f"{path}: expected an object with a 'space', got {type(data).__name__}")
     flags = {"trials": args.trials, "parallel": args.parallel, "ray_address": args.ray_address,
              "pruner": args.pruner, "prune_above": args.prune_above}
-    data.update({k: v for k, v in flags.items() if v is not None})
+    given = {k: v for k, v in flags.items() if v is not None}
+    data.update(given)
     try:
         return SweepRequest.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
-        raise UserError(f"{path}: {where + ': ' if where else ''}{message}") from None
+        # Blame what the user wrote: the flag when the refused field came from one, else the file.
+        field = str(first["loc"][0]) if first["loc"] else message.split(":")[0]  # a model check names its field
+        pruning = {"pruner", "prune_above"}
+        if field in given:
+            source = "--" + field.replace("_", "-")
+        elif field in pruning and given.keys() & pruning:
+            source = "--pruner/--prune-above"
+        else:
+            source = str(path)
+        raise UserError(f"{source}: {where + ': ' if where else ''}{message}") from None
 
 
 def _load_yaml(text: str) -> Any:

@@ -318,7 +318,9 @@ def test_cli_refuses_a_bad_space_in_one_line(tmp_path: Path) -> None:
     good.write_text(json.dumps({"space": SPACE}), encoding="utf-8")
     alone = _cli(tmp_path, "--space", str(good), "--pruner", "threshold")
     assert alone.returncode == 2 and alone.stderr.splitlines() == [
-        f"candlecast: error: {good}: prune_above: give it with pruner 'threshold' (and only then)"]
+        "candlecast: error: --pruner/--prune-above: prune_above: give it with pruner 'threshold' (and only then)"]
+    zero = _cli(tmp_path, "--space", str(good), "--trials", "0")  # a flag's fault names the flag, not the file
+    assert zero.returncode == 2 and zero.stderr.startswith("candlecast: error: --trials: trials: "), zero.stderr
     unknown = _cli(tmp_path, "--space", str(good), "--pruner", "hyperband")
     assert unknown.returncode == 2 and "--pruner: invalid choice: 'hyperband'" in unknown.stderr
     assert not (tmp_path / "data" / "jobs").exists()
