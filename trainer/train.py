@@ -510,7 +510,8 @@ def run_fold(
             forecast_direction(samples.features, samples.close, samples.segment, samples.y, history, fold.test,
                                config.forecast_horizon, config.seed + fold.fold)
         )
-        entry = _fold_entry(samples, fold, result, evaluate(test, y_test, p_up_raw=test_raw.p_up), baselines, y_test)
+        entry = _fold_entry(samples, fold, result, evaluate(test, y_test, p_up_raw=test_raw.p_up), baselines, y_test,
+                            predictor.calibrator)
     predictions = pd.DataFrame(
         {
             "timestamp": samples.timestamps[fold.test], "fold": fold.fold, "y": y_test, "mu": test.mu,
@@ -564,13 +565,19 @@ def _baseline_columns(baselines: dict[str, Forecast | np.ndarray]) -> dict[str, 
 
 def _fold_entry(
     samples: Samples, fold: Fold, result: FitResult, model_block: dict, baselines: dict[str, Forecast | np.ndarray],
-    y_test: np.ndarray,
+    y_test: np.ndarray, calibrator: Calibrator | None,
 ) -> dict[str, Any]:
-    """One ``metrics.json`` ``folds[i]`` entry (plus ``validation`` span and the loss ``history``)."""
+    """One ``metrics.json`` ``folds[i]`` entry (plus ``validation`` span, the loss ``history`` and the fitted
+    calibrator's method and scalar parameters, e.g. ``abs``'s scale or ``mle``'s scale and nu)."""
     base_blocks = {name: evaluate_baseline(value, y_test) for name, value in baselines.items()}
+    fitted = None if calibrator is None else {
+        "method": calibrator.method,
+        "params": {k: v for k, v in calibrator.params.items() if not isinstance(v, list)},  # not isotonic's steps
+    }
     return {
         "fold": fold.fold,
         **{name: _block_span(samples, block) for name, block in fold.blocks().items()},
+        "calibrator": fitted,
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
         "best_val_loss": result.best_val_loss,
