@@ -2,12 +2,13 @@
 a walk-forward job on the bars *before* the default job's first test block only, so no choice looks at a bar
 that the default job reports.
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/model_choices.py [--data FILE] [--folds 3] [--networks] [--only TEXT]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/model_choices.py [--data FILE] [--horizon H] [--folds 3] [--networks] [--only TEXT]
 
 For the asset (default the bundled BTCUSDT 1 h; ``--data`` another candle file), it cuts the candles where the
 default job's first test block starts (minus the horizon: no label reaches it), then runs the default config
 and one change at a time (``CANDIDATES``; with ``--networks`` also a GRU and weight decay 0.1, slow on CPU;
-``--only TEXT`` runs the candidates whose name holds TEXT). Prints one row each: the direction tests (log loss
+``--only TEXT`` runs the default and the candidates whose name holds TEXT; ``--horizon H`` gives every job,
+the default's included, ``forecast_horizon`` H). Prints one row each: the direction tests (log loss
 DM t against climatology and the gbm baseline), Brier skill, ECE, CRPS skill and PIT KS against GARCH-t, and
 the job time.
 """
@@ -45,7 +46,7 @@ def _set(constants: dict[tuple[ModuleType, str], object]) -> Callable[[], None]:
 #: default only if its log loss t vs climatology (CRPS skill for the distribution's gate) is better by at least 1
 #: (0.1 %) on one asset and not worse on the other; otherwise the simpler, cheaper one stays.
 CANDIDATES: dict[str, tuple[dict, dict]] = {
-    "default (stack: one boosted model + AR + network, gate t < 0; MLP; weight decay 1.0)": ({}, {}),
+    "default (stack: one boosted model + AR + network, gate t < 0, base rate prior 100; MLP; weight decay 1.0)": ({}, {}),
     "p_up from the network's CDF": ({"p_up_source": "cdf"}, {}),
     "stack with 5 bagged boosted models, 70 % of the features per split":
         ({}, {(direction, "BAGS"): 5, (direction, "MAX_FEATURES"): 0.7}),
@@ -57,7 +58,11 @@ CANDIDATES: dict[str, tuple[dict, dict]] = {
     "distribution gate t < 0": ({}, {(train, "DISTRIBUTION_GATE_T"): 0.0}),
     "distribution gate t < -2": ({}, {(train, "DISTRIBUTION_GATE_T"): -2.0}),
     "calibration mle (scale and Student-t nu by maximum likelihood)": ({"calibration_method": "mle"}, {}),
+    "calibration crps (scale and Student-t nu by minimum CRPS)": ({"calibration_method": "crps"}, {}),
     "refit every 720 bars (30 days of 1 h), warm-started": ({"refit_every": 720}, {}),
+    "base rate not shrunk (the history's up-frequency)": ({}, {(direction, "BASE_RATE_PRIOR"): 0.0}),
+    "base rate shrunk towards 0.5 by a prior worth 1,000 samples": ({}, {(direction, "BASE_RATE_PRIOR"): 1000.0}),
+    "base rate 0.5 (the martingale's)": ({}, {(direction, "BASE_RATE_PRIOR"): 1e12}),
 }
 #: Network choices (``--networks``): a GRU took over 10 minutes per inner job on the loaded 2-core machine.
 NETWORK_CANDIDATES: dict[str, tuple[dict, dict]] = {
@@ -91,25 +96,26 @@ def row(metrics: dict) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=BUNDLED)
+    parser.add_argument("--horizon", type=int, default=TrainingConfig().forecast_horizon, help="forecast horizon (bars)")
     parser.add_argument("--folds", type=int, default=3, help="walk-forward folds of the inner jobs")
     parser.add_argument("--networks", action="store_true", help="also the network choices (slow on CPU)")
     parser.add_argument("--only", default="", help="run only the candidates whose name contains this text")
     args = parser.parse_args()
-    default = TrainingConfig()
+    default = TrainingConfig(forecast_horizon=args.horizon)
     inner = pre_test_candles(read_candles(args.data), default)
     print(f"{args.data.name}: {len(inner)} candles before the default job's first test block "
-          f"({inner['open_time'].iloc[0]} .. {inner['open_time'].iloc[-1]}), {args.folds} inner folds", flush=True)
+          f"({inner['open_time'].iloc[0]} .. {inner['open_time'].iloc[-1]}), {args.folds} inner folds, horizon {args.horizon}", flush=True)
     print("| candidate | log loss t vs climatology | t vs gbm | Brier skill % | ECE | CRPS skill vs GARCH-t % | PIT KS model / GARCH-t | s |")
     print("|---|---|---|---|---|---|---|---|")
     candidates = {**CANDIDATES, **(NETWORK_CANDIDATES if args.networks else {})}
-    for name, (changes, constants) in candidates.items():
-        if args.only not in name:
+    for i, (name, (changes, constants)) in enumerate(candidates.items()):
+        if i > 0 and args.only not in name:
             continue
         undo = _set(constants)
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 started = time.perf_counter()
-                result = run_job(TrainingConfig(cv_folds=args.folds, **changes), Path(tmp) / "job",
+                result = run_job(TrainingConfig(cv_folds=args.folds, forecast_horizon=args.horizon, **changes), Path(tmp) / "job",
                                  lambda event: None, candles=inner)
         finally:
             undo()

@@ -139,7 +139,7 @@ def test_form_fields_follow_the_schema() -> None:
     cv = form.BY_NAME["cv_folds"]
     assert (cv.minimum, cv.maximum, cv.default, cv.advanced) == (1, 20, 5, False)
     assert form.BY_NAME["learning_rate"].exclusive_min and form.BY_NAME["learning_rate"].advanced
-    assert form.BY_NAME["calibration_method"].choices == ("abs", "mle", "isotonic", "platt", "temperature", "none")
+    assert form.BY_NAME["calibration_method"].choices == ("abs", "mle", "crps", "isotonic", "platt", "temperature", "none")
 
 
 def test_form_validate() -> None:

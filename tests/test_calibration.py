@@ -42,8 +42,9 @@ def test_abs_recovers_a_known_scale_error(family: str) -> None:
     assert np.all(np.abs(calibrated.p_up - 0.5) <= np.abs(forecast.p_up - 0.5))
 
 
+@pytest.mark.parametrize("method", ["mle", "crps"])
 @pytest.mark.parametrize("family", ["gaussian", "laplace", "student_t"])
-def test_mle_recovers_a_known_scale_and_tail(family: str) -> None:
+def test_mle_and_crps_recover_a_known_scale_and_tail(family: str, method: str) -> None:
     # The forecast says nu = 2.5 (a peaked centre) and a scale 2x too small; the truth is nu = 6.
     rng = np.random.default_rng(7)
     n = 40_000
@@ -52,7 +53,7 @@ def test_mle_recovers_a_known_scale_and_tail(family: str) -> None:
     noise = rng.standard_t(6.0, n) if student else (rng.laplace(size=n) if family == "laplace" else rng.standard_normal(n))
     y = mu + 2.0 * sigma * noise
     forecast = Forecast.from_params(family, mu, sigma, np.full(n, 2.5) if student else None)
-    calibrator = fit_calibrator("mle", forecast, y)
+    calibrator = fit_calibrator(method, forecast, y)
     assert calibrator.params["scale"] == pytest.approx(2.0, rel=0.03)
     assert calibrator.params["nu"] == (pytest.approx(6.0, rel=0.15) if student else None)
     calibrated = calibrator.apply(forecast)
@@ -70,7 +71,7 @@ def test_abs_keeps_a_head_p_up() -> None:
     assert calibrated.sigma[0] == pytest.approx(2 * forecast.sigma[0], rel=0.1)
 
 
-@pytest.mark.parametrize("method", ["abs", "mle", "isotonic", "platt", "temperature"])
+@pytest.mark.parametrize("method", ["abs", "mle", "crps", "isotonic", "platt", "temperature"])
 def test_every_method_lowers_ece_of_an_overconfident_forecast(method: str) -> None:
     # sigma 3x too small makes p_up = 1 - F(0) far too confident; fit on one slice, judge on a later one.
     calibration_slice, y_calibration = scaled_truth("student_t", 5000, true_over_forecast=3.0, seed=2)

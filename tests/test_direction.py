@@ -117,3 +117,14 @@ def test_distribution_gate_keeps_only_a_network_that_beats_the_unconditional_fit
         assert params is None and t["crps"] < -2 and t["nll"] < -2
     else:
         assert params is not None and params["nu"] > 2 and params["sigma"] > 0
+
+
+def test_base_rate_counts_overlapping_labels_as_fewer_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    up = np.r_[np.ones(600, bool), np.zeros(400, bool)]  # up-frequency 0.6
+    monkeypatch.setattr(direction, "BASE_RATE_PRIOR", 0.0)
+    assert direction.base_rate(up, 24) == pytest.approx(0.6)  # no prior: the plain frequency at any horizon
+    monkeypatch.setattr(direction, "BASE_RATE_PRIOR", 100.0)
+    # 1,000 labels = 1,000 independent samples at h = 1, about 41.7 at h = 24: the prior weighs 100 / 1,100 and 100 / 141.7.
+    assert direction.base_rate(up, 1) == pytest.approx((600 + 50) / 1100)
+    assert direction.base_rate(up, 24) == pytest.approx((600 / 24 + 50) / (1000 / 24 + 100))
+    assert 0.5 < direction.base_rate(up, 24) < direction.base_rate(up, 1) < 0.6

@@ -122,8 +122,9 @@ def test_same_request_same_metrics(recent: pd.DataFrame, tmp_path: Path) -> None
         {"distribution": "student_t", "p_up_source": "head", "calibration_method": "temperature"},
         {"distribution": "student_t", "calibration_method": "none", "use_cv": False, "forecast_horizon": 6},
         {"distribution": "student_t", "p_up_source": "cdf", "calibration_method": "mle"},
+        {"distribution": "student_t", "p_up_source": "cdf", "calibration_method": "crps"},
     ],
-    ids=["gaussian-isotonic", "laplace-platt", "head-temperature", "holdout-h6-none", "cdf-mle"],
+    ids=["gaussian-isotonic", "laplace-platt", "head-temperature", "holdout-h6-none", "cdf-mle", "cdf-crps"],
 )
 def test_every_family_source_and_calibration_runs(recent: pd.DataFrame, tmp_path: Path, options: dict) -> None:
     result, _ = run({**TINY, **options}, tmp_path / "job", recent)
@@ -132,7 +133,7 @@ def test_every_family_source_and_calibration_runs(recent: pd.DataFrame, tmp_path
     assert len(result.metrics["folds"]) == (1 if options.get("use_cv") is False else 2)
     fitted = [f["calibrator"] for f in result.metrics["folds"]]
     assert {f["method"] for f in fitted} == {options["calibration_method"]}
-    if options["calibration_method"] == "mle":  # what mle fitted is on record: the scale and one nu per fold
+    if options["calibration_method"] in ("mle", "crps"):  # what was fitted is on record: the scale and one nu per fold
         assert all(f["params"]["scale"] > 0 and f["params"]["nu"] > 2 for f in fitted), fitted
     if options["calibration_method"] == "none":
         assert model["ece"] == model["ece_raw"]

@@ -18,6 +18,10 @@ Methods:
   network's nu that makes the centre too peaked shows as a PIT histogram with a hollow middle, which a scale
   alone cannot fill (Gneiting, Balabdaoui & Raftery 2007, JRSS B, "Probabilistic forecasts, calibration and
   sharpness": calibration as uniform PIT). p_up as for ``abs``.
+- ``crps``: the same two parameters by minimum CRPS estimation instead (mean closed-form CRPS of the slice;
+  Gneiting, Raftery, Westveld & Goldman 2005, Monthly Weather Review 133, "Calibrated probabilistic forecasting
+  using ensemble model output statistics and minimum CRPS estimation"): the score the job is judged by, less
+  driven by the tails than the likelihood. p_up as for ``abs``.
 - ``isotonic``: isotonic regression of the outcome (y > 0) on p_up (Zadrozny & Elkan 2002, KDD, "Transforming
   classifier scores into accurate multiclass probability estimates"), scikit-learn's ``IsotonicRegression``
   with ``out_of_bounds="clip"``, output clipped into [1e-4, 1 - 1e-4] so log loss stays finite.
@@ -42,12 +46,14 @@ from trainer.names import CALIBRATION_METHODS, P_UP_SOURCES
 Method = Literal[CALIBRATION_METHODS]  # type: ignore[valid-type]  # the registry's names
 METHODS: tuple[str, ...] = CALIBRATION_METHODS
 PARAM_KEYS = {
-    "abs": {"scale"}, "mle": {"scale", "nu"}, "isotonic": {"x", "y"}, "platt": {"a", "b"}, "temperature": {"temperature"}, "none": set()
+    "abs": {"scale"}, "mle": {"scale", "nu"}, "crps": {"scale", "nu"}, "isotonic": {"x", "y"}, "platt": {"a", "b"}, "temperature": {"temperature"}, "none": set()
 }
 
+#: The methods that refit the distribution (its scale, and nu); the others remap p_up only.
+DISTRIBUTION_METHODS = ("abs", "mle", "crps")
 ISOTONIC_CLIP = 1e-4  # keeps isotonic's 0/1 plateaus off the log loss's infinities
 LOGIT_CLIP = 1e-6  # p_up from a CDF may be exactly 0 or 1 in float64; logit needs the open interval
-NU_BOUNDS = (2.0, 200.0)  # mle's nu': a finite variance; 200 is a Gaussian for every practical purpose
+NU_BOUNDS = (2.0, 200.0)  # mle's and crps's nu': a finite variance; 200 is a Gaussian for every practical purpose
 LOG_T_BOUNDS = (-6.0, 6.0)  # T in [0.0025, 403]: from extreme sharpening to p_up = 0.5 +- 0.001
 
 
@@ -58,7 +64,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Calibrator:
     """A fitted calibration map: ``method`` (one of METHODS), ``params`` (JSON-able floats or lists:
-    abs {"scale"}, mle {"scale", "nu"} (nu None unless Student-t), isotonic {"x", "y"} thresholds, platt {"a", "b"}, temperature {"temperature"}, none {}),
+    abs {"scale"}, mle and crps {"scale", "nu"} (nu None unless Student-t), isotonic {"x", "y"} thresholds, platt {"a", "b"}, temperature {"temperature"}, none {}),
     and ``p_up_source`` ("cdf" or "head", which decides whether ``abs`` recomputes p_up).
 
     Raises ValueError for an unknown method or source, or params that do not fit the method.
@@ -78,7 +84,7 @@ class Calibrator:
             raise ValueError(
                 f"calibrator: {self.method} needs params {sorted(PARAM_KEYS[self.method])}, got {sorted(self.params)}"
             )
-        if self.method in ("abs", "mle") and not self.params["scale"] > 0:
+        if self.method in DISTRIBUTION_METHODS and not self.params["scale"] > 0:
             raise ValueError(f"calibrator: {self.method} scale must be > 0, got {self.params['scale']}")
         if self.method == "temperature" and not self.params["temperature"] > 0:
             raise ValueError(f"calibrator: temperature must be > 0, got {self.params['temperature']}")
@@ -86,14 +92,14 @@ class Calibrator:
             raise ValueError("calibrator: isotonic x and y must be non-empty lists of equal length")
 
     def apply(self, forecast: Forecast) -> Forecast:
-        """The calibrated copy of ``forecast`` (same bars): rescaled sigma (and for ``mle`` one nu) for ``abs`` and
-        ``mle``, a new p_up otherwise."""
+        """The calibrated copy of ``forecast`` (same bars): rescaled sigma (and for ``mle``/``crps`` one nu) for ``abs``,
+        ``mle`` and ``crps``, a new p_up otherwise."""
         p = forecast.p_up
         if self.method == "none":
             return forecast
-        if self.method in ("abs", "mle"):
+        if self.method in DISTRIBUTION_METHODS:
             rescaled = forecast.replace(sigma=forecast.sigma * self.params["scale"])
-            if self.method == "mle" and forecast.nu is not None:
+            if self.method != "abs" and forecast.nu is not None:
                 rescaled = rescaled.replace(nu=np.full(len(forecast), self.params["nu"]))
             if self.p_up_source == "cdf":
                 rescaled = rescaled.replace(p_up=rescaled.p_up_from_cdf())
@@ -132,19 +138,29 @@ def _fit_abs(forecast: Forecast, y: np.ndarray) -> dict:
 
 
 def _fit_mle(forecast: Forecast, y: np.ndarray) -> dict:
+    return _fit_scale_and_nu(forecast, y, lambda f: -f.logpdf(y))
+
+
+def _fit_crps(forecast: Forecast, y: np.ndarray) -> dict:
+    return _fit_scale_and_nu(forecast, y, lambda f: f.crps(y))
+
+
+def _fit_scale_and_nu(forecast: Forecast, y: np.ndarray, score) -> dict:
+    """The scale factor (and for Student-t one nu) minimising the mean of ``score(forecast)`` (per-bar, lower is
+    better) on the calibration slice, from ``abs``'s scale and the forecast's median nu."""
     start = _fit_abs(forecast, y)["scale"]
     student = forecast.nu is not None
     nu0 = float(np.clip(np.median(forecast.nu), *NU_BOUNDS)) if student else None
 
-    def nll(theta: np.ndarray) -> float:
+    def mean_score(theta: np.ndarray) -> float:
         changes = {"sigma": forecast.sigma * np.exp(theta[0])}
         if student:
             changes["nu"] = np.full(len(y), NU_BOUNDS[0] + np.exp(theta[1]))
-        return float(-np.mean(forecast.replace(**changes).logpdf(y)))
+        return float(np.mean(score(forecast.replace(**changes))))
 
     theta0 = [np.log(start)] + ([np.log(max(nu0 - NU_BOUNDS[0], 1e-3))] if student else [])
     bounds = [(-5.0, 5.0)] + ([(-7.0, np.log(NU_BOUNDS[1] - NU_BOUNDS[0]))] if student else [])
-    theta = optimize.minimize(nll, theta0, method="L-BFGS-B", bounds=bounds).x
+    theta = optimize.minimize(mean_score, theta0, method="L-BFGS-B", bounds=bounds).x
     return {"scale": float(np.exp(theta[0])), "nu": float(NU_BOUNDS[0] + np.exp(theta[1])) if student else None}
 
 
@@ -197,13 +213,13 @@ def fit_calibrator(method: Method, forecast: Forecast, y: np.ndarray, p_up_sourc
         raise ValueError(f"calibration: y has {int((~np.isfinite(y)).sum())} non-finite value(s)")
     outcome = y > 0
     fit = _FITTERS[method]
-    params = fit(forecast, y) if method in ("abs", "mle") else fit(forecast.p_up, outcome)
+    params = fit(forecast, y) if method in DISTRIBUTION_METHODS else fit(forecast.p_up, outcome)
     return Calibrator(method, params, p_up_source)
 
 
-#: How each method of ``trainer.names.CALIBRATION_METHODS`` is fitted (``abs`` and ``mle`` from the distribution,
+#: How each method of ``trainer.names.CALIBRATION_METHODS`` is fitted (``DISTRIBUTION_METHODS`` from the distribution,
 #: the others from p_up and the outcome).
 _FITTERS = {
-    "abs": _fit_abs, "mle": _fit_mle, "isotonic": _fit_isotonic, "platt": _fit_platt, "temperature": _fit_temperature,
+    "abs": _fit_abs, "mle": _fit_mle, "crps": _fit_crps, "isotonic": _fit_isotonic, "platt": _fit_platt, "temperature": _fit_temperature,
     "none": lambda p, outcome: {},
 }

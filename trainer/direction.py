@@ -21,7 +21,8 @@ block out of sample. There
 - a **gate** keeps the stack only when the boosted model's log loss beats the base rate with a Diebold–Mariano
   t below ``GATE_T`` (0: lower at all; HAC errors with ``hac_lags(h)``) on all the out-of-sample evidence there is before the
   test block: this calibration block plus the earlier folds' test blocks (``evidence``, prequential: a short
-  first block alone has little power); otherwise p_up is the base rate: no signal, no claim;
+  first block alone has little power); otherwise p_up is the base rate: no signal, no claim. The base rate is
+  the history's up-frequency shrunk towards 0.5 (``base_rate``): at long horizons few labels are independent;
 - the weights w are the maximum a-posteriori logistic fit with a Gaussian prior centred on the boosted model
   alone (w = (1, 0, 0)) worth ``PRIOR_SAMPLES`` samples: shrinkage where the block is short. There is no free
   intercept (``INTERCEPT``): the base rate comes from the components, fitted on far more bars. For h > 1 the weights are fitted on every
@@ -59,6 +60,10 @@ PRIOR_SAMPLES = 1000.0
 #: A free intercept in the stack's weights (off: its base rate comes from the components, fitted on far more bars;
 #: an intercept was not better by nested validation, benchmarks/model_choices.py).
 INTERCEPT = False
+#: Strength of the Beta prior at 0.5 that the base rate (p_up when the gate is closed) is shrunk towards, in
+#: non-overlapping samples (``base_rate``): 100 was better by nested validation at h = 24 than none, 1,000 or
+#: 0.5 itself (benchmarks/model_choices.py --horizon 24); at h = 1 it moves p_up by less than 0.001.
+BASE_RATE_PRIOR = 100.0
 #: p_up is kept inside (CLIP, 1 - CLIP) so logits stay finite.
 CLIP = 1e-6
 
@@ -182,7 +187,7 @@ def fit_components(inputs: dict[str, np.ndarray], up: np.ndarray, seed: int, bag
 
 @dataclass(frozen=True)
 class DirectionStack:
-    """A fitted stack (module doc): ``components``, ``weights`` (3,) for gbm/ar/net logits (4: and an intercept), ``base_rate`` (the history's up-frequency), ``active`` (the gate passed) and the gate's ``gate_t``."""
+    """A fitted stack (module doc): ``components``, ``weights`` (3,) for gbm/ar/net logits (4: and an intercept), ``base_rate`` (the history's up-frequency, ``base_rate``), ``active`` (the gate passed) and the gate's ``gate_t``."""
 
     components: Components
     weights: np.ndarray
@@ -213,6 +218,16 @@ class DirectionStack:
         components = Components(tuple(Trees.from_dict(t) for t in data["bags"]), Linear.from_dict(data["ar"]))
         return cls(components, np.asarray(data["weights"], dtype=np.float64), float(data["base_rate"]),
                    bool(data["active"]), data["gate_t"])
+
+
+def base_rate(up: np.ndarray, horizon: int) -> float:
+    """The up-frequency of the outcomes ``up`` (n,) bool, shrunk towards 0.5: the posterior mean under a
+    Beta(K/2, K/2) prior, K = ``BASE_RATE_PRIOR``, with the n labels counted as n / h independent samples
+    (neighbouring h-bar labels share h - 1 bars, so the mean of n overlapping labels carries about the
+    information of n / h: Hansen & Hodrick 1980, JPE, "Forward exchange rates as optimal predictors of future
+    spot rates"). 0.5 is the martingale's P(up): a drift estimated from few independent returns is mostly noise."""
+    n_independent = len(up) / horizon
+    return float((np.sum(up) / horizon + 0.5 * BASE_RATE_PRIOR) / (n_independent + BASE_RATE_PRIOR))
 
 
 def _design(z: np.ndarray, n_weights: int) -> np.ndarray:
@@ -259,7 +274,7 @@ def fit_direction(
         raise ValueError("direction: the training samples hold one direction only")
     inner_fit = fit_components(direction_inputs(features, close, segment, inner, horizon), up_inner, seed, bags=1)
     z = inner_fit.logits(direction_inputs(features, close, segment, block, horizon), p_net_block)
-    d = log_loss(special.expit(z[:, 0]), up_block) - log_loss(np.full(len(block), up_inner.mean()), up_block)
+    d = log_loss(special.expit(z[:, 0]), up_block) - log_loss(np.full(len(block), base_rate(up_inner, horizon)), up_block)
     if evidence is not None:
         d = np.concatenate([evidence, d])
     thin = slice(None, None, horizon)  # non-overlapping labels for h > 1
@@ -277,5 +292,5 @@ def refit_direction(
     up = y[history] > 0
     components = fit_components(direction_inputs(features, close, segment, history, horizon), up, seed)
     active = gate_t is not None and gate_t < GATE_T
-    return DirectionStack(components, np.asarray(weights, dtype=np.float64), float(up.mean()), active,
+    return DirectionStack(components, np.asarray(weights, dtype=np.float64), base_rate(up, horizon), active,
                           None if gate_t is None else float(gate_t))

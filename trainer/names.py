@@ -10,7 +10,7 @@ server and GUI import that cheaply.
 from __future__ import annotations
 
 #: Post-hoc calibration methods (docs/model.md, "Calibration").
-CALIBRATION_METHODS: tuple[str, ...] = ("abs", "mle", "isotonic", "platt", "temperature", "none")
+CALIBRATION_METHODS: tuple[str, ...] = ("abs", "mle", "crps", "isotonic", "platt", "temperature", "none")
 #: Families of the predictive distribution of the forward log return.
 DISTRIBUTIONS: tuple[str, ...] = ("gaussian", "student_t", "laplace")
 #: Networks that forecast the distribution (``trainer.model``).
