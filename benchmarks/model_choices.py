@@ -46,12 +46,14 @@ def _set(constants: dict[tuple[ModuleType, str], object]) -> Callable[[], None]:
 #: default only if its log loss t vs climatology (CRPS skill for the distribution's gate) is better by at least 1
 #: (0.1 %) on one asset and not worse on the other; otherwise the simpler, cheaper one stays.
 CANDIDATES: dict[str, tuple[dict, dict]] = {
-    "default (stack: one boosted model + AR + network, gate t < 0, base rate prior 100; MLP; weight decay 1.0)": ({}, {}),
+    "default (stack: one boosted model + AR + network, gate t < 0 (h = 1) / -1 (h > 1), base rate prior 100; MLP; weight decay 1.0)": ({}, {}),
     "p_up from the network's CDF": ({"p_up_source": "cdf"}, {}),
     "stack with 5 bagged boosted models, 70 % of the features per split":
         ({}, {(direction, "BAGS"): 5, (direction, "MAX_FEATURES"): 0.7}),
-    "stack gate t < -1": ({}, {(direction, "GATE_T"): -1.0}),
-    "stack gate t < -2": ({}, {(direction, "GATE_T"): -2.0}),
+    "stack gate t < -1 (h = 1)": ({}, {(direction, "GATE_T"): -1.0}),
+    "stack gate t < -2 (h = 1)": ({}, {(direction, "GATE_T"): -2.0}),
+    "stack gate t < 0 for h > 1": ({}, {(direction, "GATE_T_MULTI_BAR"): 0.0}),
+    "stack gate t < -2 for h > 1": ({}, {(direction, "GATE_T_MULTI_BAR"): -2.0}),
     "stack with a free intercept": ({}, {(direction, "INTERCEPT"): True}),
     "stack prior worth 100 samples": ({}, {(direction, "PRIOR_SAMPLES"): 100.0}),
     "stack prior worth 10,000 samples": ({}, {(direction, "PRIOR_SAMPLES"): 10_000.0}),

@@ -19,7 +19,7 @@ model in place of a bag, to save time) are fitted on the train + validation bloc
 block out of sample. There
 
 - a **gate** keeps the stack only when the boosted model's log loss beats the base rate with a Diebold–Mariano
-  t below ``GATE_T`` (0: lower at all; HAC errors with ``hac_lags(h)``) on all the out-of-sample evidence there is before the
+  t below ``GATE_T`` (0 at h = 1: lower at all; ``GATE_T_MULTI_BAR`` = -1 for h > 1; HAC errors with ``hac_lags(h)``) on all the out-of-sample evidence there is before the
   test block: this calibration block plus the earlier folds' test blocks (``evidence``, prequential: a short
   first block alone has little power); otherwise p_up is the base rate: no signal, no claim. The base rate is
   the history's up-frequency shrunk towards 0.5 (``base_rate``): at long horizons few labels are independent;
@@ -55,6 +55,9 @@ MAX_FEATURES = 1.0
 #: The stack is kept only when the boosted model's out-of-sample log loss beats the base rate's with DM t below this:
 #: at all (t < 0) was better by nested validation than t < -1 or t < -2 (benchmarks/model_choices.py).
 GATE_T = 0.0
+#: The same threshold for h > 1, where the evidence is thinner (h-bar labels overlap): t < -1 was better by nested
+#: validation at h = 4 than t < 0 and the same at h = 24 (benchmarks/model_choices.py --horizon 4|24).
+GATE_T_MULTI_BAR = -1.0
 #: Strength of the prior that centres the stack on the boosted model(s) alone, in samples' worth of information.
 PRIOR_SAMPLES = 1000.0
 #: A free intercept in the stack's weights (off: its base rate comes from the components, fitted on far more bars;
@@ -291,6 +294,6 @@ def refit_direction(
     gate_t = diebold_mariano(evidence, hac_lags(horizon))[0]
     up = y[history] > 0
     components = fit_components(direction_inputs(features, close, segment, history, horizon), up, seed)
-    active = gate_t is not None and gate_t < GATE_T
+    active = gate_t is not None and gate_t < (GATE_T if horizon == 1 else GATE_T_MULTI_BAR)
     return DirectionStack(components, np.asarray(weights, dtype=np.float64), base_rate(up, horizon), active,
                           None if gate_t is None else float(gate_t))
