@@ -46,7 +46,7 @@ def _set(constants: dict[tuple[ModuleType, str], object]) -> Callable[[], None]:
 #: default only if its log loss t vs climatology (CRPS skill for the distribution's gate) is better by at least 1
 #: (0.1 %) on one asset and not worse on the other; otherwise the simpler, cheaper one stays.
 CANDIDATES: dict[str, tuple[dict, dict]] = {
-    "default (stack: one boosted model + AR + network, gate t < 0 (h = 1) / -1 (h > 1), base rate prior 100; MLP; weight decay 1.0)": ({}, {}),
+    "default (stack: one boosted model + AR + network, gate t < 0 (h = 1) / -1 (h > 1), base rate prior 100, distribution gate t < 0; MLP; weight decay 1.0)": ({}, {}),
     "p_up from the network's CDF": ({"p_up_source": "cdf"}, {}),
     "stack with 5 bagged boosted models, 70 % of the features per split":
         ({}, {(direction, "BAGS"): 5, (direction, "MAX_FEATURES"): 0.7}),
@@ -57,7 +57,7 @@ CANDIDATES: dict[str, tuple[dict, dict]] = {
     "stack with a free intercept": ({}, {(direction, "INTERCEPT"): True}),
     "stack prior worth 100 samples": ({}, {(direction, "PRIOR_SAMPLES"): 100.0}),
     "stack prior worth 10,000 samples": ({}, {(direction, "PRIOR_SAMPLES"): 10_000.0}),
-    "distribution gate t < 0": ({}, {(train, "DISTRIBUTION_GATE_T"): 0.0}),
+    "distribution gate t < -1": ({}, {(train, "DISTRIBUTION_GATE_T"): -1.0}),
     "distribution gate t < -2": ({}, {(train, "DISTRIBUTION_GATE_T"): -2.0}),
     "calibration mle (scale and Student-t nu by maximum likelihood)": ({"calibration_method": "mle"}, {}),
     "calibration crps (scale and Student-t nu by minimum CRPS)": ({"calibration_method": "crps"}, {}),
