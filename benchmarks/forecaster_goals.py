@@ -3,11 +3,14 @@ file and print the figures each goal is judged by.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/forecaster_goals.py [--data FILE] [--horizon H] [--shuffle]
         [--set field=value ...] [--out DIR]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/forecaster_goals.py --job DIR   # the figures of a finished job
 
 ``--data``: a candle file with date/open_time, open, high, low, close, volume (feather or csv); default the bundled
 BTCUSDT 1 h. ``--shuffle``: permute the bars (one-bar log returns with their candle shape and volume) so there is
 nothing to learn (goal 2). Prints the direction tests against climatology and the conditional baselines (log loss
-and Brier DM t), ECE raw and calibrated, CRPS skill and PIT KS against GARCH-t, interval coverage and the wall time.
+and Brier DM t), ECE raw and calibrated, CRPS skill and PIT KS against GARCH-t with a block-bootstrap interval of
+their difference (PIT KS is not a per-bar score, so it has no Diebold–Mariano test), interval coverage and the
+wall time.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import numpy as np
 import pandas as pd
 
 from trainer.config import TrainingConfig
+from trainer.distributions import Forecast
 from trainer.train import run_job
+from trainer.verdicts import CONFIDENCE, block_length
 
 BUNDLED = Path(__file__).resolve().parents[1] / "trainer" / "data" / "bundled" / "BTCUSDT-1h.feather"
 
@@ -47,6 +52,38 @@ def shuffled(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     out["close"] = new_close
     out["volume"] = frame["volume"].to_numpy()[order]
     return out
+
+
+def _ks_uniform(u: np.ndarray) -> np.ndarray:
+    """Kolmogorov–Smirnov distance to U(0, 1) of each row of ``u`` (r, n)."""
+    u = np.sort(u, axis=-1)
+    n = u.shape[-1]
+    i = np.arange(1, n + 1)
+    return np.maximum(np.max(i / n - u, axis=-1), np.max(u - (i - 1) / n, axis=-1))
+
+
+def pit_ks_difference(job_dir: Path, reps: int = 500, seed: int = 0) -> dict:
+    """PIT KS of the model minus GARCH-t's on a job's pooled test bars (``predictions.csv``), with the
+    percentile interval (``CONFIDENCE``) of a stationary block bootstrap of the bars (``arch``; the verdicts' mean
+    block length ``block_length(h)``, both PIT series resampled with the same blocks). Negative: the model's
+    PITs are closer to uniform."""
+    from arch.bootstrap import StationaryBootstrap
+
+    config = json.loads((job_dir / "config.json").read_text())
+    rows = pd.read_csv(job_dir / "predictions.csv")
+    y = rows["y"].to_numpy()
+    student = config["distribution"] == "student_t"
+    model = Forecast.from_params(config["distribution"], rows["mu"], rows["sigma"], rows["nu"] if student else None)
+    garch = Forecast.from_params("student_t", rows["garch_mu"], rows["garch_sigma"], rows["garch_nu"])
+    pits = np.stack([model.cdf(y), garch.cdf(y)])
+    bootstrap = StationaryBootstrap(block_length(config["forecast_horizon"]), np.arange(len(y)), seed=seed)
+    diffs = []
+    for data, _ in bootstrap.bootstrap(reps):
+        ks = _ks_uniform(pits[:, data[0]])
+        diffs.append(ks[0] - ks[1])
+    ks = _ks_uniform(pits)
+    low, high = np.percentile(diffs, [100 * (1 - CONFIDENCE) / 2, 100 * (1 + CONFIDENCE) / 2])
+    return {"pit_ks_minus_garch_t": float(ks[0] - ks[1]), "ci": [round(float(low), 4), round(float(high), 4)]}
 
 
 def summary(metrics: dict) -> dict:
@@ -80,18 +117,26 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="another TrainingConfig field, as JSON (e.g. cv_folds=3, model=\"gru\")")
     parser.add_argument("--out", type=Path, help="keep the job folder here (default: a temporary folder)")
+    parser.add_argument("--job", type=Path, help="print the figures of this finished job folder; run nothing")
     args = parser.parse_args()
+    if args.job:
+        metrics = json.loads((args.job / "metrics.json").read_text())
+        print(json.dumps({"job": str(args.job), **summary(metrics), "pit_ks_difference": pit_ks_difference(args.job)},
+                         indent=1))
+        return 0
     candles = read_candles(args.data)
     if args.shuffle:
         candles = shuffled(candles)
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     config = TrainingConfig(forecast_horizon=args.horizon, **overrides)
     with tempfile.TemporaryDirectory() as tmp:
+        job_dir = args.out or Path(tmp) / "job"
         started = time.perf_counter()
-        result = run_job(config, args.out or Path(tmp) / "job", lambda event: None, candles=candles)
+        result = run_job(config, job_dir, lambda event: None, candles=candles)
         wall = time.perf_counter() - started
-    print(json.dumps({"data": args.data.name, "horizon": args.horizon, "shuffle": args.shuffle, "set": overrides,
-                      "wall_s": round(wall, 1), **summary(result.metrics)}, indent=1))
+        print(json.dumps({"data": args.data.name, "horizon": args.horizon, "shuffle": args.shuffle, "set": overrides,
+                          "wall_s": round(wall, 1), **summary(result.metrics),
+                          "pit_ks_difference": pit_ks_difference(job_dir)}, indent=1))
     return 0
 
 
