@@ -50,6 +50,15 @@ def _field_column(key: str, title: str) -> Column:
     return Column(key, title, lambda j: _plain(j.get(key)), lambda j: j.get(key))
 
 
+def ended_because(job: dict[str, Any]) -> str | None:
+    """Why a job ended short of completing: its failure's one line, or the reason it was stopped or cancelled
+    (``stop_reason``). ``job`` is a ``JobSummary`` (``error`` a string) or a ``Job`` (``error`` the failure record)."""
+    error = job.get("error")
+    if isinstance(error, dict):
+        error = error.get("error")
+    return error or job.get("stop_reason")
+
+
 def _duration(job: dict[str, Any]) -> str:
     value = job.get("duration_s")
     return f"{value:.0f} s" if isinstance(value, (int, float)) else "–"
@@ -71,7 +80,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("duration_s", "Duration", _duration, lambda j: j.get("duration_s")),
     Column("created_at", "Created (UTC)", lambda j: _plain(j.get("created_at"))[:19].replace("T", " "),
            lambda j: j.get("created_at")),
-    _field_column("error", "Failure reason"),
+    Column("ended_because", "Why it ended", lambda j: _plain(ended_because(j)), ended_because),
 )
 BY_KEY = {c.key: c for c in COLUMNS}
 

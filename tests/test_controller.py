@@ -459,6 +459,11 @@ def test_stop_without_a_terminal_event_checks_the_job(d: Driver) -> None:
     assert d.advance(1) == (m.PollJob("job-1"),)
     d.send(m.JobPolled, job_id="job-1", job={"job_id": "job-1", "status": "stopped"})
     assert d.run.phase is Phase.IDLE and d.run.message == "Training stopped" and d.run.ended == "stopped"
+    running(d)  # the job's own stop_reason, when it has one, says why
+    d.send(m.StopClicked)
+    d.advance(15)
+    d.send(m.JobPolled, job_id="job-1", job={"job_id": "job-1", "status": "stopped", "stop_reason": "pruned by x"})
+    assert d.run.message == "Training stopped (pruned by x)"
 
 
 def test_stop_of_a_job_that_just_finished(d: Driver) -> None:
