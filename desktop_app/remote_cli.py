@@ -103,7 +103,8 @@ def predict_table(result: dict[str, Any]) -> str:
 def jobs_table(listing: dict[str, Any]) -> str:
     """A ``GET /jobs?include=metrics`` page as a text table."""
     keys = ["direction", "distribution", "crps_skill_garch", "log_loss_skill_conditional", "ece"]
-    header = ["job", "status", "symbol", "tf", "h", "model", *(KEY_FIGURES[k] for k in keys), "duration s", "why it ended"]
+    header = ["job", "status", "symbol", "tf", "h", "model", *(KEY_FIGURES[k] for k in keys), "duration s",
+              "why it ended"]
     rows = []
     for job in listing["jobs"]:
         figures = job.get("metrics") or {}

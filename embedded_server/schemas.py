@@ -43,7 +43,7 @@ JobId = matching(JOB_ID_PATTERN, "a job id (1 to 64 letters, digits, - and _, no
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/Infinity: refused as not finite
 
 
 class _Response(BaseModel):

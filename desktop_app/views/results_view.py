@@ -295,5 +295,5 @@ def _title(job: dict[str, Any], metrics: dict[str, Any]) -> str:
         parts.append(f"{duration:.1f} s")
     if not metrics:
         why = ended_because(job)
-        parts.append(f"no metrics (the job did not complete: {why})" if why else "no metrics (the job did not complete)")
+        parts.append("no metrics (the job did not complete" + (f": {why})" if why else ")"))
     return " · ".join(p for p in parts if p)
