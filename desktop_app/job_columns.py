@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from desktop_app.panels.results import job_duration_s
 from trainer.key_figures import KEY_FIGURES
 
 #: Headline verdict outcomes, best first (``trainer.verdicts.headline``), for sorting.
@@ -60,8 +61,8 @@ def ended_because(job: dict[str, Any]) -> str | None:
 
 
 def _duration(job: dict[str, Any]) -> str:
-    value = job.get("duration_s")
-    return f"{value:.0f} s" if isinstance(value, (int, float)) else "–"
+    value = job_duration_s(job)
+    return "–" if value is None else f"{value:.0f} s"
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -77,7 +78,7 @@ COLUMNS: tuple[Column, ...] = (
     _number_column("brier_skill_conditional", KEY_FIGURES["brier_skill_conditional"], _signed),
     _number_column("log_loss_skill_conditional", KEY_FIGURES["log_loss_skill_conditional"], _signed),
     _number_column("ece", "ECE", lambda v: f"{v:.4f}" if isinstance(v, (int, float)) else "–"),
-    Column("duration_s", "Duration", _duration, lambda j: j.get("duration_s")),
+    Column("duration_s", "Duration", _duration, job_duration_s),
     Column("created_at", "Created (UTC)", lambda j: _plain(j.get("created_at"))[:19].replace("T", " "),
            lambda j: j.get("created_at")),
     Column("ended_because", "Why it ended", lambda j: _plain(ended_because(j)), ended_because),
