@@ -13,7 +13,7 @@ from typing import Any, get_args
 import annotated_types
 from pydantic import ValidationError
 
-from trainer.config import TrainingConfig
+from trainer.config import TrainingConfig, error_message
 
 #: Shown in the main panel, in this order (issue 5); every other request field goes under "Advanced".
 BASIC = ("symbol", "timeframe", "forecast_horizon", "batch_size", "use_cv", "cv_folds", "calibration_method",
@@ -135,7 +135,7 @@ def _typed(error: Any) -> str:
     wanted = NOT_A.get(error.get("type", ""))
     if wanted and isinstance(error.get("input"), str):
         return f"{error['input']!r} is not {wanted}"
-    return error["msg"]
+    return error_message(error)
 
 
 def problem_fields(errors: Iterable[tuple[Any, str]]) -> dict[str, str]:

@@ -23,7 +23,7 @@ PROBED = ("cp_symbol", "cp_batch_size", "cp_error_symbol", "cp_error_batch_size"
           "err_where", "err_details", "err_retry", "err_close", "rv_title", "tv_fig_elapsed_s", "cp_cv_folds",
           "imp_symbol", "imp_close", "tab_jobs", "jv_compare", "cmp_window", "cmp_title", "rv_next_text",
           "rv_next_refresh", "content_pane", "tab_sweeps", "sw_space_learning_rate", "sw_trials", "sw_ray", "sw_start",
-          "sw_stop", "sw_open_best")
+          "sw_stop", "sw_open_best", "tv_plot")
 
 
 class Probe:
@@ -98,6 +98,7 @@ def snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) -> dict[s
         "viewport": {"width": dpg.get_viewport_client_width(), "height": dpg.get_viewport_client_height()},
         "warning_shown": dpg.does_item_exist("warn_window") and dpg.is_item_shown("warn_window"),
         "losses": len(state.run.losses),
+        "progress_text": dpg.get_item_configuration("tv_progress").get("overlay"),
         "time_axis": list(dpg.get_axis_limits("rv_time_x")),
         "loss_axes": [list(dpg.get_axis_limits("tv_x")), list(dpg.get_axis_limits("tv_y"))],
         "loss_lines": sum(1 for item in dpg.get_item_children("tv_y", 1) or ()

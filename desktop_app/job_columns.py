@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from desktop_app.panels.results import job_duration_s
 from trainer.key_figures import KEY_FIGURES
 
 #: Headline verdict outcomes, best first (``trainer.verdicts.headline``), for sorting.
@@ -50,9 +51,18 @@ def _field_column(key: str, title: str) -> Column:
     return Column(key, title, lambda j: _plain(j.get(key)), lambda j: j.get(key))
 
 
+def ended_because(job: dict[str, Any]) -> str | None:
+    """Why a job ended short of completing: its failure's one line, or the reason it was stopped or cancelled
+    (``stop_reason``). ``job`` is a ``JobSummary`` (``error`` a string) or a ``Job`` (``error`` the failure record)."""
+    error = job.get("error")
+    if isinstance(error, dict):
+        error = error.get("error")
+    return error or job.get("stop_reason")
+
+
 def _duration(job: dict[str, Any]) -> str:
-    value = job.get("duration_s")
-    return f"{value:.0f} s" if isinstance(value, (int, float)) else "–"
+    value = job_duration_s(job)
+    return "–" if value is None else f"{value:.0f} s"
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -68,10 +78,10 @@ COLUMNS: tuple[Column, ...] = (
     _number_column("brier_skill_conditional", KEY_FIGURES["brier_skill_conditional"], _signed),
     _number_column("log_loss_skill_conditional", KEY_FIGURES["log_loss_skill_conditional"], _signed),
     _number_column("ece", "ECE", lambda v: f"{v:.4f}" if isinstance(v, (int, float)) else "–"),
-    Column("duration_s", "Duration", _duration, lambda j: j.get("duration_s")),
+    Column("duration_s", "Duration", _duration, job_duration_s),
     Column("created_at", "Created (UTC)", lambda j: _plain(j.get("created_at"))[:19].replace("T", " "),
            lambda j: j.get("created_at")),
-    _field_column("error", "Failure reason"),
+    Column("ended_because", "Why it ended", lambda j: _plain(ended_because(j)), ended_because),
 )
 BY_KEY = {c.key: c for c in COLUMNS}
 

@@ -39,10 +39,12 @@ class Viewport(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    x: int = Field(80, ge=-16384, le=16384)
-    y: int = Field(60, ge=-16384, le=16384)
-    width: int = Field(1360, ge=640, le=16384)
-    height: int = Field(860, ge=480, le=16384)
+    # The default fits a 1366×768 laptop screen with its title bar and a taskbar (1280 + 40 ≤ 1366, 16 + ~30 + 680
+    # ≤ 768 − 40); a user's own size is kept in layout.json.
+    x: int = Field(40, ge=-16384, le=16384)
+    y: int = Field(16, ge=-16384, le=16384)
+    width: int = Field(1280, ge=640, le=16384)
+    height: int = Field(680, ge=480, le=16384)
 
 
 class Panels(BaseModel):

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from desktop_app.job_columns import ended_because
 from trainer.cli_common import UserError
 from trainer.key_figures import KEY_FIGURES, SIGNED_FIGURES
 
@@ -102,7 +103,8 @@ def predict_table(result: dict[str, Any]) -> str:
 def jobs_table(listing: dict[str, Any]) -> str:
     """A ``GET /jobs?include=metrics`` page as a text table."""
     keys = ["direction", "distribution", "crps_skill_garch", "log_loss_skill_conditional", "ece"]
-    header = ["job", "status", "symbol", "tf", "h", "model", *(KEY_FIGURES[k] for k in keys), "duration s", "error"]
+    header = ["job", "status", "symbol", "tf", "h", "model", *(KEY_FIGURES[k] for k in keys), "duration s",
+              "why it ended"]
     rows = []
     for job in listing["jobs"]:
         figures = job.get("metrics") or {}
@@ -110,7 +112,7 @@ def jobs_table(listing: dict[str, Any]) -> str:
             job["job_id"], job["status"], job["symbol"], job["timeframe"], _fmt(job.get("horizon")),
             _fmt(job.get("model")), *(_fmt(figures.get(k), k in SIGNED_FIGURES) for k in keys),
             _fmt(job.get("duration_s")),
-            (job.get("error") or "")[:60],
+            (ended_because(job) or "")[:60],
         ])
     footer = f"{listing['count']} of {listing['total']} job(s) from offset {listing['offset']}"
     return _table(header, rows) + "\n" + footer

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from trainer.cli_common import UserError
+from trainer.config import error_message
 from trainer.sweep_space import PRUNER_NAMES, SweepRequest
 
 #: Seconds between two looks at the sweep.
@@ -70,7 +71,7 @@ def read_request(args: argparse.Namespace) -> SweepRequest:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
+        message = error_message(first)
         # Blame what the user wrote: the flag when the refused field came from one, else the file.
         field = str(first["loc"][0]) if first["loc"] else message.split(":")[0]  # a model check names its field
         pruning = {"pruner", "prune_above"}

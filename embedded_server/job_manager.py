@@ -414,6 +414,7 @@ class JobManager:
         else:
             target = JobStatus.STOPPED
             fields["error"] = None
+            fields["stop_reason"] = event.get("reason")
         try:
             previous, _ = self.store.set_status(job_id, target, **fields)
         except IllegalTransition as exc:
@@ -513,7 +514,9 @@ class JobManager:
         with self._lock:
             job = self.store.get_job(job_id)
             if job.status is JobStatus.QUEUED:
-                previous, _ = self.store.set_status(job_id, JobStatus.CANCELLED, finished_at=utc_now())
+                previous, _ = self.store.set_status(
+                    job_id, JobStatus.CANCELLED, finished_at=utc_now(), stop_reason=reason
+                )
                 if job_id in self._queue:
                     self._queue.remove(job_id)
                 self.bus.publish(make_event(EventType.TRAINING_CANCELLED, job_id, reason=reason))
@@ -543,8 +546,10 @@ class JobManager:
         with self._lock:
             for job in self.store.unfinished_jobs():
                 if job.status is JobStatus.QUEUED:
-                    previous, _ = self.store.set_status(job.job_id, JobStatus.CANCELLED, finished_at=utc_now())
                     reason = "the server restarted before the job started"
+                    previous, _ = self.store.set_status(
+                        job.job_id, JobStatus.CANCELLED, finished_at=utc_now(), stop_reason=reason
+                    )
                     self.bus.publish(make_event(EventType.TRAINING_CANCELLED, job.job_id, reason=reason))
                     self._announce_status(job.job_id, JobStatus.CANCELLED, previous)
                 else:

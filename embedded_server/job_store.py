@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from embedded_server.job_states import ACTIVE, JobStatus, transition
+from trainer.events import EventType
 from trainer.key_figures import key_figures
 
 DB_NAME = "candlecast.db"
@@ -41,7 +42,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     last_seq        INTEGER NOT NULL DEFAULT 0,
     summary         TEXT,
     sweep_id        TEXT,
-    trial           INTEGER
+    trial           INTEGER,
+    stop_reason     TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 CREATE TABLE IF NOT EXISTS events (
@@ -53,12 +55,12 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
 """
 #: Columns added after the first release: (name, SQL type), added to an older database when it opens.
-_ADDED_COLUMNS = (("sweep_id", "TEXT"), ("trial", "INTEGER"))
+_ADDED_COLUMNS = (("sweep_id", "TEXT"), ("trial", "INTEGER"), ("stop_reason", "TEXT"))
 
 
 #: Columns of a job in a list: its ``summary`` instead of its whole ``metrics`` (left NULL).
 _LIST_COLUMNS = ("job_id, status, config, pid, created_at, started_at, finished_at, progress, NULL AS metrics, "
-                 "error, idempotency_key, last_seq, summary, sweep_id, trial")
+                 "error, idempotency_key, last_seq, summary, sweep_id, trial, stop_reason")
 
 
 def job_summary(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -104,6 +106,7 @@ class JobRecord:
     summary: dict[str, Any] | None = None  # ``job_summary`` of the metrics
     sweep_id: str | None = None
     trial: int | None = None
+    stop_reason: str | None = None  # why a stopped or cancelled job ended (its terminal event's ``reason``)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
@@ -126,6 +129,7 @@ class JobRecord:
             summary=load(row["summary"]),
             sweep_id=row["sweep_id"],
             trial=row["trial"],
+            stop_reason=row["stop_reason"],
         )
 
 
@@ -150,12 +154,21 @@ class JobStore:
 
     def _add_columns(self) -> None:
         """Give a store from an older version the columns added since: ``sweep_id`` and ``trial`` (NULL: not a
-        sweep's trial) and ``summary``, filled from each job's metrics."""
+        sweep's trial), ``stop_reason`` (filled from each stopped or cancelled job's last ``training.stopped`` /
+        ``training.cancelled`` event still stored) and ``summary``, filled from each job's metrics."""
         present = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
         with self._tx() as db:
             for name, kind in _ADDED_COLUMNS:
                 if name not in present:
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+            if "stop_reason" not in present:
+                db.execute(
+                    "UPDATE jobs SET stop_reason = (SELECT json_extract(body, '$.reason') FROM events"
+                    " WHERE events.job_id = jobs.job_id AND type IN (?, ?) ORDER BY seq DESC LIMIT 1)"
+                    " WHERE status IN (?, ?)",
+                    (EventType.TRAINING_STOPPED.value, EventType.TRAINING_CANCELLED.value,
+                     JobStatus.STOPPED.value, JobStatus.CANCELLED.value),
+                )
             if "summary" not in present:
                 db.execute("ALTER TABLE jobs ADD COLUMN summary TEXT")
                 for row in db.execute("SELECT job_id, metrics FROM jobs WHERE metrics IS NOT NULL").fetchall():
@@ -306,7 +319,7 @@ class JobStore:
         """Move ``job_id`` to ``target`` (checked by ``job_states.transition``) and write ``fields`` with it.
 
         ``fields`` are column names (``pid``, ``started_at``, ``finished_at``, ``progress``, ``metrics``,
-        ``error``); dicts are stored as JSON. Returns ``(previous status, updated job)``.
+        ``error``, ``stop_reason``); dicts are stored as JSON. Returns ``(previous status, updated job)``.
         """
         with self._tx() as db:
             row = db.execute("SELECT status FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
@@ -326,7 +339,7 @@ class JobStore:
 
     @staticmethod
     def _update(db: sqlite3.Connection, job_id: str, fields: dict[str, Any]) -> None:
-        allowed = {"status", "pid", "started_at", "finished_at", "progress", "metrics", "error"}
+        allowed = {"status", "pid", "started_at", "finished_at", "progress", "metrics", "error", "stop_reason"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"not a writable job column: {sorted(unknown)}")

@@ -23,6 +23,7 @@ from werkzeug.routing.exceptions import WebsocketMismatch
 from embedded_server.job_states import IllegalTransition
 from embedded_server.storage import StorageFull, is_write_failure
 from trainer import paths
+from trainer.config import error_message
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +72,11 @@ def problem_response(
 
 
 def _message(error: Any) -> str:
-    """A pydantic error's message for a user: without pydantic's ``Value error, `` in front of a validator's own
-    words, and never a raw regex (a field with a pattern says what it allows: ``schemas.matching``)."""
+    """A pydantic error's message for a user (``trainer.config.error_message``), never a raw regex (a field with a
+    pattern says what it allows: ``schemas.matching``)."""
     if error["type"] == "string_pattern_mismatch":
         return "not in the allowed form (see this field's pattern in /openapi.json)"
-    return str(error["msg"]).removeprefix("Value error, ")
+    return error_message(error)
 
 
 def validation_problem(exc: ValidationError, where: str) -> Problem:

@@ -10,6 +10,10 @@ from werkzeug.exceptions import ClientDisconnected
 
 from embedded_server.problems import Problem
 
+#: A parsed JSON value's kind in JSON's own words (``json.loads`` gives these Python types).
+_JSON_KINDS = {list: "an array", str: "a string", bool: "true or false", int: "a number", float: "a number",
+               type(None): "null"}
+
 
 def json_body() -> dict[str, Any]:
     """The request's JSON object; ``{}`` for an empty body. 415 if not JSON, 400 if malformed (or nested deeper or
@@ -31,10 +35,11 @@ def json_body() -> dict[str, Any]:
     except ValueError as exc:  # an integer of more digits than int() converts (sys.get_int_max_str_digits)
         raise Problem(400, f"the JSON body holds a number too large to read: {exc}") from None
     if not isinstance(body, dict):
+        kind = _JSON_KINDS[type(body)]
         raise Problem(
             422,
-            f"the body must be a JSON object, not {type(body).__name__}",
-            errors=[{"loc": ["body"], "msg": "not an object"}],
+            f"the request body must be a JSON object, not {kind}",
+            errors=[{"loc": ["body"], "msg": f"must be a JSON object, not {kind}"}],
         )
     return body
 

@@ -43,7 +43,7 @@ JobId = matching(JOB_ID_PATTERN, "a job id (1 to 64 letters, digits, - and _, no
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/Infinity: refused as not finite
 
 
 class _Response(BaseModel):
@@ -282,6 +282,7 @@ class JobSummary(_Response):
     model: str | None = Field(None, description="Its network and distribution, e.g. 'mlp student_t' (config model and distribution).")
     duration_s: float | None = Field(None, description="Training time once completed.")
     error: str | None = Field(None, description="Why it failed (one line), once failed.")
+    stop_reason: str | None = Field(None, description="Why it was stopped or cancelled (one line), once it was.")
     metrics: dict[str, Any] | None = Field(None, description="include=metrics: key figures (trainer.key_figures).")
     config: dict[str, Any] | None = Field(None, description="include=config: the resolved config.")
     sweep_id: str | None = Field(description="The sweep this job is a trial of (null: none).")
@@ -306,6 +307,7 @@ class JobSummary(_Response):
             model=model or None,
             duration_s=summary.get("duration_s"),
             error=(job.error or {}).get("error"),
+            stop_reason=job.stop_reason,
             metrics=summary.get("key_figures") if metrics else None,
             config=job.config if config else None,
             sweep_id=job.sweep_id,
@@ -326,6 +328,9 @@ class Job(_Response):
     progress: Progress
     metrics: dict[str, Any] | None = Field(description="metrics.json once completed (docs/API.md, Job).")
     error: dict[str, Any] | None = Field(description="stage, error_type, error, traceback_tail, exit_code if failed.")
+    stop_reason: str | None = Field(
+        description="Why it was stopped or cancelled (one line: the training.stopped / training.cancelled reason)."
+    )
     artifacts: Artifacts
     last_seq: int = Field(description="seq of this job's newest event (0: none).")
     sweep_id: str | None = Field(description="The sweep this job is a trial of (null: none).")
@@ -349,6 +354,7 @@ class Job(_Response):
             progress=job.progress,
             metrics=job.metrics,
             error=job.error,
+            stop_reason=job.stop_reason,
             artifacts=Artifacts(
                 dir=str(folder),
                 model=present("model.pt"),

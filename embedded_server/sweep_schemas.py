@@ -101,7 +101,8 @@ class SweepImportance(_Response):
     """``GET /sweeps/{sweep_id}/importance``: each searched option's share of the variance of the ``objective`` over
     the ``complete_trials`` (``evaluator``: Optuna's fANOVA); ``importances`` (option → share, most important first,
     summing to 1) holds the options that varied; ``{}`` with a ``note`` saying why when there is nothing to apportion
-    yet, and a ``note`` when one option alone varied."""
+    yet, a ``note`` when one option alone varied, and a ``note`` that the shares are rough when fewer than
+    ``trainer.sweep_importance.ROUGH_BELOW`` trials completed."""
 
     sweep_id: str
     objective: str

@@ -16,12 +16,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from desktop_app.layout_store import Viewport
 from trainer.processes import end_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "gui"
 TOOLS = ("Xvfb", "xdotool", "import")
 SCREEN = (1600, 1000)
+#: The app's default window size: the tests see what a new user sees (it fits a 1366×768 screen).
+DEFAULT_VIEWPORT = Viewport()
 #: Seconds for anything the app or a worker does on a busy 2-core machine (torch import included).
 SLOW = 180
 
@@ -67,7 +70,7 @@ def write_layout(home: Path, params: dict[str, Any] | None = None, raw: bytes | 
     else:
         layout = {
             "schema_version": 1,
-            "viewport": {"x": 0, "y": 0, "width": 1360, "height": 860},
+            "viewport": {"x": 0, "y": 0, "width": DEFAULT_VIEWPORT.width, "height": DEFAULT_VIEWPORT.height},
             "panels": {"control_width": 360, "show_advanced": False, "tab": "training", "status_bar": True},
             "params": params or {},
         }

@@ -285,6 +285,12 @@ def test_progress_after_the_run_ended_says_how_and_where() -> None:
 
     where = Progress(fold=1, folds=5, epoch=14, epochs=20, fraction=0.05, eta_s=68.0)
     assert progress_text(Run(phase=Phase.RUNNING, progress=where)) == "Fold 1/5 · Epoch 14/20 · 5% · ETA 1:08"
+    # After the last fold the ETA (which counts only the folds' training) says 0; the bar says what runs instead.
+    last = Progress(fold=5, folds=5, epoch=20, epochs=20, fraction=1.0, eta_s=0.0)
+    assert progress_text(Run(phase=Phase.RUNNING, progress=last, folds_done=4)).endswith("ETA 0:00")
+    finishing = progress_text(Run(phase=Phase.RUNNING, progress=last, folds_done=5))
+    assert finishing == ("All 5 folds done · pooled scores and verdicts, fitting the final model on all data, "
+                         "writing the report…")
     stopped = Run(phase=Phase.IDLE, progress=where, ended="stopped")
     assert progress_text(stopped) == "Stopped at fold 1/5 · epoch 14/20 (5% done)"  # no ETA: nothing is coming
     assert progress_text(Run(phase=Phase.IDLE, ended="cancelled")) == "Cancelled before the first epoch"

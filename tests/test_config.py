@@ -3,10 +3,14 @@ silent coercion or unknown fields."""
 
 from __future__ import annotations
 
+import argparse
+import math
+
 import pytest
 from pydantic import ValidationError
 
-from trainer.config import TIMEFRAME_SECONDS, TrainingConfig, normalize_symbol
+from trainer.cli_common import UserError, training_config_from_args
+from trainer.config import TIMEFRAME_SECONDS, TrainingConfig, error_message, normalize_symbol
 
 
 def test_defaults_are_those_of_the_api() -> None:
@@ -41,3 +45,14 @@ def test_wrong_types_ranges_and_unknown_fields_are_refused(fields: dict) -> None
 
 def test_an_int_is_a_valid_float() -> None:
     assert TrainingConfig(learning_rate=1).learning_rate == 1.0
+
+
+@pytest.mark.parametrize(("value", "word"), [(math.nan, "NaN"), (math.inf, "Infinity"), (-math.inf, "-Infinity")])
+def test_a_float_field_that_is_not_finite_says_so_not_a_bound(value: float, word: str) -> None:
+    # NaN fails every comparison, so without allow_inf_nan=False it read "less than or equal to 100"; +Infinity
+    # would pass a field bounded only below.
+    with pytest.raises(ValidationError) as info:
+        TrainingConfig(weight_decay=value)
+    assert error_message(info.value.errors()[0]) == f"must be a finite number, not {word}"
+    with pytest.raises(UserError, match=f"^--learning-rate: must be a finite number, not {word}$"):  # the CLI's words
+        training_config_from_args(argparse.Namespace(learning_rate=value))

@@ -383,9 +383,12 @@ def test_completed_shows_results(d: Driver) -> None:
     d.send(m.ResultsLoaded, job_id="job-1", job=job, series=series)
     assert d.state.results.job["status"] == "completed" and not d.state.results.loading
     assert d.state.results.series == series
-    # One job, one duration: the server's started_at → finished_at, not the worker's own clocks.
-    assert r.job_duration_s(job) == pytest.approx(28.9)
-    assert d.run.message == "Training completed in 28.9 s" and d.run.duration_s == pytest.approx(28.9)
+    # One job, one duration: the job's duration_s as the server has it (the Jobs tab's figure), not a clock of the
+    # GUI's own nor started_at → finished_at (which adds the worker's start and its imports).
+    assert r.job_duration_s(job) == pytest.approx(28.7)
+    assert r.job_duration_s({"duration_s": 28.7}) == pytest.approx(28.7)  # a GET /jobs entry says the same
+    assert r.job_duration_s({"status": "stopped", "metrics": None}) is None
+    assert d.run.message == "Training completed in 28.7 s" and d.run.duration_s == pytest.approx(28.7)
     assert Action.START in c.allowed_actions(d.state)
 
 
@@ -459,6 +462,11 @@ def test_stop_without_a_terminal_event_checks_the_job(d: Driver) -> None:
     assert d.advance(1) == (m.PollJob("job-1"),)
     d.send(m.JobPolled, job_id="job-1", job={"job_id": "job-1", "status": "stopped"})
     assert d.run.phase is Phase.IDLE and d.run.message == "Training stopped" and d.run.ended == "stopped"
+    running(d)  # the job's own stop_reason, when it has one, says why
+    d.send(m.StopClicked)
+    d.advance(15)
+    d.send(m.JobPolled, job_id="job-1", job={"job_id": "job-1", "status": "stopped", "stop_reason": "pruned by x"})
+    assert d.run.message == "Training stopped (pruned by x)"
 
 
 def test_stop_of_a_job_that_just_finished(d: Driver) -> None:

@@ -20,7 +20,7 @@ import requests
 from desktop_app.panels.results import job_duration_s
 from desktop_app.views.dialogs import WRAP_INDENT
 from trainer.scoreboard import BASELINE_NAMES, SUMMARY_ROWS
-from gui_harness import ARTIFACTS, GuiApp, distinct_colours, missing_tools, write_layout, xvfb
+from gui_harness import DEFAULT_VIEWPORT, ARTIFACTS, GuiApp, distinct_colours, missing_tools, write_layout, xvfb
 
 pytestmark = pytest.mark.gui
 
@@ -33,6 +33,9 @@ MENU_IMPORT = {"x": 10, "y": 34, "width": 120, "height": 20}
 #: The Training and Results tabs (viewport pixels).
 TRAINING_TAB = {"x": 382, "y": 40, "width": 66, "height": 18}
 RESULTS_TAB = {"x": 460, "y": 40, "width": 62, "height": 18}
+#: Pixels of the train colour in the loss plot's rectangle when no point is drawn: the legend's swatch (measured on
+#: a screenshot of test_a_one_epoch_job_in_the_default_window).
+TRAIN_LEGEND_PIXELS = 144
 #: A real window has text, widgets and plots: far more colours than a blank or half-drawn one.
 MIN_COLOURS = 50
 
@@ -96,7 +99,7 @@ def test_click_start_runs_a_job_to_completion(launch, candlecast_home: Path) -> 
     assert f"phase running -> idle job={job_id}: Training completed" in app.output()
     assert_not_blank(app.screenshot("3-results"))
 
-    # One job shows one duration (issue 9 item 16): the server's started_at → finished_at, in the status line, the
+    # One job shows one duration (issue 9 item 16): the job's duration_s from the server, in the status line, the
     # Elapsed field and the Results header alike.
     took = job_duration_s(requests.get(f"{done['server_url']}/jobs/{job_id}", timeout=30).json())
     assert done["message"] == f"Training completed in {took:.1f} s"
@@ -147,8 +150,55 @@ def test_click_start_runs_a_job_to_completion(launch, candlecast_home: Path) -> 
 
     assert app.close() == 0
     saved = json.loads((candlecast_home / "config" / "layout.json").read_text())
-    assert {k: saved["params"][k] for k in TINY} == TINY and saved["viewport"]["width"] == 1360
+    assert {k: saved["params"][k] for k in TINY} == TINY and saved["viewport"]["width"] == DEFAULT_VIEWPORT.width
     assert saved["panels"]["tab"] == "results"  # the tab on screen when the window closed
+
+
+def train_pixels(path: Path, region: dict[str, float]) -> int:
+    """Pixels of the train loss colour inside ``region`` of a screenshot."""
+    from PIL import Image
+
+    from desktop_app.views.theme import TRAIN
+
+    with Image.open(path) as image:
+        x, y = int(region["x"]), int(region["y"])
+        cropped = image.convert("RGB").crop((x, y, x + int(region["width"]), y + int(region["height"])))
+        return sum(count for count, colour in cropped.getcolors(maxcolors=1 << 20) if colour == TRAIN[:3])
+
+
+@pytest.mark.slow
+def test_a_one_epoch_job_in_the_default_window(launch, candlecast_home: Path) -> None:
+    """The default window fits a 1366×768 screen; a job of one epoch per fold still draws its loss points; after the
+    last fold the bar says what runs (not ETA 0:00); "completed in" is the job's own duration_s."""
+    write_layout(candlecast_home, params={**TINY, "epochs": 1})
+    app = launch("one-epoch")
+    probe = app.wait("the window, REST and WebSocket", ready)
+    assert probe["viewport"]["width"] <= 1280 and probe["viewport"]["height"] <= 720, probe["viewport"]
+    assert_not_blank(app.screenshot("1-default-window"))
+
+    app.click(probe["start_button"])
+    seen: set[str] = set()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        probe = app.state()
+        seen.add(probe.get("progress_text") or "")
+        if probe["results_loaded"] and probe["phase"] == "idle":
+            break
+        time.sleep(0.1)
+    assert probe["message"].startswith("Training completed"), probe
+    finishing = f"All {TINY['cv_folds']} folds done · pooled scores and verdicts, fitting the final model"
+    assert any(text.startswith(finishing) for text in seen), seen
+
+    job = requests.get(f"{probe['server_url']}/jobs/{probe['job_id']}", timeout=30).json()
+    assert probe["message"] == f"Training completed in {job['metrics']['duration_s']:.1f} s"
+
+    app.click(TRAINING_TAB)
+    shown = after(app)
+    assert shown["losses"] == TINY["cv_folds"] and shown["loss_lines"] == 2 * TINY["cv_folds"]
+    # One point per fold: only markers can show it (a line series of one point draws nothing).
+    pixels = train_pixels(app.screenshot("2-one-point-per-fold"), shown["items"]["tv_plot"])
+    assert pixels >= TRAIN_LEGEND_PIXELS + 40, pixels  # two markers of radius 3 are about 55 pixels
+    assert app.close() == 0
 
 
 def test_data_problems_and_a_killed_worker_read_as_sentences(launch, candlecast_home: Path, tmp_path: Path) -> None:

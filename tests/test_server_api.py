@@ -162,7 +162,7 @@ def test_several_errors_are_all_listed(client) -> None:
 
 def test_a_body_that_is_not_an_object_is_422(client) -> None:
     problem = assert_problem(client.post("/start_training", data="[1]", headers=JSON), 422)
-    assert problem["errors"] == [{"loc": ["body"], "msg": "not an object"}]
+    assert problem["errors"] == [{"loc": ["body"], "msg": "must be a JSON object, not an array"}]
 
 
 @pytest.mark.parametrize(
@@ -213,6 +213,37 @@ def test_pattern_refusals_of_a_real_server_are_one_human_line(live_server) -> No
     for resp, detail in cases:
         problem = assert_problem(resp, 422)
         assert problem["detail"] == detail and problem["errors"][0]["msg"] in detail, problem
+
+
+def test_refusals_of_non_finite_numbers_and_non_object_bodies_are_in_json_s_words(live_server) -> None:
+    server = live_server(max_concurrent_jobs=0, warm_worker=False)
+
+    def raw(path: str, text: str):
+        return server.session.post(server.url + path, data=text, headers=JSON, timeout=30)
+
+    cases = [
+        (raw("/start_training", '{"weight_decay": NaN}'), "invalid body field weight_decay: must be a finite number, "
+                                                          "not NaN"),
+        (raw("/start_training", '{"learning_rate": Infinity}'), "invalid body field learning_rate: must be a finite "
+                                                                "number, not Infinity"),
+        (raw("/start_training", '{"weight_decay": -Infinity}'), "invalid body field weight_decay: must be a finite "
+                                                                "number, not -Infinity"),
+        (raw("/start_training", "[1, 2]"), "the request body must be a JSON object, not an array"),
+        (raw("/start_training", "null"), "the request body must be a JSON object, not null"),
+        (raw("/sweeps", '"x"'), "the request body must be a JSON object, not a string"),
+        (raw("/stop_training", "3.5"), "the request body must be a JSON object, not a number"),
+        (raw("/sweeps", '{"space": {"learning_rate": {"low": 0.001, "high": 0.1}}, "base": {"weight_decay": NaN}}'),
+         "weight_decay"),
+    ]
+    for resp, detail in cases:
+        problem = assert_problem(resp, 422)
+        assert detail in problem["detail"] and problem["errors"][0]["msg"] in problem["detail"], problem
+        assert not re.search(r"\b(list|NoneType|str|float|dict)\b|less than|greater than", problem["detail"]), problem
+    assert "finite number, not NaN" in assert_problem(cases[-1][0], 422)["detail"]
+    candle = {"open_time": 1, "open": 1.0, "high": 1.0, "low": 1.0, "close": float("nan"), "volume": 1.0}
+    with pytest.raises(problems.Problem) as info:  # every request model has the rule, not only the training one
+        problems.validate_model(schemas.PredictRequest, {"candles": [candle]}, "body")
+    assert info.value.detail == "invalid body field candles.0.close: must be a finite number, not NaN"
 
 
 def test_unknown_job_and_route_are_404(client) -> None:

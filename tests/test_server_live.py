@@ -151,9 +151,17 @@ def test_stop_while_running_and_cancel_while_queued(live_server) -> None:
     messages = receive_until(ws, is_final_status(running["job_id"]))
     kinds = [(m["type"], m.get("status")) for m in job_events(messages, running["job_id"])]
     assert ("training.stopped", None) in kinds and kinds[-1] == ("job.status", "stopped")
-    assert server.job(running["job_id"])["status"] == "stopped"
+    stopped_event = next(m for m in job_events(messages, running["job_id"]) if m["type"] == "training.stopped")
+    stopped = server.job(running["job_id"])
+    assert stopped["status"] == "stopped" and stopped["error"] is None
+    # The job itself says why it ended, as its terminal event did: in the job, in the list, and after a restart.
+    assert stopped["stop_reason"] == stopped_event["reason"] and "stopped on request" in stopped["stop_reason"]
     cancelled = server.job(queued["job_id"])
     assert cancelled["status"] == "cancelled" and cancelled["pid"] is None and cancelled["started_at"] is None
+    assert cancelled["stop_reason"] == "stopped on request"
+    listed = {j["job_id"]: j for j in server.get("/jobs").json()["jobs"]}
+    assert listed[running["job_id"]]["stop_reason"] == stopped["stop_reason"]
+    assert listed[queued["job_id"]]["stop_reason"] == "stopped on request"
     assert wait_gone(running["expected_pid"])
     assert_problem(server.post(f"/jobs/{running['job_id']}/stop"), 409)
     assert wait_for(lambda: server.get("/").json()["jobs"] == {"running": 0, "queued": 0})  # the slot is freed
@@ -237,6 +245,7 @@ def test_server_restart_marks_unfinished_jobs_interrupted(live_server, candlecas
         job = again.job(running["job_id"])
         assert job["status"] == "interrupted" and job["last_seq"] > last_seq
         assert again.job(queued["job_id"])["status"] == "cancelled"
+        assert again.job(queued["job_id"])["stop_reason"] == "the server restarted before the job started"
         ws = again.ws("?since=0")
         hello = json.loads(ws.recv())
         replay = [json.loads(ws.recv()) for _ in range(hello["seq"])]

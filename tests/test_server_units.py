@@ -108,6 +108,28 @@ def test_idempotency_key_is_unique(tmp_path: Path) -> None:
     assert store.find_by_idempotency_key("other") is None
 
 
+def test_an_older_store_gets_each_stopped_or_cancelled_job_s_reason_from_its_events(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "db.sqlite"
+    store = JobStore(path)
+    for job_id, status, kind in (("s", S.STOPPED, EventType.TRAINING_STOPPED), ("c", S.CANCELLED, None)):
+        store.create_job(job_id, {}, None)
+        if kind is not None:
+            store.set_status(job_id, S.STARTING)
+        store.append_event(make_event(kind or EventType.TRAINING_CANCELLED, job_id, reason=f"why {job_id}"))
+        store.set_status(job_id, status)
+    store.create_job("q", {}, None)
+    store.close()
+    with sqlite3.connect(path) as db:  # the file as a version without the column left it
+        db.execute("ALTER TABLE jobs DROP COLUMN stop_reason")
+    db.close()
+    reopened = JobStore(path)
+    assert [reopened.get_job(j).stop_reason for j in ("s", "c", "q")] == ["why s", "why c", None]
+    reopened.set_status("q", S.CANCELLED, stop_reason="now")
+    assert reopened.get_job("q").stop_reason == "now"
+
+
 # ---- event bus --------------------------------------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from desktop_app import messages as m
 from desktop_app.api_client import ApiClient
 from desktop_app.runtime import Runtime
 from embedded_server.sweep_schemas import SweepImportance
-from trainer.sweep_importance import param_importances
+from trainer.sweep_importance import ROUGH_BELOW, param_importances
 from trainer.sweep_space import SweepRequest
 
 SWEEP_ID = "sw-20260101-000000-abc123"
@@ -72,6 +72,17 @@ def test_importances_sum_to_one_and_the_driving_option_comes_first(tmp_path: Pat
     assert math.isclose(sum(shares.values()), 1.0, rel_tol=1e-9) and all(v >= 0 for v in shares.values())
     assert param_importances(journal, SWEEP_ID) == answer  # seeded: the same trials, the same answer
     assert journal.read_bytes() == written and not list(tmp_path.glob("*.lock"))  # read only: nothing written
+
+
+def test_shares_from_few_complete_trials_say_they_are_rough(tmp_path: Path) -> None:
+    journal = tmp_path / "study.journal"
+    _write_study(journal, ROUGH_BELOW - 1)
+    answer = param_importances(journal, SWEEP_ID)
+    assert set(answer["importances"]) == set(DISTRIBUTIONS)  # still apportioned, with the caveat beside the shares
+    assert answer["note"].startswith(f"from {ROUGH_BELOW - 1} complete trials; rough below {ROUGH_BELOW} "), answer
+    _write_study(journal, 1)  # one more complete trial (the study is appended to): the caveat goes
+    answer = param_importances(journal, SWEEP_ID)
+    assert answer["complete_trials"] == ROUGH_BELOW and answer["note"] is None
 
 
 def test_nothing_to_apportion_is_an_explained_empty_answer(tmp_path: Path) -> None:
@@ -130,7 +141,10 @@ def test_the_route_answers_through_the_real_predictor_process(app: Any, client: 
         SWEEP_ID, "log_loss", {}, 0)
     assert body["note"] == "no trial has completed yet"
 
-    _write_study(services.sweeps.journal(SWEEP_ID), 12)
+    _write_study(services.sweeps.journal(SWEEP_ID), 5)
+    rough = client.get(f"/sweeps/{SWEEP_ID}/importance").get_json()
+    assert rough["importances"] and rough["note"].startswith("from 5 complete trials; rough below 10"), rough
+    _write_study(services.sweeps.journal(SWEEP_ID), 7)  # appended: 12 complete trials
     resp = client.get(f"/sweeps/{SWEEP_ID}/importance")
     assert resp.status_code == 200, resp.get_data(as_text=True)
     body = resp.get_json()

@@ -191,6 +191,7 @@ def test_a_pruned_trial_ends_its_job_stopped_with_the_reason(live_server: Any) -
     (stopped,) = [e for e in events if e["type"] == "training.stopped"]
     assert stopped["reason"].startswith(f"pruned by the sweep: fold 1's log_loss {trial['intermediate']['1']:.5g} "
                                         "is above prune_above 1e-06"), stopped
+    assert server.job(job["job_id"])["stop_reason"] == stopped["reason"]  # the job says why, not only its event
     assert not any(e["type"] == "training.completed" for e in events)
     sweep_events = [e for e in _replay(server, "sweep.failed") if e["type"].startswith("sweep.")]
     assert [e["type"] for e in sweep_events] == ["sweep.started", "sweep.trial_completed", "sweep.failed"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from desktop_app import controller
 from desktop_app import messages as m
-from desktop_app.job_columns import COLUMNS, sort_jobs
+from desktop_app.job_columns import BY_KEY, COLUMNS, ended_because, sort_jobs
 from trainer.key_figures import KEY_FIGURES, key_figures
 
 JOBS = (
@@ -73,6 +73,15 @@ def test_sorting_puts_missing_values_last_either_way() -> None:
     assert [j["job_id"] for j in sort_jobs(JOBS, "direction", False)] == ["a", "b", "c"]  # beats all first
     assert [j["job_id"] for j in sort_jobs(JOBS, "job_id", False)] == ["a", "b", "c"]
     assert all(isinstance(c.text(JOBS[0]), str) for c in COLUMNS)
+
+
+def test_why_a_job_ended_is_its_failure_or_its_stop_reason() -> None:
+    assert ended_because({"error": "boom", "stop_reason": None}) == "boom"  # a JobSummary
+    assert ended_because({"error": {"error": "boom", "stage": "train"}}) == "boom"  # a Job
+    assert ended_because({"error": None, "stop_reason": "pruned by the sweep"}) == "pruned by the sweep"
+    assert ended_because({"status": "completed"}) is None
+    stopped = {**JOBS[0], "status": "stopped", "stop_reason": "stopped on request"}
+    assert BY_KEY["ended_because"].text(stopped) == "stopped on request"
 
 
 def test_key_figures_of_a_metrics_json() -> None:

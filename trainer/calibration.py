@@ -24,7 +24,15 @@ Methods:
   driven by the tails than the likelihood. p_up as for ``abs``.
 - ``isotonic``: isotonic regression of the outcome (y > 0) on p_up (Zadrozny & Elkan 2002, KDD, "Transforming
   classifier scores into accurate multiclass probability estimates"), scikit-learn's ``IsotonicRegression``
-  with ``out_of_bounds="clip"``, output clipped into [1e-4, 1 - 1e-4] so log loss stays finite.
+  with ``out_of_bounds="clip"``. Each level (a run of n_k calibration bars, k_k of them up) is then replaced by
+  its m-estimate towards the base rate b, (k_k + m b) / (n_k + m) (Cestnik 1990, ECAI, "Estimating
+  probabilities: a crucial task in machine learning"), with Zadrozny & Elkan's (2001, ICML, "Obtaining
+  calibrated probability estimates from decision trees and naive Bayesian classifiers") b m = 10, b taken as
+  the rarer outcome's rate so up and down are treated alike: m = 20 at b = 0.5. A plateau of a few bars at
+  either end therefore stays near b instead of reaching 0 or 1 (on a short calibration block those plateaus
+  cost more log loss than calibration gains). The smoothed levels are made monotone again by a second
+  isotonic fit (weights = bars per level), and the output is clipped into [1e-4, 1 - 1e-4] so log loss stays
+  finite. Saved as the (x, y) thresholds, applied by linear interpolation with clamped ends.
 - ``platt``: logistic regression of the outcome on logit(p_up), p' = sigmoid(a logit(p_up) + b) (Platt 1999,
   "Probabilistic outputs for support vector machines"), scikit-learn's ``LogisticRegression`` unpenalised.
 - ``temperature``: p' = sigmoid(logit(p_up) / T) with one T > 0 minimising the log loss (Guo, Pleiss, Sun &
@@ -52,6 +60,7 @@ PARAM_KEYS = {
 #: The methods that refit the distribution (its scale, and nu); the others remap p_up only.
 DISTRIBUTION_METHODS = ("abs", "mle", "crps")
 ISOTONIC_CLIP = 1e-4  # keeps isotonic's 0/1 plateaus off the log loss's infinities
+M_ESTIMATE_BM = 10.0  # isotonic's m-estimate: b m = 10 (Zadrozny & Elkan 2001), b the rarer outcome's rate
 LOGIT_CLIP = 1e-6  # p_up from a CDF may be exactly 0 or 1 in float64; logit needs the open interval
 NU_BOUNDS = (2.0, 200.0)  # mle's and crps's nu': a finite variance; 200 is a Gaussian for every practical purpose
 LOG_T_BOUNDS = (-6.0, 6.0)  # T in [0.0025, 403]: from extreme sharpening to p_up = 0.5 +- 0.001
@@ -169,7 +178,15 @@ def _fit_isotonic(p: np.ndarray, outcome: np.ndarray) -> dict:
     # training.started, and each method needs a different part.
     from sklearn.isotonic import IsotonicRegression
 
-    iso = IsotonicRegression(out_of_bounds="clip").fit(p, outcome.astype(np.float64))
+    o = outcome.astype(np.float64)
+    level = IsotonicRegression(out_of_bounds="clip").fit(p, o).predict(p)  # each bar's level
+    base_rate = float(o.mean())
+    rarer = min(base_rate, 1.0 - base_rate)
+    m = M_ESTIMATE_BM / rarer if rarer > 0 else 0.0  # one class only: every level is the base rate already
+    # A level is the mean outcome of its bars, so k_k = level * n_k; its bars are counted by their shared value.
+    values, index, counts = np.unique(level, return_inverse=True, return_counts=True)
+    smoothed = ((values * counts + m * base_rate) / (counts + m))[index]
+    iso = IsotonicRegression(out_of_bounds="clip").fit(p, smoothed)
     return {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
 
 

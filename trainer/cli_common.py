@@ -12,7 +12,7 @@ from typing import NoReturn, get_args
 
 from pydantic import ValidationError
 
-from trainer.config import TrainingConfig
+from trainer.config import TrainingConfig, error_message
 
 
 class UserError(Exception):
@@ -61,4 +61,4 @@ def training_config_from_args(args: argparse.Namespace) -> TrainingConfig:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "request"
-        raise UserError(f"--{field.replace('_', '-')}: {first['msg']}") from None
+        raise UserError(f"--{field.replace('_', '-')}: {error_message(first)}") from None

@@ -8,7 +8,7 @@ field are refused, not coerced), so a typo never silently trains with a default 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -43,6 +43,20 @@ _SYMBOL_SEPARATORS = re.compile(r"[\s/_\-.]")
 DATASET_ID_PATTERN = r"^(bundled:)?([A-Z0-9]{2,30})-(" + "|".join(TIMEFRAME_SECONDS) + r")$"
 
 
+#: How JSON spells the numbers that are not finite (Python's json module and float() read these words).
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def error_message(error: Any) -> str:
+    """One pydantic error (an item of ``ValidationError.errors()``) in a user's words: without pydantic's
+    ``Value error, `` in front of a validator's own message, and a NaN or ±Infinity (refused by
+    ``allow_inf_nan=False``) as ``must be a finite number, not NaN`` instead of a bound it happened to fail."""
+    if error["type"] == "finite_number":
+        value = error.get("input")
+        return f"must be a finite number, not {_NON_FINITE.get(str(value), repr(value))}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
 def normalize_symbol(raw: str) -> str:
     """Return the exchange symbol for ``raw``: ``"BTC/USDT"``, ``"btc-usdt"``, ``"BTC_USDT:USDT"`` → ``"BTCUSDT"``.
 
@@ -59,7 +73,8 @@ def normalize_symbol(raw: str) -> str:
 class TrainingConfig(BaseModel):
     """One training job's request: every field of API.md's ``TrainingStartRequest`` with its default and range."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # allow_inf_nan=False: NaN and ±Infinity (which Python's JSON and float() accept) are refused as not finite.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     symbol: str = Field("BTCUSDT", description="Exchange symbol; BTC/USDT and btc-usdt normalise to BTCUSDT.")
     timeframe: Timeframe = Field("1h", description="Candle timeframe.")

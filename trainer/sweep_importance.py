@@ -17,6 +17,9 @@ from typing import Any
 
 #: The forest's seed: the same trials always give the same importances.
 SEED = 0
+#: Below this many complete trials the answer carries a caveat: a forest fitted to a handful of points can rank the
+#: options by the chance spread of a few values (a stated rule of thumb, not a test; the shares still sum to 1).
+ROUGH_BELOW = 10
 EVALUATOR = "fanova"
 
 
@@ -27,7 +30,9 @@ def param_importances(journal: Path, study_name: str) -> dict[str, Any]:
     ``importances`` holds the parameters that took more than one value among the complete trials, most important
     first, summing to 1. Where there is nothing to apportion it is ``{}`` and ``note`` says why (no journal or study
     yet, fewer than 2 complete trials, no parameter varied, every value the same); with one varying parameter it is
-    ``{that: 1.0}`` and ``note`` says that this holds by construction. Raises ``ValueError`` for an unreadable journal.
+    ``{that: 1.0}`` and ``note`` says that this holds by construction; shares apportioned from fewer than
+    ``ROUGH_BELOW`` complete trials come with the note ``from N complete trials; rough below 10 (…)``. Raises
+    ``ValueError`` for an unreadable journal.
     """
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -60,4 +65,8 @@ def param_importances(journal: Path, study_name: str) -> dict[str, Any]:
     importances = {name: float(value) for name, value in found.items()}
     if not all(math.isfinite(v) for v in importances.values()):  # every tree drew equal values (JSON has no NaN)
         return {**answer, "note": "the objective values vary too little for fANOVA to apportion them"}
+    if len(complete) < ROUGH_BELOW:
+        note = (f"from {len(complete)} complete trials; rough below {ROUGH_BELOW} (a forest on so few points can "
+                "rank the options by chance)")
+        return {**answer, "importances": importances, "note": note}
     return {**answer, "importances": importances}

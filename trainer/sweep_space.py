@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from trainer.config import TrainingConfig
+from trainer.config import TrainingConfig, error_message
 
 Objective = Literal["log_loss", "crps"]
 Sampler = Literal["tpe", "random", "grid"]
@@ -90,7 +90,8 @@ def _dimension(where: str, value: Any) -> Dimension:
 
 def _schema_error(exc: ValidationError) -> str:
     first = exc.errors()[0]
-    return f"{first['msg']}" + (f" (got {first['input']!r})" if "input" in first else "")
+    says_input = first["type"] == "finite_number" or "input" not in first  # error_message names a non-finite one
+    return error_message(first) + ("" if says_input else f" (got {first['input']!r})")
 
 
 class SweepRequest(BaseModel):

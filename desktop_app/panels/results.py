@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from desktop_app import messages as m
@@ -27,14 +26,12 @@ class Results:
 
 
 def job_duration_s(job: dict[str, Any] | None) -> float | None:
-    """A job's duration in seconds, ``finished_at − started_at`` of ``GET /jobs/{id}`` (ISO-8601 UTC): the one
-    figure the status line, the Elapsed field and the Results header show. None while either is missing."""
-    try:
-        started = datetime.fromisoformat(str((job or {})["started_at"]))
-        finished = datetime.fromisoformat(str((job or {})["finished_at"]))
-    except (KeyError, TypeError, ValueError):
-        return None
-    return max(0.0, (finished - started).total_seconds())
+    """A job's training time in seconds as the server reports it: ``metrics.duration_s`` of ``GET /jobs/{id}``,
+    or ``duration_s`` of a ``GET /jobs`` entry (the same figure). The one duration the status line, the Elapsed
+    field, the Results header, the Jobs tab and ``candlecast jobs`` show. None until the job completed."""
+    job = job or {}
+    value = (job.get("metrics") or {}).get("duration_s", job.get("duration_s"))
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def open_results(state: State, job_id: str, auto: bool = False) -> tuple[State, Effects]:

@@ -416,9 +416,9 @@ def _apply_event(state: State, event: dict[str, Any]) -> Step:
     if kind == E.TRAINING_FAILED:
         return _fail(state, _failure_from(event)), ()
     if kind == E.TRAINING_STOPPED:
-        return _ended(state, S.STOPPED, "Training stopped" + _reason(event)), ()
+        return _ended(state, S.STOPPED, "Training stopped" + _reason(event.get("reason"))), ()
     if kind == E.TRAINING_CANCELLED:
-        return _ended(state, S.CANCELLED, "Training cancelled" + _reason(event)), ()
+        return _ended(state, S.CANCELLED, "Training cancelled" + _reason(event.get("reason"))), ()
     return state, ()
 
 
@@ -436,9 +436,9 @@ def _apply_status(state: State, status: str, job: dict[str, Any]) -> Step:
             return state, ()  # keep the details training.failed gave
         return _fail(state, failure), ()
     if status == S.STOPPED:
-        return _ended(state, S.STOPPED, "Training stopped"), ()
+        return _ended(state, S.STOPPED, "Training stopped" + _reason(job.get("stop_reason"))), ()
     if status == S.CANCELLED:
-        return _ended(state, S.CANCELLED, "Training cancelled"), ()
+        return _ended(state, S.CANCELLED, "Training cancelled" + _reason(job.get("stop_reason"))), ()
     if status == S.INTERRUPTED:
         return _fail(state, Failure(kind="lost", message="The job was interrupted (the server restarted).")), ()
     if status in (S.QUEUED, S.STARTING) and run.phase is Phase.PENDING and run.accepted:
@@ -548,8 +548,7 @@ def _awaiting(run: Run, timing: Timing, status: str | None = None) -> str:
     return f"{AWAITING} ({', '.join(notes)})" if notes else AWAITING
 
 
-def _reason(event: dict[str, Any]) -> str:
-    reason = event.get("reason")
+def _reason(reason: str | None) -> str:
     return f" ({reason})" if reason else ""
 
 

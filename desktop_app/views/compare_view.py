@@ -35,6 +35,9 @@ METRIC_ROWS = (
 COLOURS = (theme.ACCENT, theme.YELLOW, theme.GREEN, theme.RED)
 PLOT_HEIGHT = 260
 PIT_BINS = 10
+#: The window: at most this wide, a margin from the viewport's edges (sized on each opening, so it fits any screen).
+WIDTH = 1100
+MARGIN = 20
 
 
 def _cell(value: Any) -> str:
@@ -59,8 +62,8 @@ class CompareView:
     def __init__(self, dispatch: Callable[..., None]) -> None:
         self._dispatch = dispatch
         self._themes = [_line_theme(colour) for colour in COLOURS]  # one per job column, made once
-        with dpg.window(label="Compare jobs", tag="cmp_window", show=False, width=1100, height=860, pos=(120, 60),
-                        on_close=lambda: self._dispatch(m.CompareClosed)):
+        with dpg.window(label="Compare jobs", tag="cmp_window", show=False, width=WIDTH, height=600,
+                        pos=(MARGIN, MARGIN), on_close=lambda: self._dispatch(m.CompareClosed)):
             dpg.add_text("", tag="cmp_title", wrap=0)
             dpg.add_group(tag="cmp_body")
 
@@ -68,6 +71,10 @@ class CompareView:
         compare = state.use.compare
         if prev is not None and compare is prev.use.compare:
             return
+        if compare.open and (prev is None or not prev.use.compare.open):  # opening: fit the window as it is now
+            width, height = dpg.get_viewport_client_width(), dpg.get_viewport_client_height()
+            dpg.configure_item("cmp_window", pos=(MARGIN, MARGIN), width=min(WIDTH, width - 2 * MARGIN),
+                               height=height - 2 * MARGIN)
         dpg.configure_item("cmp_window", show=compare.open)
         if not compare.open:
             return

@@ -11,6 +11,7 @@ import dearpygui.dearpygui as dpg
 
 from desktop_app import messages as m
 from desktop_app.controller import State
+from desktop_app.job_columns import ended_because
 from desktop_app.panels.results import job_duration_s
 from desktop_app.views import theme
 from trainer.scoreboard import BASELINES, SUMMARY_ROWS, MetricRow
@@ -293,5 +294,6 @@ def _title(job: dict[str, Any], metrics: dict[str, Any]) -> str:
     if duration is not None:
         parts.append(f"{duration:.1f} s")
     if not metrics:
-        parts.append("no metrics (the job did not complete)")
+        why = ended_because(job)
+        parts.append("no metrics (the job did not complete" + (f": {why})" if why else ")"))
     return " · ".join(p for p in parts if p)

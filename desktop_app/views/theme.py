@@ -20,6 +20,7 @@ VALID = (255, 160, 70, 255)
 MEAN = (120, 235, 255, 255)  # a forecast's rolling mean: brighter than ACCENT, to stand out on the faint bars
 
 FONT_SIZE = 16
+MARKER_SIZE = 3.0  # pixels: a loss point visible on its own, small enough not to hide a curve of many epochs
 
 PHASE_COLOURS = {"idle": MUTED, "pending": YELLOW, "running": GREEN, "stopping": YELLOW, "failed": RED}
 
@@ -107,12 +108,17 @@ def large_font() -> str | None:
     return "font_large" if dpg.does_item_exist("font_large") else None
 
 
-def line_theme(colour: tuple[int, int, int, int], weight: float = 2.0) -> int | str:
-    """A theme that draws a plot line series in ``colour``."""
+def line_theme(colour: tuple[int, int, int, int], weight: float = 2.0, marker: bool = False) -> int | str:
+    """A theme that draws a plot line series in ``colour``; ``marker``: a filled circle on every point too."""
     with dpg.theme() as theme:
         with dpg.theme_component(dpg.mvLineSeries):
             dpg.add_theme_color(dpg.mvPlotCol_Line, colour, category=dpg.mvThemeCat_Plots)
             dpg.add_theme_style(dpg.mvPlotStyleVar_LineWeight, weight, category=dpg.mvThemeCat_Plots)
+            if marker:
+                dpg.add_theme_style(dpg.mvPlotStyleVar_Marker, dpg.mvPlotMarker_Circle, category=dpg.mvThemeCat_Plots)
+                dpg.add_theme_style(dpg.mvPlotStyleVar_MarkerSize, MARKER_SIZE, category=dpg.mvThemeCat_Plots)
+                dpg.add_theme_color(dpg.mvPlotCol_MarkerFill, colour, category=dpg.mvThemeCat_Plots)
+                dpg.add_theme_color(dpg.mvPlotCol_MarkerOutline, colour, category=dpg.mvThemeCat_Plots)
     return theme
 
 

@@ -37,13 +37,20 @@ def eta_text(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+#: What the worker does after the last fold's training.fold_completed until training.completed (``trainer.train``:
+#: the pooled scores and verdicts, the final model refitted on all the data, then model.pt, metrics.json and
+#: report.html). No event marks these steps; on the default job they take about half a minute.
+FINISHING = "pooled scores and verdicts, fitting the final model on all data, writing the report"
+
 #: The overlay's first words once a run has ended (``Run.ended``).
 ENDED = {S.COMPLETED: "Completed", S.STOPPED: "Stopped", S.CANCELLED: "Cancelled", S.FAILED: "Failed"}
 
 
 def progress_text(run: Run) -> str:
-    """The progress bar's overlay: ``"Fold 2/5 · Epoch 3/20 · 27 % · ETA 1:35"`` while the run goes on;
-    ``"Stopped at fold 2/5 · epoch 3/20 (27 % done)"`` once it has ended (no ETA: nothing is coming)."""
+    """The progress bar's overlay: ``"Fold 2/5 · Epoch 3/20 · 27 % · ETA 1:35"`` while the run goes on, ``"All 5
+    folds done · pooled scores and verdicts, …"`` (``FINISHING``) once the last fold is scored and the job is not yet
+    complete (the ETA covers only the folds' training); ``"Stopped at fold 2/5 · epoch 3/20 (27 % done)"`` once it
+    has ended (no ETA: nothing is coming)."""
     p = run.progress
     ended = ENDED.get(run.ended) if run.ended and run.phase in (Phase.IDLE, Phase.FAILED) else None
     if ended and run.ended == S.COMPLETED:
@@ -54,6 +61,8 @@ def progress_text(run: Run) -> str:
         return f"{ended} at fold {p.fold}/{p.folds} · epoch {p.epoch}/{p.epochs} ({p.fraction:.0%} done)"
     if p is None:
         return "waiting for the first epoch" if run.phase in (Phase.PENDING, Phase.RUNNING) else ""
+    if run.phase is Phase.RUNNING and p.folds and run.folds_done >= p.folds:
+        return f"All {p.folds} fold{'s' if p.folds != 1 else ''} done · {FINISHING}…"
     return f"Fold {p.fold}/{p.folds} · Epoch {p.epoch}/{p.epochs} · {p.fraction:.0%} · ETA {eta_text(p.eta_s)}"
 
 
@@ -102,7 +111,8 @@ class TrainingView:
             dpg.add_plot_axis(dpg.mvXAxis, label="epoch (all folds in order)", tag="tv_x", auto_fit=True)
             with dpg.plot_axis(dpg.mvYAxis, label="loss", tag="tv_y", auto_fit=True):
                 dpg.add_inf_line_series([], label="fold start", tag="tv_folds")
-        self._themes = (theme.line_theme(theme.TRAIN), theme.line_theme(theme.VALID))
+        # Markers on every epoch: a fold of one epoch is a single point, which a line alone does not draw.
+        self._themes = (theme.line_theme(theme.TRAIN, marker=True), theme.line_theme(theme.VALID, marker=True))
         with dpg.theme() as padded:
             with dpg.theme_component(dpg.mvAll):
                 dpg.add_theme_style(dpg.mvPlotStyleVar_FitPadding, *FIT_PADDING, category=dpg.mvThemeCat_Plots)
