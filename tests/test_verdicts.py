@@ -68,6 +68,22 @@ def test_identical_scores_are_no_difference() -> None:
     assert result["headline"]["direction"] is None  # judged on log loss, not given here
 
 
+def test_beating_only_a_baseline_worse_than_climatology_is_no_skill() -> None:
+    rng = np.random.default_rng(11)
+    climatology = 0.69 + 0.05 * rng.random(4000)
+    model = climatology + 0.002 * rng.standard_normal(4000)  # climatology's loss, give or take noise
+    noisy_fit = climatology + 0.02  # a baseline that fits noise: clearly worse than climatology
+    result = verdicts({"log_loss": model}, {"climatology": {"log_loss": climatology}, "gbm": {"log_loss": noisy_fit}},
+                      horizon=1, seed=0, reps=100)
+    headline = result["headline"]["direction"]
+    assert headline["outcome"] == "beats_some" and headline["better_than"] == ["gbm"]
+    assert not headline["skill"]
+    assert headline["text"].startswith("Direction (p_up): no significant skill (not better than Climatology); beats 1 of 2")
+    skilled = verdicts({"log_loss": climatology - 0.01}, {"climatology": {"log_loss": climatology}}, horizon=1, seed=0,
+                       reps=100)["headline"]["direction"]
+    assert skilled["skill"] and "no significant skill" not in skilled["text"]
+
+
 def test_same_seed_same_interval_other_seed_another() -> None:
     rng = np.random.default_rng(5)
     base, model = 1 + rng.random(2000), 1 + rng.random(2000)
@@ -175,7 +191,7 @@ def test_shuffled_candles_get_no_significant_direction_skill(shuffled_job: Path)
         if score in ("log_loss", "brier"):
             assert test["verdict"] in ("no_difference", "worse"), test
     direction = verdict["headline"]["direction"]
-    assert direction["outcome"] == "beats_none" and "no significant skill" in direction["text"], direction
+    assert not direction["skill"] and "no significant skill" in direction["text"], direction
 
 
 @pytest.mark.slow

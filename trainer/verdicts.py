@@ -20,7 +20,9 @@ Accuracy is tested as its loss, the 0/1 error, against the majority rule; the mo
 standard error next to the majority rate. Two headline verdicts sum up (``trainer.scoreboard.HEADLINE_SCORES``):
 the distribution on CRPS against the distribution baselines, p_up on log loss against every baseline with a
 probability (accuracy against the majority rule): "beats_all", "beats_some" or "beats_none" of them,
-significantly at 5 %. Each test stands alone (no correction for testing several baselines).
+significantly at 5 %; a headline that does not beat climatology (``REFERENCE``) says "no significant skill" even
+when it beats others (a baseline fitting noise is worse than climatology). Each test stands alone (no correction
+for testing several baselines).
 
 ``verdicts(model_losses, baseline_losses, horizon, seed)`` is the whole computation; ``job_verdicts`` feeds it
 a job's forecasts.
@@ -38,6 +40,8 @@ from trainer.metrics import finite_or_none, per_bar_losses
 from trainer.scoreboard import BASELINE_NAMES, HEADLINE_SCORES, SCORE_LABELS, SKILL_SCORES, baseline
 
 LEVEL = 0.05
+#: The no-skill forecast: a model not significantly better than it has no skill, whatever else it beats.
+REFERENCE = "climatology"
 BOOTSTRAP_REPS = 1000
 CONFIDENCE = 0.95
 
@@ -166,7 +170,9 @@ def _fixed(value: float | None) -> str:
 def headline(kind: str, tests: dict[str, dict[str, dict]], level: float = LEVEL) -> dict | None:
     """The headline verdict ``kind`` ("direction" or "distribution") over the baselines in ``tests`` that
     ``HEADLINE_SCORES[kind]`` judges it on: ``outcome`` ("beats_all", "beats_some", "beats_none"), the baselines
-    it is ``better_than`` / ``no_difference`` / ``worse_than``, and ``text``. None when no baseline applies."""
+    it is ``better_than`` / ``no_difference`` / ``worse_than``, ``skill`` (False when it does not beat ``REFERENCE``,
+    the no-skill forecast: then the text says "no significant skill" whatever else it beats), and ``text``. None
+    when no baseline applies."""
     judged = {name: score for name, score in HEADLINE_SCORES[kind].items() if score in tests.get(name, {})}
     if not judged:
         return None
@@ -175,13 +181,16 @@ def headline(kind: str, tests: dict[str, dict[str, dict]], level: float = LEVEL)
         groups[tests[name][score]["verdict"]].append(name)
     n, better = len(judged), groups["better"]
     outcome = "beats_all" if len(better) == n else "beats_some" if better else "beats_none"
+    # Beating a baseline that is itself worse than climatology (a model fitting noise) is no skill.
+    skill = REFERENCE not in judged or REFERENCE in better
     subject = "Direction (p_up)" if kind == "direction" else "Distribution"
     on = "log loss (accuracy vs the majority rule)" if kind == "direction" else "CRPS"
     labels = lambda names: ", ".join(_label(x) for x in names)  # noqa: E731
     if outcome == "beats_all":
         text = f"{subject}: beats all {n} baselines on {on}, significantly at {level:.0%}"
     elif outcome == "beats_some":
-        text = f"{subject}: beats {len(better)} of {n} baselines on {on} at {level:.0%} ({labels(better)})"
+        text = (f"{subject}: {'' if skill else f'no significant skill (not better than {_label(REFERENCE)}); '}"
+                f"beats {len(better)} of {n} baselines on {on} at {level:.0%} ({labels(better)})")
     else:
         text = f"{subject}: no significant skill; beats none of the {n} baselines on {on} at {level:.0%}"
     if groups["worse"]:
@@ -189,7 +198,7 @@ def headline(kind: str, tests: dict[str, dict[str, dict]], level: float = LEVEL)
     if groups["no_difference"] and outcome != "beats_all":
         text += f"; no significant difference from {labels(groups['no_difference'])}"
     return {
-        "outcome": outcome, "better_than": better, "no_difference": groups["no_difference"],
+        "outcome": outcome, "skill": skill, "better_than": better, "no_difference": groups["no_difference"],
         "worse_than": groups["worse"], "scores": judged, "text": text,
     }
 

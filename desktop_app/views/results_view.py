@@ -195,7 +195,9 @@ class ResultsView:
         for kind in HEADLINES:
             verdict = headline.get(kind) or {}
             dpg.set_value(f"rv_verdict_{kind}", f"{verdict['text']}." if verdict.get("text") else "")
-            dpg.configure_item(f"rv_verdict_{kind}", color=OUTCOME_COLOURS.get(verdict.get("outcome"), theme.TEXT))
+            # Red when it beats nothing or only baselines worse than climatology (``skill`` false: no skill).
+            outcome = "beats_none" if verdict.get("skill") is False else verdict.get("outcome")
+            dpg.configure_item(f"rv_verdict_{kind}", color=OUTCOME_COLOURS.get(outcome, theme.TEXT))
 
     @staticmethod
     def _table(pooled: dict[str, Any]) -> None:
