@@ -12,8 +12,8 @@ from desktop_app.panels.results import job_duration_s
 from trainer.key_figures import KEY_FIGURES
 
 #: Headline verdict outcomes, best first (``trainer.verdicts.headline``), for sorting.
-OUTCOME_RANK = {"beats_all": 0, "beats_some": 1, "beats_none": 2}
-OUTCOME_TEXT = {"beats_all": "beats all", "beats_some": "beats some", "beats_none": "beats none"}
+OUTCOME_RANK = {"beats_all": 0, "beats_some": 1, "no_skill": 2, "beats_none": 3}
+OUTCOME_TEXT = {"beats_all": "beats all", "beats_some": "beats some", "no_skill": "no skill", "beats_none": "beats none"}
 
 
 @dataclass(frozen=True)

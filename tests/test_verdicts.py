@@ -17,13 +17,14 @@ from sklearn.metrics import log_loss
 from trainer.baselines import forecast_baselines
 from trainer.config import TrainingConfig
 from trainer.data.store import load_dataset
+from trainer.distributions import Forecast
 from trainer.direction_baselines import direction_inputs, fit_models, forecast_direction
 from trainer.features import build_samples
 from trainer.metrics import per_bar_losses
 from trainer.scoreboard import BASELINE_NAMES, DIRECTION_BASELINES, baseline
 from trainer.train import run_job
 from trainer import verdicts as verdicts_module
-from trainer.verdicts import diebold_mariano, hac_lags, verdicts
+from trainer.verdicts import diebold_mariano, hac_lags, job_verdicts, verdicts
 
 
 def ar1(rng: np.random.Generator, n: int, phi: float, scale: float = 1.0) -> np.ndarray:
@@ -76,12 +77,31 @@ def test_beating_only_a_baseline_worse_than_climatology_is_no_skill() -> None:
     result = verdicts({"log_loss": model}, {"climatology": {"log_loss": climatology}, "gbm": {"log_loss": noisy_fit}},
                       horizon=1, seed=0, reps=100)
     headline = result["headline"]["direction"]
-    assert headline["outcome"] == "beats_some" and headline["better_than"] == ["gbm"]
-    assert not headline["skill"]
+    assert headline["outcome"] == "no_skill" and headline["better_than"] == ["gbm"]
     assert headline["text"].startswith("Direction (p_up): no significant skill (not better than Climatology); beats 1 of 2")
     skilled = verdicts({"log_loss": climatology - 0.01}, {"climatology": {"log_loss": climatology}}, horizon=1, seed=0,
                        reps=100)["headline"]["direction"]
-    assert skilled["skill"] and "no significant skill" not in skilled["text"]
+    assert skilled["outcome"] == "beats_all" and "no significant skill" not in skilled["text"]
+
+
+def test_a_constant_p_up_per_fold_is_no_direction_skill() -> None:
+    """A base rate nearer the truth than climatology's frequency beats it, and a noisy boosted model, on log loss:
+    still no direction signal, so the headline says no skill (fresh-user report: a random walk judged skilled)."""
+    rng = np.random.default_rng(12)
+    n = 3000
+    up = rng.random(n) < 0.5
+    y = np.where(up, 0.01, -0.01)
+    model = Forecast.from_params("gaussian", np.zeros(n), np.full(n, 0.01), p_up=np.r_[np.full(n // 2, 0.50),
+                                                                                       np.full(n - n // 2, 0.51)])
+    baselines = {"climatology": Forecast.from_params("gaussian", np.zeros(n), np.full(n, 0.01), p_up=np.full(n, 0.58)),
+                 "gbm": np.clip(0.5 + 0.2 * rng.standard_normal(n), 0.01, 0.99)}
+    by_fold = job_verdicts(model, baselines, y, horizon=1, seed=0, fold_lengths=[n // 2, n - n // 2])
+    direction = by_fold["headline"]["direction"]
+    assert {"climatology", "gbm"} <= set(direction["better_than"])
+    assert direction["outcome"] == "no_skill"
+    assert direction["text"].startswith("Direction (p_up): no significant skill (p_up is one constant per fold")
+    # Varying within a block is a signal to be judged: the same p_up as one block is not constant.
+    assert job_verdicts(model, baselines, y, horizon=1, seed=0)["headline"]["direction"]["outcome"] == "beats_all"
 
 
 def test_same_seed_same_interval_other_seed_another() -> None:
@@ -191,7 +211,7 @@ def test_shuffled_candles_get_no_significant_direction_skill(shuffled_job: Path)
         if score in ("log_loss", "brier"):
             assert test["verdict"] in ("no_difference", "worse"), test
     direction = verdict["headline"]["direction"]
-    assert not direction["skill"] and "no significant skill" in direction["text"], direction
+    assert direction["outcome"] in ("beats_none", "no_skill") and "no significant skill" in direction["text"], direction
 
 
 @pytest.mark.slow

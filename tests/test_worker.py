@@ -97,7 +97,7 @@ def test_completed_job_end_to_end(tmp_path: Path, real_slice: int) -> None:
     # The compact verdicts: the same headlines and verdict words as metrics.json's full tests.
     full = metrics["pooled"]["verdicts"]
     assert terminal["verdicts"]["headline"]["direction"]["text"] == full["headline"]["direction"]["text"]
-    assert terminal["verdicts"]["headline"]["distribution"]["outcome"] in ("beats_all", "beats_some", "beats_none")
+    assert terminal["verdicts"]["headline"]["distribution"]["outcome"] in ("beats_all", "beats_some", "no_skill", "beats_none")
     assert terminal["verdicts"]["tests"]["garch"]["crps"]["verdict"] == full["tests"]["garch"]["crps"]["verdict"]
     assert metrics["pooled"]["n"] == metrics["folds"][0]["test"]["n"] > 500
     for name in ("dir", "model", "metrics", "predictions", "report", "config", "log"):

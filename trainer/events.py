@@ -140,7 +140,7 @@ class TrainingCompleted(_Base):
     """The job finished: pooled ``metrics`` (``metrics.json``), ``artifacts`` paths, ``duration_s`` seconds, and
     the compact ``verdicts``: ``{headline: {direction, distribution: {outcome, text} | null}, tests: {baseline:
     {score: {verdict, t, p, skill}}}}`` (``trainer.verdicts.compact``; the full tests are in
-    ``metrics.pooled.verdicts``). ``outcome`` is ``beats_all``, ``beats_some`` or ``beats_none``; ``verdict``
+    ``metrics.pooled.verdicts``). ``outcome`` is ``beats_all``, ``beats_some``, ``no_skill`` or ``beats_none``; ``verdict``
     is ``better``, ``no_difference`` or ``worse`` (at 5 %)."""
 
     metrics: dict[str, Any]

@@ -348,7 +348,8 @@ def run_job(
         }
         base_blocks = {name: evaluate_baseline(value, y_all) for name, value in pooled_baselines.items()}
         # The folds' test blocks are consecutive, so the pooled bars are one time series for the tests.
-        verdicts = job_verdicts(model_forecast, pooled_baselines, y_all, config.forecast_horizon, config.seed)
+        verdicts = job_verdicts(model_forecast, pooled_baselines, y_all, config.forecast_horizon, config.seed,
+                                [len(o.y) for o in outcomes])
     metrics = {
         "pooled": {
             "n": len(y_all),

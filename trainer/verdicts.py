@@ -20,8 +20,9 @@ Accuracy is tested as its loss, the 0/1 error, against the majority rule; the mo
 standard error next to the majority rate. Two headline verdicts sum up (``trainer.scoreboard.HEADLINE_SCORES``):
 the distribution on CRPS against the distribution baselines, p_up on log loss against every baseline with a
 probability (accuracy against the majority rule): "beats_all", "beats_some" or "beats_none" of them,
-significantly at 5 %; a headline that does not beat climatology (``REFERENCE``) says "no significant skill" even
-when it beats others (a baseline fitting noise is worse than climatology). Each test stands alone (no correction
+significantly at 5 %, or "no_skill": it beats some but not climatology (``REFERENCE``; a baseline fitting noise
+is worse than climatology), or its p_up is one constant per fold (a base rate, which may beat climatology's
+frequency by its shrinkage but carries no direction signal). Each test stands alone (no correction
 for testing several baselines).
 
 ``verdicts(model_losses, baseline_losses, horizon, seed)`` is the whole computation; ``job_verdicts`` feeds it
@@ -167,12 +168,14 @@ def _fixed(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.4f}"
 
 
-def headline(kind: str, tests: dict[str, dict[str, dict]], level: float = LEVEL) -> dict | None:
+def headline(kind: str, tests: dict[str, dict[str, dict]], level: float = LEVEL,
+             p_up_constant: bool = False) -> dict | None:
     """The headline verdict ``kind`` ("direction" or "distribution") over the baselines in ``tests`` that
-    ``HEADLINE_SCORES[kind]`` judges it on: ``outcome`` ("beats_all", "beats_some", "beats_none"), the baselines
-    it is ``better_than`` / ``no_difference`` / ``worse_than``, ``skill`` (False when it does not beat ``REFERENCE``,
-    the no-skill forecast: then the text says "no significant skill" whatever else it beats), and ``text``. None
-    when no baseline applies."""
+    ``HEADLINE_SCORES[kind]`` judges it on: ``outcome``, the baselines it is ``better_than`` / ``no_difference`` /
+    ``worse_than``, and ``text``. ``outcome`` is "beats_all", "beats_some", "beats_none", or "no_skill" when it
+    beats some but not ``REFERENCE`` (the no-skill forecast: beating a baseline that fits noise is no skill) or,
+    for the direction, when ``p_up_constant`` (one p_up per fold: a base rate, no direction signal, whatever it
+    beats). None when no baseline applies."""
     judged = {name: score for name, score in HEADLINE_SCORES[kind].items() if score in tests.get(name, {})}
     if not judged:
         return None
@@ -180,17 +183,25 @@ def headline(kind: str, tests: dict[str, dict[str, dict]], level: float = LEVEL)
     for name, score in judged.items():
         groups[tests[name][score]["verdict"]].append(name)
     n, better = len(judged), groups["better"]
-    outcome = "beats_all" if len(better) == n else "beats_some" if better else "beats_none"
-    # Beating a baseline that is itself worse than climatology (a model fitting noise) is no skill.
-    skill = REFERENCE not in judged or REFERENCE in better
+    constant = kind == "direction" and p_up_constant
+    if not better:
+        outcome = "beats_none"
+    elif constant or (REFERENCE in judged and REFERENCE not in better):
+        outcome = "no_skill"
+    else:
+        outcome = "beats_all" if len(better) == n else "beats_some"
     subject = "Direction (p_up)" if kind == "direction" else "Distribution"
     on = "log loss (accuracy vs the majority rule)" if kind == "direction" else "CRPS"
     labels = lambda names: ", ".join(_label(x) for x in names)  # noqa: E731
+    beats = f"beats {len(better)} of {n} baselines on {on} at {level:.0%} ({labels(better)})"
     if outcome == "beats_all":
         text = f"{subject}: beats all {n} baselines on {on}, significantly at {level:.0%}"
     elif outcome == "beats_some":
-        text = (f"{subject}: {'' if skill else f'no significant skill (not better than {_label(REFERENCE)}); '}"
-                f"beats {len(better)} of {n} baselines on {on} at {level:.0%} ({labels(better)})")
+        text = f"{subject}: {beats}"
+    elif outcome == "no_skill":
+        why = ("p_up is one constant per fold, a base rate: no direction signal" if constant
+               else f"not better than {_label(REFERENCE)}")
+        text = f"{subject}: no significant skill ({why}); {beats}"
     else:
         text = f"{subject}: no significant skill; beats none of the {n} baselines on {on} at {level:.0%}"
     if groups["worse"]:
@@ -198,7 +209,7 @@ def headline(kind: str, tests: dict[str, dict[str, dict]], level: float = LEVEL)
     if groups["no_difference"] and outcome != "beats_all":
         text += f"; no significant difference from {labels(groups['no_difference'])}"
     return {
-        "outcome": outcome, "skill": skill, "better_than": better, "no_difference": groups["no_difference"],
+        "outcome": outcome, "better_than": better, "no_difference": groups["no_difference"],
         "worse_than": groups["worse"], "scores": judged, "text": text,
     }
 
@@ -210,13 +221,14 @@ def verdicts(
     seed: int,
     reps: int = BOOTSTRAP_REPS,
     level: float = LEVEL,
+    p_up_constant: bool = False,
 ) -> dict:
     """Test the model against every baseline on every score both have (module doc).
 
     ``model_losses``: score -> (n,) float64 per-bar losses of the model (``metrics.per_bar_losses`` keys:
     crps, nll, log_loss, brier, accuracy = 0/1 error), bars in time order; ``baseline_losses``: baseline name ->
     score -> (n,) losses on the same bars (only the scores a baseline is tested on); ``horizon``: h in bars;
-    ``seed``: the bootstrap's seed.
+    ``seed``: the bootstrap's seed; ``p_up_constant``: the model's p_up is one constant per fold (``headline``).
 
     Returns a JSON-ready dict: ``level``, ``hac_lags``, ``block_length``, ``bootstrap_reps``, ``seed``, ``n``;
     ``tests``: name -> score -> {model, baseline (mean losses), diff (mean d), diff_ci_low, diff_ci_high, t, p,
@@ -253,7 +265,7 @@ def verdicts(
     out = {
         "level": level, "hac_lags": maxlags, "block_length": block, "bootstrap_reps": reps, "seed": seed, "n": n,
         "tests": tests,
-        "headline": {kind: headline(kind, tests, level) for kind in ("direction", "distribution")},
+        "headline": {kind: headline(kind, tests, level, p_up_constant) for kind in ("direction", "distribution")},
     }
     if "accuracy" in model_losses:
         error, se = hac_mean(model_losses["accuracy"], maxlags)
@@ -264,10 +276,11 @@ def verdicts(
 
 
 def job_verdicts(model: Forecast, baselines: dict[str, Forecast | np.ndarray], y: np.ndarray, horizon: int,
-                 seed: int) -> dict:
+                 seed: int, fold_lengths: list[int] | None = None) -> dict:
     """``verdicts`` of a job's pooled test forecasts: the model's ``Forecast``, each registered baseline's
     ``Forecast`` (distribution) or p_up array (direction), the outcomes ``y`` ((n,) forward log returns, time
-    order). Each baseline is tested on the scores ``trainer.scoreboard`` lists for it."""
+    order), ``fold_lengths``: the bars of each fold's test block in order (default: one block), to tell a p_up
+    that is one constant per fold. Each baseline is tested on the scores ``trainer.scoreboard`` lists for it."""
     model_losses = per_bar_losses(y, model.p_up, model)
     baseline_losses: dict[str, dict[str, np.ndarray]] = {}
     for name, forecast in baselines.items():
@@ -276,8 +289,10 @@ def job_verdicts(model: Forecast, baselines: dict[str, Forecast | np.ndarray], y
         else:
             losses = per_bar_losses(y, forecast)
         baseline_losses[name] = {s: losses[s] for s in baseline(name).scores}
+    blocks = np.split(model.p_up, np.cumsum(fold_lengths or [len(y)])[:-1])
+    constant = all(np.ptp(block) == 0 for block in blocks if len(block))
     with threadpool_limits(1):  # small BLAS products: extra threads only wait for a core (see direction_baselines)
-        return verdicts(model_losses, baseline_losses, horizon, seed)
+        return verdicts(model_losses, baseline_losses, horizon, seed, p_up_constant=constant)
 
 
 def compact(result: dict) -> dict:

@@ -23,7 +23,7 @@ METRICS: tuple[tuple[str, str, str, MetricRow | None], ...] = (
     ("up_rate", "Up rate (observed)", "{:.3f}", None),
 )
 #: Headline verdict colours by outcome (``trainer.verdicts.headline``).
-OUTCOME_COLOURS = {"beats_all": theme.GREEN, "beats_some": theme.YELLOW, "beats_none": theme.RED}
+OUTCOME_COLOURS = {"beats_all": theme.GREEN, "beats_some": theme.YELLOW, "no_skill": theme.RED, "beats_none": theme.RED}
 #: A baseline cell where the model is worse than that baseline on that metric.
 WORSE = theme.RED
 HEADLINES = ("direction", "distribution")
@@ -195,9 +195,7 @@ class ResultsView:
         for kind in HEADLINES:
             verdict = headline.get(kind) or {}
             dpg.set_value(f"rv_verdict_{kind}", f"{verdict['text']}." if verdict.get("text") else "")
-            # Red when it beats nothing or only baselines worse than climatology (``skill`` false: no skill).
-            outcome = "beats_none" if verdict.get("skill") is False else verdict.get("outcome")
-            dpg.configure_item(f"rv_verdict_{kind}", color=OUTCOME_COLOURS.get(outcome, theme.TEXT))
+            dpg.configure_item(f"rv_verdict_{kind}", color=OUTCOME_COLOURS.get(verdict.get("outcome"), theme.TEXT))
 
     @staticmethod
     def _table(pooled: dict[str, Any]) -> None:
