@@ -266,8 +266,8 @@ def test_data_problems_and_a_killed_worker_read_as_sentences(launch, candlecast_
     probe = app.wait("the error window", lambda p: p["phase"] == "failed" and p["items"]["err_window"]["shown"])
     items = probe["items"]
     assert items["err_message"]["value"].startswith(
-        "Too few samples for 5-fold walk-forward CV: the data give 268 samples, it needs at least 376; use 3 CV folds "
-        "or fewer, use a shorter lookback or horizon, or import more candles."), items["err_message"]
+        "Too few samples for 5-fold walk-forward CV: the data give 268 samples, it needs at least 376; use at most 3 CV "
+        "folds, use a shorter lookback or horizon, or import more candles."), items["err_message"]
     assert not items["err_details"]["shown"] and not items["err_retry"]["shown"]
     assert items["err_where"]["value"].startswith("stage data · DataError")
     assert items["cp_message"]["value"] == "Training failed – the error window says why"

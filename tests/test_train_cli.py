@@ -143,7 +143,7 @@ def test_unreadable_data_file_is_a_one_line_error(tmp_path: Path) -> None:
     "rows, options, message",
     [
         (200, [], "fold 1: test block has 18 samples (need 20)"),
-        (300, [*TINY, "--forecast-horizon", "400"], "horizon 400 need"),
+        (300, [*TINY, "--forecast-horizon", "400"], "needs 432 consecutive bars (feature warm-up 24 + lookback 8 + horizon 400)"),
     ],
     ids=["too-short-for-five-folds", "horizon-longer-than-the-data"],
 )
