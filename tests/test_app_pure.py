@@ -167,6 +167,16 @@ def test_problem_fields_maps_locations() -> None:
     }
 
 
+def test_a_dialog_names_the_field_the_server_asks_for_as_its_own() -> None:
+    asks = m.Problem(422, "Unprocessable Content", "/x/candles.csv: no symbol in the file or its name; give the symbol "
+                     "(e.g. BTCUSDT) in the request's symbol field", errors=(("body.symbol", "…"),))
+    assert asks.in_form({"symbol": "Symbol"}) == ("/x/candles.csv: no symbol in the file or its name; give the symbol "
+                                                  "(e.g. BTCUSDT) in the Symbol field above")
+    assert asks.in_form({"timeframe": "Timeframe"}) == asks.plain()  # a field the dialog lacks keeps the API's words
+    plain = m.Problem(422, "Unprocessable Content", "/x/notes.csv: no time column")
+    assert plain.in_form({"symbol": "Symbol"}) == "/x/notes.csv: no time column"
+
+
 # ---------------------------------------------------------------- predictions → plot series
 
 

@@ -212,6 +212,8 @@ def test_data_problems_and_a_killed_worker_read_as_sentences(launch, candlecast_
     short = tmp_path / "SHORTUSDT-1h.csv"
     stamps = (candles["open_time"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
     candles.assign(timestamp=stamps)[["timestamp", "open", "high", "low", "close", "volume"]].to_csv(short, index=False)
+    no_symbol = tmp_path / "candles.csv"
+    no_symbol.write_text(short.read_text())
     not_candles = tmp_path / "notes.csv"
     not_candles.write_text("when,what\nmonday,nothing\n")
     write_layout(candlecast_home, params={"epochs": 200, "cv_folds": 2, "lookback": 8})
@@ -248,6 +250,11 @@ def test_data_problems_and_a_killed_worker_read_as_sentences(launch, candlecast_
     refused = app.wait("the refusal", lambda p: p["items"]["imp_summary"]["value"].startswith("Import failed"))
     summary = refused["items"]["imp_summary"]["value"]
     assert summary.startswith(f"Import failed: {not_candles}: ") and "422" not in summary and "Unprocessable" not in summary
+    app.type_into(probe["items"]["imp_path"], str(no_symbol))  # the dialog's own Symbol field, not the API's
+    app.click(probe["items"]["imp_go"])
+    asked = app.wait("the symbol refusal", lambda p: p["items"]["imp_summary"]["value"].endswith("field above"))
+    assert asked["items"]["imp_summary"]["value"] == (f"Import failed: {no_symbol}: no symbol in the file or its name; "
+                                                      "give the symbol (e.g. BTCUSDT) in the Symbol field above")
     app.type_into(probe["items"]["imp_path"], str(short))
     app.click(probe["items"]["imp_go"])
     imported = app.wait("the report", lambda p: p["items"]["imp_summary"]["value"].startswith("Imported"))

@@ -139,6 +139,18 @@ def test_unreadable_data_file_is_a_one_line_error(tmp_path: Path) -> None:
     assert proc.stderr.count("candlecast: error:") == 1 and f"error: --data {path}: the file is empty" in proc.stderr
 
 
+def test_a_data_file_without_a_symbol_asks_for_the_symbol_option(tmp_path: Path) -> None:
+    """The importer asks for the symbol; ``candlecast train`` names it as its own option, as ``import`` does."""
+    path = tmp_path / "candles.csv"
+    rows = "".join(f"{1704067200 + 3600 * i},{100 + i},{102 + i},{99 + i},{101 + i},{10 + i}\n" for i in range(100))
+    path.write_text("timestamp,open,high,low,close,volume\n" + rows)
+    proc = candlecast("train", *TINY, "--data", str(path))
+    assert proc.returncode == 2 and error_line(proc.stderr) == (
+        f"candlecast: error: --data {path}: no symbol in the file or its name; give the symbol (e.g. BTCUSDT) "
+        "with --symbol"
+    )
+
+
 @pytest.mark.parametrize(
     "rows, options, message",
     [

@@ -10,6 +10,7 @@ from typing import Any
 
 import dearpygui.dearpygui as dpg
 
+from desktop_app import form
 from desktop_app import messages as m
 from desktop_app.controller import Action, State, allowed_actions
 from desktop_app.panels.run import Phase
@@ -186,6 +187,8 @@ class ImportDialog:
     """Import data…: a path (typed or picked in a file dialog), optional symbol and timeframe, then the report."""
 
     WIDTH, HEIGHT, SHORT = 700, 560, 280  # SHORT until a report is there to read
+    #: The request fields the dialog has, by their labels (a refusal that asks for one names and marks it).
+    LABELS = {"symbol": "Symbol", "timeframe": "Timeframe"}
 
     def __init__(self, dispatch: Callable[..., None]) -> None:
         self._dispatch = dispatch
@@ -205,10 +208,10 @@ class ImportDialog:
                         dpg.add_input_text(tag="imp_path", width=-100, hint="/path/to/candles.csv")
                         dpg.add_button(label="Browse…", width=92, callback=lambda: dpg.show_item("imp_file_dialog"))
                 with dpg.table_row():
-                    dpg.add_text("Symbol")
+                    dpg.add_text("Symbol", tag="imp_label_symbol")
                     dpg.add_input_text(tag="imp_symbol", width=160, hint="from the file", uppercase=True, no_spaces=True)
                 with dpg.table_row():
-                    dpg.add_text("Timeframe")
+                    dpg.add_text("Timeframe", tag="imp_label_timeframe")
                     dpg.add_combo(["from the file", *TIMEFRAME_SECONDS], default_value="from the file", tag="imp_timeframe",
                                   width=160)
             with dpg.group(horizontal=True):
@@ -262,8 +265,11 @@ class ImportDialog:
             return
         dpg.configure_item("imp_window", show=True)
         dpg.delete_item("imp_notes", children_only=True)
+        asked = form.problem_fields(importing.problem.errors) if importing.problem is not None else {}
+        for name in self.LABELS:
+            dpg.configure_item(f"imp_label_{name}", color=theme.RED if name in asked else theme.TEXT)
         if importing.problem is not None:
-            dpg.set_value("imp_summary", f"Import failed: {importing.problem.plain()}")
+            dpg.set_value("imp_summary", f"Import failed: {importing.problem.in_form(self.LABELS)}")
             dpg.configure_item("imp_summary", color=theme.RED)
             dpg.configure_item("imp_report", show=False)
             return
