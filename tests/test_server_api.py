@@ -154,6 +154,26 @@ def test_invalid_fields_are_422_with_field_errors(client, body, loc) -> None:
     assert problem["errors"][0]["loc"] == loc
 
 
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"typo_field": 1}, "invalid body field typo_field: unknown field; allowed: symbol, timeframe, batch_size, "),
+        ({"epoch": 3}, "invalid body field epoch: unknown field; did you mean epochs?"),
+        ({"epochs": "3"}, "invalid body field epochs: must be an integer"),
+        ({"epochs": 0}, "invalid body field epochs: must be at least 1"),
+        ({"cv_folds": 21}, "invalid body field cv_folds: must be at most 20"),
+        ({"learning_rate": 0}, "invalid body field learning_rate: must be greater than 0"),
+        ({"learning_rate": "0.01"}, "invalid body field learning_rate: must be a number"),
+        ({"use_cv": "yes"}, "invalid body field use_cv: must be true or false"),
+        ({"symbol": 3}, "invalid body field symbol: must be a string"),
+        ({"distribution": "normal"}, "invalid body field distribution: must be 'gaussian', 'student_t' or 'laplace'"),
+    ],
+)
+def test_validation_messages_are_in_the_user_s_words(client, body, detail) -> None:
+    problem = assert_problem(start(client, body), 422)
+    assert problem["detail"].startswith(detail) and "Input should" not in problem["detail"], problem["detail"]
+
+
 def test_several_errors_are_all_listed(client) -> None:
     problem = assert_problem(start(client, {"epochs": -1, "seed": -1, "bogus": 1}), 422)
     assert {tuple(e["loc"]) for e in problem["errors"]} == {("body", "epochs"), ("body", "seed"), ("body", "bogus")}

@@ -98,7 +98,7 @@ def test_summary_table_in_a_new_job_folder(candlecast_home: Path) -> None:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--epochs", "0"], "--epochs: Input should be greater than or equal to 1"),
+        (["--epochs", "0"], "--epochs: must be at least 1"),
         (["--symbol", "??"], "--symbol:"),
         (["--dataset", "ETHUSDT-1h", "--symbol", "ETHUSDT"], "no dataset"),
         (["--device", "cuda"], "CUDA"),
