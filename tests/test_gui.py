@@ -19,6 +19,7 @@ import requests
 
 from desktop_app.panels.results import job_duration_s
 from desktop_app.views.dialogs import WRAP_INDENT
+from desktop_app.views.status_bar import HEIGHT as STATUS_BAR_HEIGHT
 from trainer.scoreboard import BASELINE_NAMES, SUMMARY_ROWS
 from gui_harness import DEFAULT_VIEWPORT, ARTIFACTS, GuiApp, distinct_colours, missing_tools, write_layout, xvfb
 
@@ -169,11 +170,14 @@ def train_pixels(path: Path, region: dict[str, float]) -> int:
 @pytest.mark.slow
 def test_a_one_epoch_job_in_the_default_window(launch, candlecast_home: Path) -> None:
     """The default window fits a 1366×768 screen; a job of one epoch per fold still draws its loss points; after the
-    last fold the bar says what runs (not ETA 0:00); "completed in" is the job's own duration_s."""
-    write_layout(candlecast_home, params={**TINY, "epochs": 1})
+    last fold the bar says what runs (not ETA 0:00); "completed in" is the job's own duration_s. The control panel's
+    Advanced section is open: Start and Stop stay in view above it."""
+    write_layout(candlecast_home, params={**TINY, "epochs": 1}, show_advanced=True)
     app = launch("one-epoch")
     probe = app.wait("the window, REST and WebSocket", ready)
     assert probe["viewport"]["width"] <= 1280 and probe["viewport"]["height"] <= 720, probe["viewport"]
+    start = probe["start_button"]
+    assert 0 < start["y"] and start["y"] + start["height"] <= probe["viewport"]["height"] - STATUS_BAR_HEIGHT, start
     assert_not_blank(app.screenshot("1-default-window"))
 
     app.click(probe["start_button"])
@@ -259,6 +263,10 @@ def test_data_problems_and_a_killed_worker_read_as_sentences(launch, candlecast_
     app.click(probe["items"]["imp_go"])
     imported = app.wait("the report", lambda p: p["items"]["imp_summary"]["value"].startswith("Imported"))
     assert imported["items"]["imp_summary"]["value"].startswith("Imported SHORTUSDT-1h: 300 candles")
+    shown = after(app)  # the dialog moved to fit: it ends above the status bar, its report scrolls inside
+    window = shown["items"]["imp_window"]
+    assert window["height"] > 400 and window["y"] + window["height"] <= shown["viewport"]["height"] - STATUS_BAR_HEIGHT, \
+        window
     assert_not_blank(app.screenshot("2-import-report"))
     stored = requests.get(f"{url}/datasets", timeout=30).json()["datasets"]
     assert [d["rows"] for d in stored if d["id"] == "SHORTUSDT-1h"] == [300]
