@@ -23,7 +23,7 @@ PROBED = ("cp_symbol", "cp_batch_size", "cp_error_symbol", "cp_error_batch_size"
           "err_where", "err_details", "err_retry", "err_close", "rv_title", "tv_fig_elapsed_s", "cp_cv_folds",
           "imp_symbol", "imp_close", "tab_jobs", "jv_compare", "cmp_window", "cmp_title", "rv_next_text",
           "rv_next_refresh", "content_pane", "tab_sweeps", "sw_space_learning_rate", "sw_trials", "sw_ray", "sw_start",
-          "sw_stop", "sw_open_best", "tv_plot")
+          "sw_stop", "sw_open_best", "tv_plot", "imp_window")
 
 
 class Probe:
@@ -64,6 +64,8 @@ class Probe:
 def _item(dpg: Any, tag: str) -> dict[str, Any]:
     state = dpg.get_item_state(tag)  # some items (windows, menus) have no rectangle or no visibility
     (x, y), (w, h) = state.get("rect_min", (0, 0)), state.get("rect_size", (0, 0))
+    if dpg.get_item_type(tag) == "mvAppItemType::mvWindowAppItem":  # a window: where it is and its size
+        (x, y), w, h = dpg.get_item_pos(tag), dpg.get_item_width(tag), dpg.get_item_height(tag)
     value = dpg.get_value(tag)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         value = None  # text and whole numbers (the inputs the tests type into); not check boxes or lists

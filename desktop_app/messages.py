@@ -12,8 +12,12 @@ any other class).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+#: How the API asks for a request field (``embedded_server.datasets._refusal``): a dialog names its own field.
+_REQUEST_FIELD = re.compile(r" in the request's (?P<field>\w+) field$")
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,15 @@ class Problem:
         """One line for the user: ``"409 Conflict: job already finished"`` or the network error."""
         head = f"{self.status} {self.title}" if self.status else self.title
         return f"{head}: {self.detail}" if self.detail and self.detail != self.title else head
+
+    def in_form(self, labels: dict[str, str]) -> str:
+        """``plain()`` for a dialog: a request field the server asks to fill (``"... in the request's symbol
+        field"``, ``embedded_server.datasets``) named as the dialog's field labelled ``labels[field]``."""
+        text = self.plain()
+        match = _REQUEST_FIELD.search(text)
+        if match is None or match["field"] not in labels:
+            return text
+        return f"{text[: match.start()]} in the {labels[match['field']]} field above"
 
     def plain(self) -> str:
         """The problem in the user's words: the server's ``detail`` (else its title) without the HTTP status

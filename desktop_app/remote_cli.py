@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,11 @@ def predict_table(result: dict[str, Any]) -> str:
     return head + "\n" + _table(header, rows)
 
 
+#: Characters of the "why it ended" column: a longer reason is cut at a word, with an ellipsis (``GET /jobs/ID``
+#: has it whole).
+WHY_WIDTH = 80
+
+
 def jobs_table(listing: dict[str, Any]) -> str:
     """A ``GET /jobs?include=metrics`` page as a text table."""
     keys = ["direction", "distribution", "crps_skill_garch", "log_loss_skill_conditional", "ece"]
@@ -112,7 +118,7 @@ def jobs_table(listing: dict[str, Any]) -> str:
             job["job_id"], job["status"], job["symbol"], job["timeframe"], _fmt(job.get("horizon")),
             _fmt(job.get("model")), *(_fmt(figures.get(k), k in SIGNED_FIGURES) for k in keys),
             _fmt(job.get("duration_s")),
-            (ended_because(job) or "")[:60],
+            textwrap.shorten(ended_because(job) or "", WHY_WIDTH, placeholder=" …"),
         ])
     footer = f"{listing['count']} of {listing['total']} job(s) from offset {listing['offset']}"
     return _table(header, rows) + "\n" + footer

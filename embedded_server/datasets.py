@@ -18,6 +18,7 @@ from embedded_server.schemas import ImportedDataset, ImportRequest
 from trainer.config import TrainingConfig
 from trainer.data import catalog
 from trainer.data.sources import candle_sources
+from trainer.sample_window import bars_needed, bars_needed_words
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,30 @@ def dataset_problem(config: TrainingConfig) -> Problem | None:
         msg = f"dataset {config.dataset!r} holds {symbol} {timeframe} candles, not {config.symbol} {config.timeframe}"
         return Problem(422, msg, errors=[{"loc": ["body", "dataset"], "msg": msg}])
     return None
+
+
+def window_problem(config: TrainingConfig) -> Problem | None:
+    """A 422 when ``config``'s candles (resolved as ``dataset_problem`` found them) are too few for even one sample
+    of its lookback and horizon (``trainer.sample_window.bars_needed``), or None; on ``body.lookback``.
+
+    Cheap on purpose: it reads the dataset's stored row count (its catalog metadata), never the candles, so it is
+    a necessary condition only: gaps, and the samples the walk-forward folds need (``trainer.splits``, numpy: not
+    in the server process), are the worker's to judge. Resampled sources are left to the worker too.
+    """
+    symbol, timeframe, bundled_only = (
+        catalog.parse_dataset_id(config.dataset) if config.dataset else (config.symbol, config.timeframe, False)
+    )
+    sources = candle_sources(symbol, timeframe, bundled_only)
+    if not sources or sources[0].timeframe != timeframe:
+        return None
+    dataset_id = f"{'' if sources[0].stored else 'bundled:'}{symbol}-{timeframe}"
+    rows = (catalog.find_dataset(dataset_id) or {}).get("rows")
+    need = bars_needed(config.lookback, config.forecast_horizon)
+    if not isinstance(rows, int) or rows >= need:
+        return None
+    msg = (f"dataset {dataset_id!r} has {rows:,} bars; lookback {config.lookback} and horizon "
+           f"{config.forecast_horizon} need {bars_needed_words(config.lookback, config.forecast_horizon)}")
+    return Problem(422, msg, errors=[{"loc": ["body", "lookback"], "msg": msg}])
 
 
 def import_command(path: Path, symbol: str | None, timeframe: str | None) -> list[str]:

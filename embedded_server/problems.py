@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, TypeVar
 
@@ -71,18 +71,19 @@ def problem_response(
     return response
 
 
-def _message(error: Any) -> str:
-    """A pydantic error's message for a user (``trainer.config.error_message``), never a raw regex (a field with a
-    pattern says what it allows: ``schemas.matching``)."""
+def _message(error: Any, allowed: Sequence[str]) -> str:
+    """A pydantic error's message for a user (``trainer.config.error_message``; ``allowed``: the top-level fields,
+    for an unknown one), never a raw regex (a field with a pattern says what it allows: ``schemas.matching``)."""
     if error["type"] == "string_pattern_mismatch":
         return "not in the allowed form (see this field's pattern in /openapi.json)"
-    return error_message(error)
+    return error_message(error, allowed if len(error["loc"]) == 1 else ())
 
 
-def validation_problem(exc: ValidationError, where: str) -> Problem:
+def validation_problem(exc: ValidationError, where: str, allowed: Sequence[str] = ()) -> Problem:
     """A 422 listing each pydantic error as ``{loc: [where, field…], msg}`` (``where``: body, query, header); its
-    ``detail`` is one line naming the first field at fault and what is wrong with it."""
-    errors = [{"loc": [where, *(str(p) for p in e["loc"])], "msg": _message(e)} for e in exc.errors()]
+    ``detail`` is one line naming the first field at fault and what is wrong with it. ``allowed``: the model's
+    field names, offered for an unknown top-level field."""
+    errors = [{"loc": [where, *(str(p) for p in e["loc"])], "msg": _message(e, allowed)} for e in exc.errors()]
     first = errors[0]
     field = ".".join(first["loc"][1:])
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -95,7 +96,7 @@ def validate_model(model: type[M], data: Mapping[str, Any], where: str) -> M:
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
-        raise validation_problem(exc, where) from None
+        raise validation_problem(exc, where, list(model.model_fields)) from None
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from embedded_server.datasets import dataset_problem, import_dataset, list_datasets
+from embedded_server.datasets import dataset_problem, import_dataset, list_datasets, window_problem
 from embedded_server.job_manager import JOB_ID_PATTERN, ManagerClosed
 from embedded_server.job_store import JobRecord, utc_now
 from embedded_server.log_tail import tail_lines, tail_rotated
@@ -119,7 +119,7 @@ def start_training(body: TrainingStartRequest) -> tuple[StartAccepted, dict[str,
             f"Idempotency-Key must be 1..{MAX_IDEMPOTENCY_KEY} characters",
             errors=[{"loc": ["header", "Idempotency-Key"], "msg": "length out of range"}],
         )
-    problem = dataset_problem(body)
+    problem = dataset_problem(body) or window_problem(body)
     if problem:
         raise problem
     try:

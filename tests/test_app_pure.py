@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app import app, form, gui_test_probe
+from desktop_app import app, form, gui_test_probe, remote_cli
 from desktop_app import messages as m
 from desktop_app.panels.run import LossPoint
 from desktop_app.series import epoch_ticks, loss_segments, reduce_predictions, rolling_window
@@ -165,6 +165,29 @@ def test_problem_fields_maps_locations() -> None:
         "seed": "bad",
         "request": "no",
     }
+
+
+def test_candlecast_jobs_cuts_a_long_reason_at_a_word_with_an_ellipsis() -> None:
+    killed = ("the worker was killed by signal 9 (SIGKILL) without a final event: often the system ran out of "
+              "memory (check `dmesg`)")
+    job = {"job_id": "j1", "status": "failed", "symbol": "BTCUSDT", "timeframe": "1h", "horizon": 1, "model": "mlp",
+           "metrics": None, "duration_s": None, "error": killed, "stop_reason": None}
+    listing = {"jobs": [job, {**job, "job_id": "j2", "error": "stopped on request"}], "count": 2, "total": 2,
+               "offset": 0}
+    lines = remote_cli.jobs_table(listing).splitlines()
+    why = lines[1].rstrip().split("  ")[-1].strip()
+    assert why == "the worker was killed by signal 9 (SIGKILL) without a final event: often the …", why
+    assert len(why) <= remote_cli.WHY_WIDTH and lines[2].rstrip().endswith("  stopped on request")
+
+
+def test_a_dialog_names_the_field_the_server_asks_for_as_its_own() -> None:
+    asks = m.Problem(422, "Unprocessable Content", "/x/candles.csv: no symbol in the file or its name; give the symbol "
+                     "(e.g. BTCUSDT) in the request's symbol field", errors=(("body.symbol", "…"),))
+    assert asks.in_form({"symbol": "Symbol"}) == ("/x/candles.csv: no symbol in the file or its name; give the symbol "
+                                                  "(e.g. BTCUSDT) in the Symbol field above")
+    assert asks.in_form({"timeframe": "Timeframe"}) == asks.plain()  # a field the dialog lacks keeps the API's words
+    plain = m.Problem(422, "Unprocessable Content", "/x/notes.csv: no time column")
+    assert plain.in_form({"symbol": "Symbol"}) == "/x/notes.csv: no time column"
 
 
 # ---------------------------------------------------------------- predictions → plot series

@@ -24,7 +24,7 @@ def test_version() -> None:
     [
         (["train", "--timeframe", "7m"], "argument --timeframe: invalid choice: '7m'"),
         (["train", "--lookback", "abc"], "argument --lookback: invalid int value: 'abc'"),
-        (["train", "--cv-folds", "0"], "--cv-folds: Input should be greater than or equal to 1"),
+        (["train", "--cv-folds", "0"], "--cv-folds: must be at least 1"),
         (["train", "--symbol", "BTC/???"], "not an exchange symbol"),
         (["serve", "--port", "99999"], "port 99999 is outside 0..65535"),
         (["serve", "--port", "-1"], "port -1 is outside 0..65535"),

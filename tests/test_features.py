@@ -96,7 +96,7 @@ def test_scaler_is_fitted_on_training_windows_only(candles: pd.DataFrame) -> Non
 
 
 def test_too_short_data_is_a_clear_error(candles: pd.DataFrame) -> None:
-    with pytest.raises(DataError, match=r"need \d+ consecutive bars.*longest gap-free run has 50"):
+    with pytest.raises(DataError, match=r"needs \d+ consecutive bars \(feature warm-up .*longest gap-free run has 50"):
         build_samples(candles.iloc[:50], "1h", 32, 1)
     one_row, _ = validate_candles(candles.iloc[:1], "1h")
     with pytest.raises(DataError, match="no usable samples"):

@@ -19,6 +19,7 @@ import requests
 
 from desktop_app.panels.results import job_duration_s
 from desktop_app.views.dialogs import WRAP_INDENT
+from desktop_app.views.status_bar import HEIGHT as STATUS_BAR_HEIGHT
 from trainer.scoreboard import BASELINE_NAMES, SUMMARY_ROWS
 from gui_harness import DEFAULT_VIEWPORT, ARTIFACTS, GuiApp, distinct_colours, missing_tools, write_layout, xvfb
 
@@ -169,11 +170,14 @@ def train_pixels(path: Path, region: dict[str, float]) -> int:
 @pytest.mark.slow
 def test_a_one_epoch_job_in_the_default_window(launch, candlecast_home: Path) -> None:
     """The default window fits a 1366×768 screen; a job of one epoch per fold still draws its loss points; after the
-    last fold the bar says what runs (not ETA 0:00); "completed in" is the job's own duration_s."""
-    write_layout(candlecast_home, params={**TINY, "epochs": 1})
+    last fold the bar says what runs (not ETA 0:00); "completed in" is the job's own duration_s. The control panel's
+    Advanced section is open: Start and Stop stay in view above it."""
+    write_layout(candlecast_home, params={**TINY, "epochs": 1}, show_advanced=True)
     app = launch("one-epoch")
     probe = app.wait("the window, REST and WebSocket", ready)
     assert probe["viewport"]["width"] <= 1280 and probe["viewport"]["height"] <= 720, probe["viewport"]
+    start = probe["start_button"]
+    assert 0 < start["y"] and start["y"] + start["height"] <= probe["viewport"]["height"] - STATUS_BAR_HEIGHT, start
     assert_not_blank(app.screenshot("1-default-window"))
 
     app.click(probe["start_button"])
@@ -212,6 +216,8 @@ def test_data_problems_and_a_killed_worker_read_as_sentences(launch, candlecast_
     short = tmp_path / "SHORTUSDT-1h.csv"
     stamps = (candles["open_time"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
     candles.assign(timestamp=stamps)[["timestamp", "open", "high", "low", "close", "volume"]].to_csv(short, index=False)
+    no_symbol = tmp_path / "candles.csv"
+    no_symbol.write_text(short.read_text())
     not_candles = tmp_path / "notes.csv"
     not_candles.write_text("when,what\nmonday,nothing\n")
     write_layout(candlecast_home, params={"epochs": 200, "cv_folds": 2, "lookback": 8})
@@ -248,10 +254,19 @@ def test_data_problems_and_a_killed_worker_read_as_sentences(launch, candlecast_
     refused = app.wait("the refusal", lambda p: p["items"]["imp_summary"]["value"].startswith("Import failed"))
     summary = refused["items"]["imp_summary"]["value"]
     assert summary.startswith(f"Import failed: {not_candles}: ") and "422" not in summary and "Unprocessable" not in summary
+    app.type_into(probe["items"]["imp_path"], str(no_symbol))  # the dialog's own Symbol field, not the API's
+    app.click(probe["items"]["imp_go"])
+    asked = app.wait("the symbol refusal", lambda p: p["items"]["imp_summary"]["value"].endswith("field above"))
+    assert asked["items"]["imp_summary"]["value"] == (f"Import failed: {no_symbol}: no symbol in the file or its name; "
+                                                      "give the symbol (e.g. BTCUSDT) in the Symbol field above")
     app.type_into(probe["items"]["imp_path"], str(short))
     app.click(probe["items"]["imp_go"])
     imported = app.wait("the report", lambda p: p["items"]["imp_summary"]["value"].startswith("Imported"))
     assert imported["items"]["imp_summary"]["value"].startswith("Imported SHORTUSDT-1h: 300 candles")
+    shown = after(app)  # the dialog moved to fit: it ends above the status bar, its report scrolls inside
+    window = shown["items"]["imp_window"]
+    assert window["height"] > 400 and window["y"] + window["height"] <= shown["viewport"]["height"] - STATUS_BAR_HEIGHT, \
+        window
     assert_not_blank(app.screenshot("2-import-report"))
     stored = requests.get(f"{url}/datasets", timeout=30).json()["datasets"]
     assert [d["rows"] for d in stored if d["id"] == "SHORTUSDT-1h"] == [300]
@@ -266,8 +281,8 @@ def test_data_problems_and_a_killed_worker_read_as_sentences(launch, candlecast_
     probe = app.wait("the error window", lambda p: p["phase"] == "failed" and p["items"]["err_window"]["shown"])
     items = probe["items"]
     assert items["err_message"]["value"].startswith(
-        "Too few samples for 5-fold walk-forward CV: the data give 268 samples, it needs at least 376; use 3 CV folds "
-        "or fewer, use a shorter lookback or horizon, or import more candles."), items["err_message"]
+        "Too few samples for 5-fold walk-forward CV: the data give 268 samples, it needs at least 376; use at most 3 CV "
+        "folds, use a shorter lookback or horizon, or import more candles."), items["err_message"]
     assert not items["err_details"]["shown"] and not items["err_retry"]["shown"]
     assert items["err_where"]["value"].startswith("stage data · DataError")
     assert items["cp_message"]["value"] == "Training failed – the error window says why"

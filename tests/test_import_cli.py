@@ -54,8 +54,8 @@ def test_refused_import_is_one_line_on_stderr_with_exit_2(json_flag):
     done = candlecast("import", str(SHORT_CDD), *json_flag)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines() == [
-        f"candlecast: error: {SHORT_CDD}: only 4 usable row(s) of 5; one training window needs at least 65 "
-        "(lookback 64 + horizon 1)"
+        f"candlecast: error: {SHORT_CDD}: only 4 usable row(s) of 5; one training window with the default lookback "
+        "and horizon needs 89 consecutive bars (feature warm-up 24 + lookback 64 + horizon 1)"
     ]
     assert json.loads(candlecast("datasets", "--json").stdout)["datasets"][1:] == []
 

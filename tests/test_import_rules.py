@@ -12,10 +12,13 @@ from hypothesis import strategies as st
 
 from conftest import SHARED_DATA
 from trainer.data import formats
+from trainer.config import TrainingConfig
 from trainer.data import import_rules as rules
 from trainer.data.importer import MIN_ROWS, CandleImportError, import_file
 from trainer.data.readers import RawCandles
+from trainer.features import build_samples
 from trainer.paths import datasets_dir
+from trainer.sample_window import WARMUP
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 HEADER = "timestamp,open,high,low,close,volume\n"
@@ -80,9 +83,27 @@ def test_refuses_mixed_symbols(tmp_path):
 
 
 def test_refuses_fewer_rows_than_one_training_window(tmp_path):
+    lookback, horizon = TrainingConfig().lookback, TrainingConfig().forecast_horizon
+    assert MIN_ROWS == WARMUP + lookback + horizon  # the features' warm-up counts, not only lookback + horizon
     message = refused(write(tmp_path / "BTCUSDT-1h.csv", hourly(MIN_ROWS - 1)))
-    assert f"only {MIN_ROWS - 1} usable row(s) of {MIN_ROWS - 1}; one training window needs at least {MIN_ROWS}" in message
-    assert import_file(write(tmp_path / "BTCUSDT-1h.csv", hourly(MIN_ROWS))).report["rows_kept"] == MIN_ROWS
+    assert message.endswith(
+        f": only {MIN_ROWS - 1} usable row(s) of {MIN_ROWS - 1}; one training window with the default lookback and "
+        f"horizon needs {MIN_ROWS} consecutive bars (feature warm-up {WARMUP} + lookback {lookback} + horizon {horizon})"
+    )
+    imported = import_file(write(tmp_path / "BTCUSDT-1h.csv", hourly(MIN_ROWS)))
+    assert imported.report["rows_kept"] == MIN_ROWS
+    samples = build_samples(imported.candles, "1h", lookback, horizon)  # the least accepted file trains one sample
+    assert len(samples.positions) == 1
+
+
+def test_refuses_rows_enough_but_no_gap_free_training_window(tmp_path):
+    """Enough rows in all, but a gap leaves no run of MIN_ROWS consecutive bars: no default job could train."""
+    rows = hourly(60) + hourly(61, start=1704067200 + 3600 * 70)
+    message = refused(write(tmp_path / "DUPUSDT-1h.csv", rows))
+    assert message.endswith(
+        f"121 usable row(s) of 121, but gaps leave at most 61 in a row; one training window with the default lookback "
+        f"and horizon needs {MIN_ROWS} consecutive bars (feature warm-up {WARMUP} + lookback 64 + horizon 1)"
+    )
 
 
 def test_refuses_a_file_without_a_symbol_unless_one_is_given(tmp_path):
@@ -230,11 +251,11 @@ def test_too_few_rows_for_the_default_training_run_are_imported_with_a_note(tmp_
     few = import_file(write(tmp_path / "BTCUSDT-1h.csv", hourly(300)), save=False).report["notes"]
     (note,) = [n for n in few if "Too few samples" in n]
     assert note.startswith("300 candles give ") and "with the default lookback 64 and horizon 1. " in note
-    assert "for 5-fold walk-forward CV" in note and "use 2 CV folds or fewer" in note
+    assert "for 5-fold walk-forward CV" in note and "use at most 2 CV folds" in note
     enough = import_file(write(tmp_path / "BTCUSDT-1h.csv", hourly(1000)), save=False).report["notes"]
     assert not [n for n in enough if "samples" in n]
     tiny = import_file(write(tmp_path / "BTCUSDT-1h.csv", hourly(MIN_ROWS)), save=False).report["notes"]
-    assert [n for n in tiny if n.startswith("too few for training with the defaults: no usable samples")]
+    assert [n for n in tiny if n.startswith(f"{MIN_ROWS} candles give 1 samples") and "use 1 CV fold" not in n]
 
 
 # --- each rule as its own step (trainer.data.import_rules), on small tables --------------------------------------------
@@ -323,7 +344,8 @@ def test_step_drop_impossible_counts_each_row_under_its_first_reason():
     assert count == 3 and list(kept["row"]) == [0]
     assert detail == {"non_finite": 0, "non_positive_price": 1, "high_below_low": 1, "open_outside_range": 0,
                       "close_outside_range": 1, "negative_volume": 0}  # fmt: skip
-    assert notes == ["dropped 3 impossible candle(s): non positive price 1, high below low 1, close outside range 1 (rows 2, 3, 4)"]
+    assert notes == ["dropped 3 impossible candle(s): a price at or below 0: 1 candle; high below low: 1 candle; close "
+                     "outside the bar's low–high range: 1 candle (rows 2, 3, 4)"]
 
 
 def test_step_drop_duplicates_keeps_identical_once_and_the_largest_volume():
@@ -373,12 +395,12 @@ def test_step_drop_still_forming_judges_the_newest_candle():
 
 def test_step_validated_counts_gaps_and_refuses_too_few_rows():
     frame = table([BAR] * 4, ["2024-01-01 00:00", "2024-01-01 01:00", "2024-01-01 04:00", "2024-01-01 05:00"])
-    candles, gaps = rules.validated(frame, "1h", Path("f.csv"), 4, 2)
+    candles, gaps = rules.validated(frame, "1h", Path("f.csv"), 4, 2, "why")
     assert list(candles.columns) == ["open_time", "open", "high", "low", "close", "volume"]
     assert gaps == {"count": 1, "missing_bars": 2, "longest": {
         "missing_bars": 2, "after": "2024-01-01T01:00:00+00:00", "before": "2024-01-01T04:00:00+00:00"}}  # fmt: skip
-    with pytest.raises(CandleImportError, match="f.csv: only 4 usable row\\(s\\) of 9; one training window needs at least 5"):
-        rules.validated(frame, "1h", Path("f.csv"), 9, 5)
+    with pytest.raises(CandleImportError, match="f.csv: only 4 usable row\\(s\\) of 9; five are needed"):
+        rules.validated(frame, "1h", Path("f.csv"), 9, 5, "five are needed")
 
 
 def test_step_zero_volume_flat_counts_runs_of_consecutive_bars():
@@ -394,11 +416,12 @@ def test_step_zero_volume_flat_counts_runs_of_consecutive_bars():
 
 
 def test_step_training_shortfall_says_what_the_defaults_need():
-    hours = pd.date_range("2024-01-01", periods=MIN_ROWS, freq="h", tz="UTC").as_unit("ns")
-    candles = table([BAR] * MIN_ROWS, [str(t) for t in hours]).drop(columns="row")
+    hours = pd.date_range("2024-01-01", periods=MIN_ROWS - 1, freq="h", tz="UTC").as_unit("ns")
+    candles = table([BAR] * (MIN_ROWS - 1), [str(t) for t in hours]).drop(columns="row")
     notes: list[str] = []
     reason = rules.training_shortfall(candles, "1h", notes)
-    assert reason.startswith("too few for training with the defaults: no usable samples") and notes == [reason]
+    assert reason.startswith(f"too few for training with the defaults: no usable samples: one needs {MIN_ROWS} "
+                             "consecutive bars") and notes == [reason]
     hours = pd.date_range("2024-01-01", periods=1000, freq="h", tz="UTC").as_unit("ns")
     many = table([BAR] * 1000, [str(t) for t in hours]).drop(columns="row")
     assert rules.training_shortfall(many, "1h", notes) is None and len(notes) == 1

@@ -151,3 +151,26 @@ def test_bad_outcomes_raise(y: np.ndarray, message: str) -> None:
 def test_empty_forecast_raises() -> None:
     with pytest.raises(ValueError, match="empty"):
         evaluate(Forecast.from_params("gaussian", [], []), np.array([]))
+
+
+def test_the_reliability_plot_draws_calibrated_equal_to_raw_as_one_line(tmp_path) -> None:
+    """With the default abs calibration and the direction stack p_up is its raw value: one line says so, rather than
+    a calibrated line hidden exactly under the raw one."""
+    import pandas as pd
+
+    from trainer.report import plot_reliability, reliability_series
+
+    rng = np.random.default_rng(0)
+    p_raw = rng.uniform(0.3, 0.7, 500)
+    y = rng.normal(size=500)
+    garch = reliability_table(rng.uniform(0.45, 0.55, 500), y > 0)
+    for p_up, labels in [(p_raw, ["model (calibrated = raw)", "garch"]),
+                         (np.clip(p_raw + 0.05, 0, 1), ["model (calibrated)", "model (raw)", "garch"])]:
+        predictions = pd.DataFrame({"y": y, "p_up": p_up, "p_up_raw": p_raw})
+        metrics = {"pooled": {"model": {"reliability": reliability_table(p_up, y > 0)},
+                              "baselines": {"garch": {"reliability": garch}}}}
+        series = reliability_series(metrics, predictions)
+        assert [label for label, _ in series] == labels
+        assert series[0][1] is metrics["pooled"]["model"]["reliability"]
+        plot_reliability(metrics, predictions, tmp_path / "reliability.png")
+        assert (tmp_path / "reliability.png").read_bytes().startswith(b"\x89PNG")

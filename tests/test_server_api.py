@@ -154,6 +154,26 @@ def test_invalid_fields_are_422_with_field_errors(client, body, loc) -> None:
     assert problem["errors"][0]["loc"] == loc
 
 
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"typo_field": 1}, "invalid body field typo_field: unknown field; allowed: symbol, timeframe, batch_size, "),
+        ({"epoch": 3}, "invalid body field epoch: unknown field; did you mean epochs?"),
+        ({"epochs": "3"}, "invalid body field epochs: must be an integer"),
+        ({"epochs": 0}, "invalid body field epochs: must be at least 1"),
+        ({"cv_folds": 21}, "invalid body field cv_folds: must be at most 20"),
+        ({"learning_rate": 0}, "invalid body field learning_rate: must be greater than 0"),
+        ({"learning_rate": "0.01"}, "invalid body field learning_rate: must be a number"),
+        ({"use_cv": "yes"}, "invalid body field use_cv: must be true or false"),
+        ({"symbol": 3}, "invalid body field symbol: must be a string"),
+        ({"distribution": "normal"}, "invalid body field distribution: must be 'gaussian', 'student_t' or 'laplace'"),
+    ],
+)
+def test_validation_messages_are_in_the_user_s_words(client, body, detail) -> None:
+    problem = assert_problem(start(client, body), 422)
+    assert problem["detail"].startswith(detail) and "Input should" not in problem["detail"], problem["detail"]
+
+
 def test_several_errors_are_all_listed(client) -> None:
     problem = assert_problem(start(client, {"epochs": -1, "seed": -1, "bogus": 1}), 422)
     assert {tuple(e["loc"]) for e in problem["errors"]} == {("body", "epochs"), ("body", "seed"), ("body", "bogus")}
@@ -281,17 +301,31 @@ def test_the_server_accepts_exactly_what_the_worker_loads(client, tmp_path) -> N
     """One resolution rule (``trainer.data.sources``) for both sides: stored candles whose catalog metadata a crash
     never wrote still train (the server said 404 to them), resampled ones too; a bundled id never falls back."""
     path = tmp_path / "ETHUSDT-1h.csv"
-    rows = "".join(f"{1704067200 + 3600 * i},{100 + i},{102 + i},{99 + i},{101 + i},{10 + i}\n" for i in range(80))
+    rows = "".join(f"{1704067200 + 3600 * i},{100 + i},{102 + i},{99 + i},{101 + i},{10 + i}\n" for i in range(100))
     path.write_text("timestamp,open,high,low,close,volume\n" + rows)
     assert client.post("/datasets/import", data=json.dumps({"path": str(path)}), headers=JSON).status_code == 201
     catalog.stored_paths("ETHUSDT-1h")["metadata"].unlink()  # the candles are written, the catalog entry is not
     for timeframe, dataset in (("1h", None), ("4h", None), ("1h", "ETHUSDT-1h")):
         body = {"symbol": "ETHUSDT", "timeframe": timeframe, "dataset": dataset}
         assert start(client, body).status_code == 202, body
-        assert len(load_dataset("ETHUSDT", timeframe, dataset).candles) == 80 * 3600 // TIMEFRAME_SECONDS[timeframe]
+        assert len(load_dataset("ETHUSDT", timeframe, dataset).candles) == 100 * 3600 // TIMEFRAME_SECONDS[timeframe]
     assert_problem(start(client, {"symbol": "ETHUSDT", "dataset": "bundled:ETHUSDT-1h"}), 404)
     with pytest.raises(CandleError):
         load_dataset("ETHUSDT", "1h", "bundled:ETHUSDT-1h")
+
+
+def test_a_dataset_too_short_for_the_window_is_422_before_a_job_starts(client, tmp_path) -> None:
+    """The stored row count (catalog metadata, no candles read) against feature warm-up + lookback + horizon."""
+    path = tmp_path / "ETHUSDT-1h.csv"
+    rows = "".join(f"{1704067200 + 3600 * i},{100 + i},{102 + i},{99 + i},{101 + i},{10 + i}\n" for i in range(100))
+    path.write_text("timestamp,open,high,low,close,volume\n" + rows)
+    assert client.post("/datasets/import", data=json.dumps({"path": str(path)}), headers=JSON).status_code == 201
+    assert start(client, {"symbol": "ETHUSDT", "lookback": 75}).status_code == 202  # 24 + 75 + 1 = 100 bars
+    problem = assert_problem(start(client, {"symbol": "ETHUSDT", "lookback": 70, "forecast_horizon": 7}), 422)
+    assert problem["detail"] == ("dataset 'ETHUSDT-1h' has 100 bars; lookback 70 and horizon 7 need 101 consecutive "
+                                 "bars (feature warm-up 24 + lookback 70 + horizon 7)")
+    assert problem["errors"][0]["loc"] == ["body", "lookback"]
+    assert client.get("/jobs").get_json()["total"] == 1  # the refused request made no job
 
 
 def test_wrong_method_is_405_problem(client) -> None:

@@ -78,7 +78,7 @@ def test_too_few_samples_say_the_numbers_and_what_to_change() -> None:
     need = min_samples(1, folds=5)
     message = str(info.value)
     assert message.startswith(f"Too few samples for 5-fold walk-forward CV: the data give 212 samples, it needs at "
-                              f"least {need}; use 2 CV folds or fewer, use a shorter lookback or horizon, or import "
+                              f"least {need}; use at most 2 CV folds, use a shorter lookback or horizon, or import "
                               "more candles. (fold 1: only ")
     assert len(walk_forward(positions, 1, folds=2)) == 2  # the advice holds: 2 folds fit, 3 do not
     with pytest.raises(DataError):
@@ -88,6 +88,9 @@ def test_too_few_samples_say_the_numbers_and_what_to_change() -> None:
         walk_forward(np.arange(need - 1), 1, folds=5)
     with pytest.raises(DataError, match="3-fold walk-forward CV: .* 120 samples.*; turn walk-forward CV off"):
         walk_forward(np.arange(120, dtype=np.int64), 1, folds=3)
+    one_fits = np.arange(min_samples(1, folds=1), dtype=np.int64)  # "1 CV fold", never "1 CV fold or fewer"
+    with pytest.raises(DataError, match=r"; use 1 CV fold, use a shorter .* purge gaps of 1 bar\)$"):
+        walk_forward(one_fits, 1, folds=2)
 
 
 @pytest.mark.parametrize("horizon", [1, 24])

@@ -58,9 +58,9 @@ SWEEP_TIMEOUT = 15 * WORKER_TIMEOUT
         ({"lookback": {"choices": []}}, "at least 1 item"),
         # a malformed entry names the entry and the two shapes, never the classes behind them
         ({"lookback": [8, 16]}, "space.lookback: expected {choices: [...]} or {low, high, log?, step?}, got a list [8, 16]"),
-        ({"lookback": {"choices": 8}}, "space.lookback.choices: Input should be a valid list (expected {choices"),
+        ({"lookback": {"choices": 8}}, "space.lookback.choices: must be a list (expected {choices"),
         ({"lookback": {"choices": [[8]]}}, "space.lookback.choices[0]: a choice is a string, a number or true/false"),
-        ({"lookback": {"low": 8}}, "space.lookback.high: Field required"),
+        ({"lookback": {"low": 8}}, "space.lookback.high: required"),
     ],
 )
 def test_a_bad_space_is_refused_naming_the_field(space: dict, message: str) -> None:

@@ -98,7 +98,7 @@ def test_summary_table_in_a_new_job_folder(candlecast_home: Path) -> None:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--epochs", "0"], "--epochs: Input should be greater than or equal to 1"),
+        (["--epochs", "0"], "--epochs: must be at least 1"),
         (["--symbol", "??"], "--symbol:"),
         (["--dataset", "ETHUSDT-1h", "--symbol", "ETHUSDT"], "no dataset"),
         (["--device", "cuda"], "CUDA"),
@@ -139,11 +139,23 @@ def test_unreadable_data_file_is_a_one_line_error(tmp_path: Path) -> None:
     assert proc.stderr.count("candlecast: error:") == 1 and f"error: --data {path}: the file is empty" in proc.stderr
 
 
+def test_a_data_file_without_a_symbol_asks_for_the_symbol_option(tmp_path: Path) -> None:
+    """The importer asks for the symbol; ``candlecast train`` names it as its own option, as ``import`` does."""
+    path = tmp_path / "candles.csv"
+    rows = "".join(f"{1704067200 + 3600 * i},{100 + i},{102 + i},{99 + i},{101 + i},{10 + i}\n" for i in range(100))
+    path.write_text("timestamp,open,high,low,close,volume\n" + rows)
+    proc = candlecast("train", *TINY, "--data", str(path))
+    assert proc.returncode == 2 and error_line(proc.stderr) == (
+        f"candlecast: error: --data {path}: no symbol in the file or its name; give the symbol (e.g. BTCUSDT) "
+        "with --symbol"
+    )
+
+
 @pytest.mark.parametrize(
     "rows, options, message",
     [
         (200, [], "fold 1: test block has 18 samples (need 20)"),
-        (300, [*TINY, "--forecast-horizon", "400"], "horizon 400 need"),
+        (300, [*TINY, "--forecast-horizon", "400"], "needs 432 consecutive bars (feature warm-up 24 + lookback 8 + horizon 400)"),
     ],
     ids=["too-short-for-five-folds", "horizon-longer-than-the-data"],
 )

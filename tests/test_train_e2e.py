@@ -214,7 +214,7 @@ def test_bad_inputs_are_clear_data_errors(recent: pd.DataFrame, tmp_path: Path) 
         "empty": (recent.iloc[:0], {}, r"no candles \(the table is empty\)"),
         "one row": (recent.iloc[:1], {}, r"no usable samples: .* longest gap-free run has 1 of 1 bars"),
         "too short for the folds": (recent.iloc[:200], {}, r"fold 1: .*samples"),
-        "horizon longer than the data": (recent.iloc[:300], {"forecast_horizon": 400}, r"horizon 400 need"),
+        "horizon longer than the data": (recent.iloc[:300], {"forecast_horizon": 400}, r"\+ horizon 400\), the longest"),
         "no column": (recent.drop(columns="volume"), {}, r"missing column\(s\) volume"),
     }
     nan_prices = recent.copy()

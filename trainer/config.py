@@ -7,7 +7,9 @@ field are refused, not coerced), so a typo never silently trains with a default 
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -47,13 +49,52 @@ DATASET_ID_PATTERN = r"^(bundled:)?([A-Z0-9]{2,30})-(" + "|".join(TIMEFRAME_SECO
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
-def error_message(error: Any) -> str:
+#: pydantic error types in a user's words (JSON's: an integer, a number, a string, true or false, an object);
+#: ``{bound}`` is the error's limit. Types not listed keep pydantic's message.
+_WORDS = {
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "list_type": "must be a list",
+    "missing": "required",
+    "greater_than": "must be greater than {bound}",
+    "greater_than_equal": "must be at least {bound}",
+    "less_than": "must be less than {bound}",
+    "less_than_equal": "must be at most {bound}",
+    "literal_error": "must be {bound}",
+}
+_BOUND_KEYS = ("gt", "ge", "lt", "le", "expected")
+
+
+def error_message(error: Any, allowed: Sequence[str] = ()) -> str:
     """One pydantic error (an item of ``ValidationError.errors()``) in a user's words: without pydantic's
-    ``Value error, `` in front of a validator's own message, and a NaN or ±Infinity (refused by
-    ``allow_inf_nan=False``) as ``must be a finite number, not NaN`` instead of a bound it happened to fail."""
-    if error["type"] == "finite_number":
+    ``Value error, `` in front of a validator's own message, a NaN or ±Infinity (refused by ``allow_inf_nan=False``)
+    as ``must be a finite number, not NaN`` instead of a bound it happened to fail, the common types as ``_WORDS``
+    says (``must be an integer``, ``must be at least 1``), and an unknown field as ``unknown field``, with the
+    closest of ``allowed`` (the model's field names) or all of them when given."""
+    kind = error["type"]
+    if kind == "finite_number":
         value = error.get("input")
         return f"must be a finite number, not {_NON_FINITE.get(str(value), repr(value))}"
+    if kind == "extra_forbidden":
+        name = str(error["loc"][-1]) if error.get("loc") else ""
+        close = difflib.get_close_matches(name, allowed, n=1)
+        if close:
+            return f"unknown field; did you mean {close[0]}?"
+        return f"unknown field; allowed: {', '.join(allowed)}" if allowed else "unknown field"
+    if kind in _WORDS:
+        ctx = error.get("ctx") or {}
+        bound = next((ctx[key] for key in _BOUND_KEYS if key in ctx), "")
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
+        return _WORDS[kind].format(bound=bound)
     return str(error["msg"]).removeprefix("Value error, ")
 
 

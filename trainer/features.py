@@ -17,13 +17,8 @@ import numpy as np
 import pandas as pd
 
 from trainer.data.candles import segment_ids
+from trainer.sample_window import RETURN_LAGS, ROLLING_BARS, WARMUP, bars_needed_words
 
-#: Lags (bars) of the log-return features; the longest one sets the warm-up.
-RETURN_LAGS = (1, 4, 24)
-#: Bars in the trailing windows of realised volatility and of the volume z-score.
-ROLLING_BARS = 24
-#: Bars of history a bar's features need besides itself (a bar with fewer in-segment predecessors has none).
-WARMUP = max(max(RETURN_LAGS), ROLLING_BARS)
 
 FEATURE_NAMES = (
     *(f"log_return_{lag}" for lag in RETURN_LAGS),
@@ -130,10 +125,9 @@ def build_samples(
     positions = np.flatnonzero(valid).astype(np.int64)
     if positions.size == 0:
         longest = int(np.bincount(segment).max())
-        need = WARMUP + lookback + horizon
         raise DataError(
-            f"no usable samples: lookback {lookback} + feature warm-up {WARMUP} + horizon {horizon} need "
-            f"{need} consecutive bars, the longest gap-free run has {longest} of {n} bars"
+            f"no usable samples: one needs {bars_needed_words(lookback, horizon)}, the longest gap-free run "
+            f"has {longest} of {n} bars"
         )
     # Via timedelta, not astype(int64): pandas 3 may hold the times at us or ms resolution.
     timestamps = (candles["open_time"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()

@@ -1,8 +1,8 @@
 """A job's human-readable results: PNG plots + ``report.html`` (matplotlib, Agg) and the CLI summary table.
 
-Plots: ``reliability.png`` (pooled p_up reliability diagram, calibrated and raw, beside the GARCH baseline),
-``pit.png`` (PIT histograms of the model and the baselines; flat = calibrated distribution) and
-``loss_curves.png`` (training and validation loss per epoch, one line pair per fold). Every file is written
+Plots: ``reliability.png`` (pooled p_up reliability diagram, calibrated and raw, one line when they are equal,
+beside the GARCH baseline), ``pit.png`` (PIT histograms of the model and the baselines; flat = calibrated
+distribution) and ``loss_curves.png`` (training and validation loss per epoch, one line pair per fold). Every file is written
 atomically.
 """
 
@@ -39,14 +39,28 @@ def _save(fig: plt.Figure, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def plot_reliability(metrics: dict, predictions: pd.DataFrame, path: Path) -> None:
-    """Reliability diagram of pooled p_up: observed up-frequency against mean p_up per quantile bin."""
+def reliability_series(metrics: dict, predictions: pd.DataFrame) -> list[tuple[str, dict]]:
+    """The reliability diagram's lines as (legend label, reliability table): the model calibrated and raw, as one
+    line labelled ``model (calibrated = raw)`` when every calibrated p_up equals its raw one (the default ``abs``
+    calibration with the direction stack leaves p_up as it is: two lines would be drawn one on top of the other),
+    then the GARCH baseline."""
     pooled = metrics["pooled"]
-    outcome = predictions["y"].to_numpy() > 0
-    raw = reliability_table(predictions["p_up_raw"].to_numpy(), outcome)
+    calibrated = pooled["model"]["reliability"]
+    if np.array_equal(predictions["p_up"].to_numpy(), predictions["p_up_raw"].to_numpy()):
+        series = [("model (calibrated = raw)", calibrated)]
+    else:
+        outcome = predictions["y"].to_numpy() > 0
+        raw = reliability_table(predictions["p_up_raw"].to_numpy(), outcome)
+        series = [("model (calibrated)", calibrated), ("model (raw)", raw)]
+    return series + [(name, pooled["baselines"][name]["reliability"]) for name in ("garch",)
+                     if name in pooled["baselines"]]
+
+
+def plot_reliability(metrics: dict, predictions: pd.DataFrame, path: Path) -> None:
+    """Reliability diagram of pooled p_up: observed up-frequency against mean p_up per quantile bin
+    (``reliability_series``)."""
     fig, ax = plt.subplots(figsize=(5, 5))
-    series = [("model (calibrated)", pooled["model"]["reliability"]), ("model (raw)", raw)]
-    series += [(name, pooled["baselines"][name]["reliability"]) for name in ("garch",) if name in pooled["baselines"]]
+    series = reliability_series(metrics, predictions)
     values = [v for _, table in series for v in (*table["p_mean"], *table["freq"])]
     low, high = min(values + [0.45]), max(values + [0.55])
     ax.plot([low, high], [low, high], color="grey", lw=1, ls="--", label="perfect")

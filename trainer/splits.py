@@ -103,7 +103,7 @@ def shortfall(positions: np.ndarray, horizon: int, folds: int = 5, use_cv: bool 
         wanted = f"{folds}-fold walk-forward CV"
         fitting = [k for k in range(folds - 1, 0, -1) if not isinstance(_split(positions, horizon, k, True), str)]
         if fitting:
-            fixes.append(f"use {fitting[0]} CV fold{'s' if fitting[0] > 1 else ''} or fewer")
+            fixes.append("use 1 CV fold" if fitting[0] == 1 else f"use at most {fitting[0]} CV folds")
         elif not isinstance(_split(positions, horizon, folds, False), str):
             fixes.append("turn walk-forward CV off")
     else:
@@ -149,7 +149,8 @@ def _fold(k: int, positions: np.ndarray, test: np.ndarray, horizon: int) -> Fold
     blocks = _learning_blocks(pre_test, horizon)
     if blocks is None:
         return (f"fold {k}: only {len(pre_test)} samples precede the test block, too few for train, validation "
-                f"and calibration blocks of {MIN_BLOCK}+ samples each with purge gaps of {horizon} bars")
+                f"and calibration blocks of {MIN_BLOCK}+ samples each with purge gaps of {horizon} "
+                f"bar{'s' if horizon != 1 else ''}")
     return Fold(k, *blocks, test)
 
 

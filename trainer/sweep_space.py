@@ -85,7 +85,7 @@ def _dimension(where: str, value: Any) -> Dimension:
             raise ValueError(f"{where}.choices[{loc[1]}]: a choice is a string, a number or true/false, "
                              f"got {_kind(choice)}") from None
         field = "".join(f".{part}" for part in loc if isinstance(part, str))
-        raise ValueError(f"{where}{field}: {first['msg']} (expected {DIMENSION_SHAPES})") from None
+        raise ValueError(f"{where}{field}: {error_message(first)} (expected {DIMENSION_SHAPES})") from None
 
 
 def _schema_error(exc: ValidationError) -> str:

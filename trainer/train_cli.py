@@ -182,7 +182,7 @@ def _import_data(args: argparse.Namespace, config: TrainingConfig) -> TrainingCo
     try:
         dataset = importer.import_file(Path(args.data), symbol=args.symbol, timeframe=args.timeframe)
     except importer.CandleImportError as exc:
-        raise UserError(f"--data {exc}") from None  # its message starts with the path as given
+        raise UserError(f"--data {exc.with_option()}") from None  # its message starts with the path as given
     except (OSError, ValueError) as exc:
         raise UserError(f"--data {args.data}: {exc}") from None
     update = {"symbol": dataset.symbol, "timeframe": dataset.timeframe, "dataset": dataset.dataset_id}

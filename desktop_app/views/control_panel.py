@@ -1,6 +1,6 @@
 """The control panel: one input per request field (``form.FIELDS``), live validation next to each field,
 a 422's messages on the fields it names, and the Start / Cancel start request / Stop buttons (Start disabled,
-with the reason below it, while the server does not answer)."""
+with the reason below it, while the server does not answer) between the basic fields and the Advanced ones."""
 
 from __future__ import annotations
 
@@ -33,9 +33,7 @@ class ControlPanel:
         dpg.add_text("Training parameters", color=theme.ACCENT)
         dpg.add_separator()
         self._table(f for f in form.FIELDS if not f.advanced)
-        with dpg.collapsing_header(label="Advanced", default_open=show_advanced, tag="cp_advanced"):
-            self._table(f for f in form.FIELDS if f.advanced)
-        self.set_values(initial)
+        # Start / Stop and the run's message above "Advanced": opening it never pushes them out of view.
         dpg.add_spacer(height=6)
         with dpg.group(horizontal=True):
             dpg.add_button(label="Start", tag="cp_start", width=110, height=34, callback=self._on_start)
@@ -48,6 +46,10 @@ class ControlPanel:
         dpg.add_text("", tag="cp_blocked", color=theme.YELLOW, wrap=0, show=False)
         dpg.add_spacer(height=4)
         dpg.add_text("Ready", tag="cp_message", wrap=0)
+        dpg.add_spacer(height=4)
+        with dpg.collapsing_header(label="Advanced", default_open=show_advanced, tag="cp_advanced"):
+            self._table(f for f in form.FIELDS if f.advanced)
+        self.set_values(initial)
         self._validate()
 
     # ------------------------------------------------------------ building

@@ -10,10 +10,11 @@ from typing import Any
 
 import dearpygui.dearpygui as dpg
 
+from desktop_app import form
 from desktop_app import messages as m
 from desktop_app.controller import Action, State, allowed_actions
 from desktop_app.panels.run import Phase
-from desktop_app.views import theme
+from desktop_app.views import status_bar, theme
 from trainer.config import TIMEFRAME_SECONDS
 from trainer.data.import_cli import report_rows
 
@@ -186,6 +187,9 @@ class ImportDialog:
     """Import data…: a path (typed or picked in a file dialog), optional symbol and timeframe, then the report."""
 
     WIDTH, HEIGHT, SHORT = 700, 560, 280  # SHORT until a report is there to read
+    MARGIN = 24  # pixels kept free above and below the dialog once it shows a report
+    #: The request fields the dialog has, by their labels (a refusal that asks for one names and marks it).
+    LABELS = {"symbol": "Symbol", "timeframe": "Timeframe"}
 
     def __init__(self, dispatch: Callable[..., None]) -> None:
         self._dispatch = dispatch
@@ -205,10 +209,10 @@ class ImportDialog:
                         dpg.add_input_text(tag="imp_path", width=-100, hint="/path/to/candles.csv")
                         dpg.add_button(label="Browse…", width=92, callback=lambda: dpg.show_item("imp_file_dialog"))
                 with dpg.table_row():
-                    dpg.add_text("Symbol")
+                    dpg.add_text("Symbol", tag="imp_label_symbol")
                     dpg.add_input_text(tag="imp_symbol", width=160, hint="from the file", uppercase=True, no_spaces=True)
                 with dpg.table_row():
-                    dpg.add_text("Timeframe")
+                    dpg.add_text("Timeframe", tag="imp_label_timeframe")
                     dpg.add_combo(["from the file", *TIMEFRAME_SECONDS], default_value="from the file", tag="imp_timeframe",
                                   width=160)
             with dpg.group(horizontal=True):
@@ -217,8 +221,9 @@ class ImportDialog:
                 dpg.add_text("", tag="imp_status", color=theme.MUTED)
             dpg.add_separator()
             dpg.add_text("", tag="imp_summary", wrap=660)
-            dpg.add_group(tag="imp_notes")  # the report's notes, above its table: they are what needs reading
+            # The report scrolls inside the dialog, whose height is bounded by the window's (``_fit_height``).
             with dpg.child_window(tag="imp_report", width=-1, height=-1, border=False, show=False):
+                dpg.add_group(tag="imp_notes")  # the report's notes, above its table: they are what needs reading
                 # The rows of ``candlecast import``'s report, as a table (filled when a report arrives).
                 with dpg.table(tag="imp_table", header_row=False, policy=dpg.mvTable_SizingStretchProp,
                                row_background=True, borders_innerH=True):
@@ -262,8 +267,11 @@ class ImportDialog:
             return
         dpg.configure_item("imp_window", show=True)
         dpg.delete_item("imp_notes", children_only=True)
+        asked = form.problem_fields(importing.problem.errors) if importing.problem is not None else {}
+        for name in self.LABELS:
+            dpg.configure_item(f"imp_label_{name}", color=theme.RED if name in asked else theme.TEXT)
         if importing.problem is not None:
-            dpg.set_value("imp_summary", f"Import failed: {importing.problem.plain()}")
+            dpg.set_value("imp_summary", f"Import failed: {importing.problem.in_form(self.LABELS)}")
             dpg.configure_item("imp_summary", color=theme.RED)
             dpg.configure_item("imp_report", show=False)
             return
@@ -287,7 +295,14 @@ class ImportDialog:
                 dpg.add_text(label, color=theme.MUTED)
                 dpg.add_text(text, wrap=self.WIDTH - 150)
         dpg.configure_item("imp_report", show=True)
-        dpg.configure_item("imp_window", height=self.HEIGHT)
+        height = self._fit_height()
+        dpg.configure_item("imp_window", height=height)
+        _centre("imp_window", self.WIDTH, height)  # opened SHORT: grown in place it would cover the status bar
+
+    def _fit_height(self) -> int:
+        """``HEIGHT``, or less on a short window: the dialog ends above the status bar (its report scrolls)."""
+        room = dpg.get_viewport_client_height() - status_bar.HEIGHT - 2 * self.MARGIN
+        return max(self.SHORT, min(self.HEIGHT, room))
 
 
 class Warnings:

@@ -87,13 +87,14 @@ def report_rows(dataset: dict, report: dict) -> list[tuple[str, str]]:
 
 def _import(args: argparse.Namespace) -> int:
     from trainer.data.candles import CandleError
-    from trainer.data.importer import import_file  # pandas: only when importing
+    from trainer.data.importer import CandleImportError, import_file  # pandas: only when importing
 
     try:
         result = import_file(args.file, symbol=args.symbol, timeframe=args.timeframe)
+    except CandleImportError as exc:
+        return _fail(exc.with_option())  # the input the importer asks for, named as this command's option
     except CandleError as exc:
-        field = getattr(exc, "field", None)  # the input the importer asks for, named here as this command's option
-        return _fail(f"{exc} with --{field}" if field else str(exc))
+        return _fail(str(exc))
     if args.json:
         print(json.dumps({"dataset": result.dataset, "report": result.report}, allow_nan=False))
     else:

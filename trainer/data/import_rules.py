@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 from trainer.config import TIMEFRAME_SECONDS, TrainingConfig, normalize_symbol
-from trainer.data.candles import CANDLE_COLUMNS, PRICE_COLUMNS, CandleError, repeated_times, validate_candles
+from trainer.data.candles import (
+    CANDLE_COLUMNS, PRICE_COLUMNS, CandleError, repeated_times, segment_ids, validate_candles,
+)  # fmt: skip
 from trainer.data.readers import CandleImportError, RawCandles
 from trainer.features import DataError, build_samples
 from trainer.splits import shortfall, walk_forward
@@ -187,6 +189,17 @@ def drop_null(frame: pd.DataFrame, first_line: int | None, notes: list[str]) -> 
     return frame[~null], count
 
 
+#: Rule 3's reasons in a note's words.
+IMPOSSIBLE_WORDS = {
+    "non_finite": "a price or the volume is not a finite number",
+    "non_positive_price": "a price at or below 0",
+    "high_below_low": "high below low",
+    "open_outside_range": "open outside the bar's low–high range",
+    "close_outside_range": "close outside the bar's low–high range",
+    "negative_volume": "negative volume",
+}
+
+
 def impossible_rows(frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, int]]:
     """Rule 3's test: (mask of impossible rows, rows per reason), each row under its first matching reason of
     ``non_finite``, ``non_positive_price``, ``high_below_low``, ``open_outside_range``, ``close_outside_range``,
@@ -219,7 +232,7 @@ def drop_impossible(
     if not impossible.any():
         return frame, 0, detail
     count = int(impossible.sum())
-    reasons = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in detail.items() if n)
+    reasons = "; ".join(f"{IMPOSSIBLE_WORDS[k]}: {n} candle{'s' if n > 1 else ''}" for k, n in detail.items() if n)
     notes.append(f"dropped {count} impossible candle(s): {reasons} ({where(frame, impossible, first_line)})")
     return frame[~impossible], count, detail
 
@@ -331,24 +344,25 @@ def drop_still_forming(
 # ---------------------------------------------------------------- rules 7-8 and 10: what the kept candles are
 
 
-def training_need(min_rows: int) -> str:
-    """Why a dataset needs ``min_rows`` rows, for a refusal: one sample of a training window."""
-    return f"one training window needs at least {min_rows} (lookback {min_rows - 1} + horizon 1)"
-
-
 def validated(
-    frame: pd.DataFrame, timeframe: str, path: Path, rows_read: int, min_rows: int, need: str | None = None
+    frame: pd.DataFrame, timeframe: str, path: Path, rows_read: int, min_rows: int, need: str
 ) -> tuple[pd.DataFrame, dict]:
     """Rule 7: the canonical candle table (``candles.validate_candles``: open_time datetime64[ns, UTC]) and the
     report's ``gaps`` (``count``, ``missing_bars``, ``longest``), counted, never filled. Refuses bars closer than
-    the timeframe and fewer than ``min_rows`` rows; ``need`` says why that many (default ``training_need``)."""
+    the timeframe and fewer than ``min_rows`` consecutive rows (no gap among them); ``need`` says why that many."""
     try:
         candles, validation = validate_candles(frame.loc[:, list(CANDLE_COLUMNS)], timeframe, source=str(path))
     except CandleError as exc:
         raise CandleImportError(str(exc)) from None
     if len(candles) < min_rows:
         raise CandleImportError(
-            f"{path}: only {len(candles)} usable row(s) of {rows_read}; {need or training_need(min_rows)}"
+            f"{path}: only {len(candles)} usable row(s) of {rows_read}; {need}"
+        )
+    longest_run = int(np.bincount(segment_ids(candles["open_time"], timeframe)).max())
+    if longest_run < min_rows:
+        raise CandleImportError(
+            f"{path}: {len(candles)} usable row(s) of {rows_read}, but gaps leave at most {longest_run} in a row; "
+            f"{need}"
         )
     candles["open_time"] = candles["open_time"].dt.as_unit("ns")
     gaps = {"count": validation.gaps, "missing_bars": validation.missing_bars, "longest": validation.longest_gap}

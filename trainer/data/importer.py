@@ -39,11 +39,13 @@ counted under exactly one reason (``rows_read == rows_kept + sum(dropped.values(
    newly imported file wins (``merge``: added, replaced, unchanged).
 10. **enough for training** — when the file's candles are too few for a training run with the defaults (lookback,
    horizon, walk-forward folds of ``TrainingConfig``), a note says how many samples they give, how many the
-   default split needs, and what to change (``trainer.splits.shortfall``). The file is still imported.
+   default split needs, and what to change (``trainer.splits.shortfall``). The file is still imported; but one
+   without a gap-free run of the bars one sample needs with the default lookback and horizon (feature warm-up +
+   lookback + horizon, ``trainer.sample_window``) was refused at rule 7: no default job could train on it.
 
 Refusals raise ``CandleImportError`` with one line (file, rows, rule) and write nothing: unreadable or empty
 files, no time or price column, mixed symbols in one file, no symbol (give ``symbol``), unknown or mismatched
-timeframe, bars closer than the timeframe, and fewer usable rows than one training window needs.
+timeframe, bars closer than the timeframe, and fewer consecutive usable rows than one training window needs.
 """
 
 from __future__ import annotations
@@ -53,15 +55,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from trainer.config import TrainingConfig
 from trainer.data import import_rules as rules
 from trainer.data import store
 from trainer.data.readers import CandleImportError, RawCandles, read_candles
+from trainer.sample_window import default_bars_needed
 
 __all__ = ["CandleImportError", "ImportResult", "MIN_ROWS", "import_file", "clean_candles"]
 
-#: Fewest usable rows a dataset needs: one sample of the default training window (lookback + horizon bars).
-MIN_ROWS = TrainingConfig.model_fields["lookback"].default + TrainingConfig.model_fields["forecast_horizon"].default
+#: Fewest usable rows a dataset needs, and why: one sample of the default training window (feature warm-up +
+#: lookback + horizon bars, ``trainer.sample_window``).
+MIN_ROWS, TRAINING_NEED = default_bars_needed()
 
 
 @dataclass
@@ -83,11 +86,11 @@ class ImportResult:
 
 def clean_candles(
     raw: RawCandles, path: Path, symbol: str | None = None, timeframe: str | None = None,
-    *, now: pd.Timestamp | None = None, min_rows: int = MIN_ROWS, need: str | None = None,
+    *, now: pd.Timestamp | None = None, min_rows: int = MIN_ROWS, need: str = TRAINING_NEED,
 ) -> tuple[pd.DataFrame, str, str, dict]:  # fmt: skip
     """Apply the module's rules to a parsed file, one ``import_rules`` step each, in the module doc's order:
     return (candle table, symbol, timeframe, report dict). ``min_rows``: fewest usable rows, and ``need`` what
-    needs that many, in the refusal (default: one training window, ``import_rules.training_need``).
+    needs that many, in the refusal (default: one training window).
 
     Writes nothing. Raises ``CandleImportError`` for every refusal listed in the module doc.
     """
@@ -104,7 +107,7 @@ def clean_candles(
     order = rules.file_order(frame)
     if len(frame) < 2:
         raise CandleImportError(
-            f"{path}: only {len(frame)} usable row(s) of {rows_read}; {need or rules.training_need(min_rows)}"
+            f"{path}: only {len(frame)} usable row(s) of {rows_read}; {need}"
         )
     chosen_timeframe = rules.infer_timeframe(frame["open_time"], timeframe, raw, path, notes)
     frame, still_forming = rules.drop_still_forming(frame, raw, chosen_timeframe, now, notes)

@@ -71,6 +71,10 @@ class CandleImportError(CandleError):
         super().__init__(message)
         self.field = field
 
+    def with_option(self) -> str:
+        """The message for a command line: the input it asks for named as the option (``... with --symbol``)."""
+        return f"{self} with --{self.field}" if self.field else str(self)
+
 
 @dataclass
 class RawCandles:
