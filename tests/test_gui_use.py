@@ -49,6 +49,7 @@ def test_compare_two_real_jobs_and_the_next_bar(launch, candlecast_home: Path) -
     probe = app.wait("the next bar", lambda p: p["next_bar"] is not None or p["next_bar_problem"])
     assert probe["next_bar_problem"] is None and probe["results_job_id"] in (first, second)
     assert probe["items"]["rv_next_text"]["value"].startswith("p_up ")
+    assert "\n80 % interval of that close: " in probe["items"]["rv_next_text"]["value"]  # a line of its own: no price split
     assert probe["next_bar"]["open_time"] and 0 < probe["next_bar"]["p_up"] < 1
 
     tab = probe["items"]["tab_jobs"]

@@ -40,12 +40,14 @@ PIT_BINS = 10
 
 
 def next_bar_text(forecast: dict[str, Any]) -> str:
-    """The Next bar card's line: the candle, p_up and the 80 % price interval, and the time it refers to."""
+    """The Next bar card's text: p_up, the 80 % price interval and the candle it starts from, one line each (the
+    card's word wrap may break at a comma or point inside a price, so each line stays short)."""
     low, high = forecast["price_intervals"]["80"]
     return (f"p_up {forecast['p_up']:.3f} (raw {forecast['p_up_raw']:.3f}) that the close at "
-            f"{forecast['horizon_end'][:16].replace('T', ' ')} UTC is above {forecast['close']:,.2f}; 80 % interval "
-            f"{low:,.2f} – {high:,.2f}. From the candle opened {forecast['open_time'][:16].replace('T', ' ')} UTC, "
-            f"the latest closed one of the job's dataset.")
+            f"{forecast['horizon_end'][:16].replace('T', ' ')} UTC is above {forecast['close']:,.2f}\n"
+            f"80 % interval of that close: {low:,.2f} – {high:,.2f}\n"
+            f"From the candle opened {forecast['open_time'][:16].replace('T', ' ')} UTC, the latest closed one of "
+            f"the job's dataset")
 
 
 def fmt(value: Any, pattern: str) -> str:
@@ -65,7 +67,7 @@ class ResultsView:
         #: (set on the render thread, counted down in the visible handler's callback).
         self._hold_time_limits = 0
         dpg.add_text("No results yet: train a job, or open one in the Jobs tab.", tag="rv_title", wrap=0)
-        with dpg.child_window(tag="rv_next", show=False, height=76, border=True):
+        with dpg.child_window(tag="rv_next", show=False, height=96, border=True):
             with dpg.group(horizontal=True):
                 dpg.add_text("Next bar", color=theme.ACCENT)
                 dpg.add_button(label="Refresh", tag="rv_next_refresh", callback=self._refresh_next)
