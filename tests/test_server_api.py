@@ -547,7 +547,7 @@ def test_dataset_import_refusals_never_echo_the_file(client, tmp_path) -> None:
 
 def test_dataset_import_names_the_request_field_it_needs(client, tmp_path) -> None:
     path = tmp_path / "candles.csv"  # no symbol in the file or its name
-    rows = "".join(f"{1704067200 + 3600 * i},{100 + i},{102 + i},{99 + i},{101 + i},{10 + i}\n" for i in range(70))
+    rows = "".join(f"{1704067200 + 3600 * i},{100 + i},{102 + i},{99 + i},{101 + i},{10 + i}\n" for i in range(100))
     path.write_text("timestamp,open,high,low,close,volume\n" + rows)
     problem = assert_problem(client.post("/datasets/import", data=json.dumps({"path": str(path)}), headers=JSON), 422)
     assert problem["detail"].endswith("give the symbol (e.g. BTCUSDT) in the request's symbol field")
