@@ -224,6 +224,9 @@ def _start_and_interrupt(args: list[str]) -> subprocess.CompletedProcess:
     proc = subprocess.Popen(
         [str(CANDLECAST), "train", *args], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={**os.environ, "COLUMNS": "120"},
+        # As in a terminal: a suite started in the background (`cmd &` in a script) ignores SIGINT, and a child
+        # inherits that, so Ctrl-C would never arrive.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen = b""
     deadline = time.monotonic() + 120  # a guard against hanging, not a speed check
