@@ -100,8 +100,15 @@ def test_a_constant_p_up_per_fold_is_no_direction_skill() -> None:
     assert {"climatology", "gbm"} <= set(direction["better_than"])
     assert direction["outcome"] == "no_skill"
     assert direction["text"].startswith("Direction (p_up): no significant skill (p_up is one constant per fold")
+    # Each significant p_up line says what it measures; the distribution's lines do not carry it.
+    for name in ("climatology", "gbm"):
+        assert by_fold["tests"][name]["log_loss"]["text"].startswith("better than")
+        assert by_fold["tests"][name]["log_loss"]["text"].endswith("this tells where the test up-rate fell, not skill")
+    assert "base rate" not in by_fold["tests"]["climatology"]["crps"]["text"]
     # Varying within a block is a signal to be judged: the same p_up as one block is not constant.
-    assert job_verdicts(model, baselines, y, horizon=1, seed=0)["headline"]["direction"]["outcome"] == "beats_all"
+    one_block = job_verdicts(model, baselines, y, horizon=1, seed=0)
+    assert one_block["headline"]["direction"]["outcome"] == "beats_all"
+    assert "base rate" not in one_block["tests"]["climatology"]["log_loss"]["text"]
 
 
 def test_same_seed_same_interval_other_seed_another() -> None:

@@ -20,6 +20,8 @@ SCORE_LABELS = {"crps": "CRPS", "nll": "NLL", "log_loss": "log loss", "brier": "
 #: Scores with a skill score 1 - model / baseline: the non-negative ones. NLL can be negative (a density above
 #: 1), where that ratio means nothing, so the verdicts report its difference (nats per bar) instead.
 SKILL_SCORES = ("crps", "log_loss", "brier", "accuracy")
+#: Scores of p_up alone (the direction); CRPS and NLL score the whole distribution.
+P_UP_SCORES = ("log_loss", "brier", "accuracy")
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from threadpoolctl import threadpool_limits
 
 from trainer.distributions import Forecast
 from trainer.metrics import finite_or_none, per_bar_losses
-from trainer.scoreboard import BASELINE_NAMES, HEADLINE_SCORES, SCORE_LABELS, SKILL_SCORES, baseline
+from trainer.scoreboard import BASELINE_NAMES, HEADLINE_SCORES, P_UP_SCORES, SCORE_LABELS, SKILL_SCORES, baseline
 
 LEVEL = 0.05
 #: The no-skill forecast: a model not significantly better than it has no skill, whatever else it beats.
@@ -141,9 +141,11 @@ def _t_text(t: float | None, p: float | None, verdict: str) -> str:
     return t_part
 
 
-def sentence(name: str, score: str, test: dict) -> str:
+def sentence(name: str, score: str, test: dict, p_up_constant: bool = False) -> str:
     """The verdict in words, e.g. "better than GARCH(1,1)-t on CRPS (skill +0.80 %, 95 % CI +0.60 to +1.00 %,
-    t = -11.2)"; accuracy in percentage points of accuracy."""
+    t = -11.2)"; accuracy in percentage points of accuracy. With ``p_up_constant`` (one p_up per fold) a
+    significant verdict on a p_up score says that it measures where the test blocks' up-rate fell between two
+    near-constant forecasts, not direction skill."""
     verdict = test["verdict"]
     lead = {"better": "better than", "worse": "worse than", "no_difference": "no significant difference from"}[verdict]
     if score == "accuracy":
@@ -157,7 +159,10 @@ def sentence(name: str, score: str, test: dict) -> str:
     else:
         detail = f"skill {_pct(test['skill'])} %, 95 % CI {_pct(test['ci_low'])} to {_pct(test['ci_high'])} %"
     statistic = _t_text(test["t"], test["p"], verdict)
-    return f"{lead} {_describe(name)} on {SCORE_LABELS.get(score, score)} ({detail}, {statistic})"
+    text = f"{lead} {_describe(name)} on {SCORE_LABELS.get(score, score)} ({detail}, {statistic})"
+    if p_up_constant and score in P_UP_SCORES and verdict != "no_difference":
+        text += "; p_up is one constant per fold (a base rate): this tells where the test up-rate fell, not skill"
+    return text
 
 
 def _pct(value: float | None) -> str:
@@ -260,7 +265,7 @@ def verdicts(
             "ci_high": finite_or_none(skill_ci[1, j]) if score in SKILL_SCORES else None,
             "verdict": dm_verdict(t, p, level),
         }
-        test["text"] = sentence(name, score, test)
+        test["text"] = sentence(name, score, test, p_up_constant)
         tests.setdefault(name, {})[score] = test
     out = {
         "level": level, "hac_lags": maxlags, "block_length": block, "bootstrap_reps": reps, "seed": seed, "n": n,
