@@ -103,3 +103,12 @@ def test_too_short_data_is_a_clear_error(candles: pd.DataFrame) -> None:
         build_samples(one_row, "1h", 2, 1)
     with pytest.raises(CandleError, match="empty"):
         validate_candles(candles.iloc[:0], "1h")
+
+
+def test_daily_bars_trained_as_hourly_name_the_timeframe(candles: pd.DataFrame) -> None:
+    """Every daily bar is a gap at 1 h: the error says what the spacing is instead of only "1 bar"."""
+    daily = candles.iloc[::24].reset_index(drop=True)
+    frame, _ = validate_candles(daily, "1h")
+    with pytest.raises(DataError, match=r"has 1 of \d+ bars \(most bars are 1d apart, not 1h: is the timeframe right\?\)$"):
+        build_samples(frame, "1h", 32, 1)
+    assert len(build_samples(validate_candles(daily, "1d")[0], "1d", 32, 1).positions)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from trainer.config import TIMEFRAME_SECONDS
 from trainer.data.candles import segment_ids
 from trainer.sample_window import RETURN_LAGS, ROLLING_BARS, WARMUP, bars_needed_words
 
@@ -95,6 +96,18 @@ def bar_features(candles: pd.DataFrame) -> np.ndarray:
     return out
 
 
+def _spacing_hint(open_time: pd.Series, timeframe: str) -> str:
+    """The error's hint ``" (most bars are 1d apart, not 1h: is the timeframe right?)"`` when the median spacing
+    of ``open_time`` is longer than ``timeframe`` (every bar then starts a segment of its own), else ``""``."""
+    spacing = open_time.diff().median()
+    if pd.isna(spacing) or spacing <= pd.Timedelta(seconds=TIMEFRAME_SECONDS[timeframe]):
+        return ""
+    seconds = spacing.total_seconds()
+    names = [name for name, length in TIMEFRAME_SECONDS.items() if length == seconds]
+    spaced = names[0] if names else f"{seconds:g} s"
+    return f" (most bars are {spaced} apart, not {timeframe}: is the timeframe right?)"
+
+
 def build_samples(
     candles: pd.DataFrame, timeframe: str, lookback: int, horizon: int, require_label: bool = True
 ) -> Samples:
@@ -127,7 +140,7 @@ def build_samples(
         longest = int(np.bincount(segment).max())
         raise DataError(
             f"no usable samples: one needs {bars_needed_words(lookback, horizon)}, the longest gap-free run "
-            f"has {longest} of {n} bars"
+            f"has {longest} of {n} bars{_spacing_hint(candles['open_time'], timeframe)}"
         )
     # Via timedelta, not astype(int64): pandas 3 may hold the times at us or ms resolution.
     timestamps = (candles["open_time"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
