@@ -27,6 +27,7 @@ import pandas as pd
 
 from trainer.config import TrainingConfig
 from trainer.distributions import Forecast
+from trainer.metrics import expected_calibration_error
 from trainer.train import run_job
 from trainer.verdicts import CONFIDENCE, block_length
 
@@ -62,13 +63,25 @@ def _ks_uniform(u: np.ndarray) -> np.ndarray:
     return np.maximum(np.max(i / n - u, axis=-1), np.max(u - (i - 1) / n, axis=-1))
 
 
-def pit_ks_difference(job_dir: Path, reps: int = 500, seed: int = 0) -> dict:
-    """PIT KS of the model minus GARCH-t's on a job's pooled test bars (``predictions.csv``), with the
-    percentile interval (``CONFIDENCE``) of a stationary block bootstrap of the bars (``arch``; the verdicts' mean
-    block length ``block_length(h)``, both PIT series resampled with the same blocks). Negative: the model's
-    PITs are closer to uniform."""
+def _bootstrap_difference(rows: pd.DataFrame, horizon: int, statistic, reps: int, seed: int) -> dict:
+    """``statistic(index) -> (model's, baseline's)`` on all bars and on ``reps`` stationary block-bootstrap
+    resamples of them (``arch``; the verdicts' mean block length ``block_length(h)``, both sides resampled with
+    the same blocks): the model's value minus the baseline's with its percentile interval (``CONFIDENCE``).
+    Only the difference: a percentile interval of one ECE or KS distance alone is biased upwards (a resample
+    adds noise to a distance, never removes it), much less so their difference."""
     from arch.bootstrap import StationaryBootstrap
 
+    bootstrap = StationaryBootstrap(block_length(horizon), np.arange(len(rows)), seed=seed)
+    samples = np.array([statistic(data[0]) for data, _ in bootstrap.bootstrap(reps)])
+    tails = [100 * (1 - CONFIDENCE) / 2, 100 * (1 + CONFIDENCE) / 2]
+    model, base = statistic(np.arange(len(rows)))
+    low, high = np.percentile(samples[:, 0] - samples[:, 1], tails)
+    return {"difference": float(model - base), "ci": [round(float(low), 4), round(float(high), 4)]}
+
+
+def pit_ks_difference(job_dir: Path, reps: int = 500, seed: int = 0) -> dict:
+    """PIT KS of the model minus GARCH-t's on a job's pooled test bars (``predictions.csv``) with bootstrap
+    intervals (``_bootstrap_difference``). Negative: the model's PITs are closer to uniform."""
     config = json.loads((job_dir / "config.json").read_text())
     rows = pd.read_csv(job_dir / "predictions.csv")
     y = rows["y"].to_numpy()
@@ -76,14 +89,21 @@ def pit_ks_difference(job_dir: Path, reps: int = 500, seed: int = 0) -> dict:
     model = Forecast.from_params(config["distribution"], rows["mu"], rows["sigma"], rows["nu"] if student else None)
     garch = Forecast.from_params("student_t", rows["garch_mu"], rows["garch_sigma"], rows["garch_nu"])
     pits = np.stack([model.cdf(y), garch.cdf(y)])
-    bootstrap = StationaryBootstrap(block_length(config["forecast_horizon"]), np.arange(len(y)), seed=seed)
-    diffs = []
-    for data, _ in bootstrap.bootstrap(reps):
-        ks = _ks_uniform(pits[:, data[0]])
-        diffs.append(ks[0] - ks[1])
-    ks = _ks_uniform(pits)
-    low, high = np.percentile(diffs, [100 * (1 - CONFIDENCE) / 2, 100 * (1 + CONFIDENCE) / 2])
-    return {"pit_ks_minus_garch_t": float(ks[0] - ks[1]), "ci": [round(float(low), 4), round(float(high), 4)]}
+    return _bootstrap_difference(rows, config["forecast_horizon"], lambda index: _ks_uniform(pits[:, index]),
+                                 reps, seed)
+
+
+def ece_difference(job_dir: Path, reps: int = 500, seed: int = 0) -> dict:
+    """ECE of the model's p_up minus climatology's on a job's pooled test bars, with bootstrap intervals
+    (``_bootstrap_difference``). Negative: the model's p_up is the better calibrated. An ECE of overlapping
+    h-bar labels is noisy (n labels hold about n / h independent ones), and both forecasts share that noise."""
+    config = json.loads((job_dir / "config.json").read_text())
+    rows = pd.read_csv(job_dir / "predictions.csv")
+    up = rows["y"].to_numpy() > 0
+    p_up = np.stack([rows["p_up"].to_numpy(), rows["climatology_p_up"].to_numpy()])
+    return _bootstrap_difference(
+        rows, config["forecast_horizon"],
+        lambda index: [expected_calibration_error(p[index], up[index]) for p in p_up], reps, seed)
 
 
 def summary(metrics: dict) -> dict:
@@ -109,6 +129,11 @@ def summary(metrics: dict) -> dict:
     return out
 
 
+def differences(job_dir: Path) -> dict:
+    """The bootstrap figures of a finished job: PIT KS against GARCH-t, ECE against climatology."""
+    return {"pit_ks_minus_garch_t": pit_ks_difference(job_dir), "ece_minus_climatology": ece_difference(job_dir)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=BUNDLED)
@@ -121,8 +146,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.job:
         metrics = json.loads((args.job / "metrics.json").read_text())
-        print(json.dumps({"job": str(args.job), **summary(metrics), "pit_ks_difference": pit_ks_difference(args.job)},
-                         indent=1))
+        print(json.dumps({"job": str(args.job), **summary(metrics), **differences(args.job)}, indent=1))
         return 0
     candles = read_candles(args.data)
     if args.shuffle:
@@ -136,7 +160,7 @@ def main() -> int:
         wall = time.perf_counter() - started
         print(json.dumps({"data": args.data.name, "horizon": args.horizon, "shuffle": args.shuffle, "set": overrides,
                           "wall_s": round(wall, 1), **summary(result.metrics),
-                          "pit_ks_difference": pit_ks_difference(job_dir)}, indent=1))
+                          **differences(job_dir)}, indent=1))
     return 0
 
 
