@@ -1,5 +1,5 @@
 """The ``candlecast`` command: opens the app, or runs one subcommand (train, import, datasets, serve, worker,
-predict, jobs, rerun, predictor, sweep).
+predict, jobs, compare, rerun, predictor, sweep).
 
 Only argument parsing lives here; each subcommand's ``run(args) -> int`` is imported when it is used, so
 ``candlecast --help`` stays fast and the GUI/server process never imports torch. A user mistake is one line
@@ -29,6 +29,7 @@ COMMANDS = {
     "predictor": "trainer.predictor",
     "predict": "desktop_app.remote_cli",
     "jobs": "desktop_app.remote_cli",
+    "compare": "desktop_app.remote_cli",
     "rerun": "desktop_app.remote_cli",
     "sweep": "desktop_app.sweep_cli",
 }

@@ -1,4 +1,4 @@
-"""``candlecast predict | jobs | rerun``: what a user asks a running Candlecast server about trained jobs, over its
+"""``candlecast predict | jobs | compare | rerun``: what a user asks a running Candlecast server about trained jobs, over its
 REST API (``desktop_app.api_client``), exactly as ``curl`` would. The server is ``--server URL`` (default:
 ``CANDLECAST_URL``, else ``http://127.0.0.1:$CANDLECAST_PORT``, else the server running on this data folder, as
 its ``server.json`` says, else port 8000); ``CANDLECAST_TOKEN`` is sent as the bearer token. A refusal is the server's one-line problem on stderr and exit 1.
@@ -16,7 +16,7 @@ from typing import Any
 
 from desktop_app.job_columns import ended_because
 from trainer.cli_common import UserError
-from trainer.key_figures import KEY_FIGURES, SIGNED_FIGURES
+from trainer.key_figures import COMPARE_ROWS, KEY_FIGURES, SIGNED_FIGURES, best_index
 
 
 def add_server_option(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def add_server_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(sub: Any) -> None:
-    """The ``predict``, ``jobs`` and ``rerun`` subparsers on ``sub`` (argparse subparsers)."""
+    """The ``predict``, ``jobs``, ``compare`` and ``rerun`` subparsers on ``sub`` (argparse subparsers)."""
     predict = sub.add_parser("predict", help="forecast the latest closed candles with a trained job's model")
     predict.add_argument("job", metavar="JOB", help="job id")
     source = predict.add_mutually_exclusive_group()
@@ -47,6 +47,11 @@ def add_arguments(sub: Any) -> None:
     jobs.add_argument("--offset", type=int, default=0, help="skip this many (the next page)")
     jobs.add_argument("--json", action="store_true", help="print the list as JSON (with each job's config)")
     add_server_option(jobs)
+
+    compare = sub.add_parser("compare", help="2 to 4 completed jobs side by side, with a test of each pair's p_up")
+    compare.add_argument("jobs", metavar="JOB", nargs="+", help="job ids (2 to 4)")
+    compare.add_argument("--json", action="store_true", help="print the answer as JSON")
+    add_server_option(compare)
 
     rerun = sub.add_parser("rerun", help="start a new job with a job's config on the same dataset")
     rerun.add_argument("job", metavar="JOB", help="job id")
@@ -79,6 +84,14 @@ def _fmt(value: Any, signed: bool = False, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:{'+' if signed else ''}.{digits if abs(value) < 10 else 2}f}"
     return str(value)
+
+
+def _significant(value: Any, signed: bool = False) -> str:
+    """A comparison cell: floats to 5 significant digits (losses such as CRPS are about 0.003, and two jobs
+    differ in the fourth digit), ``-`` for None."""
+    if isinstance(value, float):
+        return f"{value:{'+' if signed else ''}.5g}"
+    return "-" if value is None else str(value)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -124,8 +137,42 @@ def jobs_table(listing: dict[str, Any]) -> str:
     return _table(header, rows) + "\n" + footer
 
 
+def _pair_sentence(pair: dict[str, Any]) -> str:
+    """One pair of ``GET /compare``'s ``pairs`` in words: how job a's p_up compares with b's on each score."""
+    if not pair["tests"]:
+        return f"{pair['a']} vs {pair['b']}: no test bars in common (another symbol, timeframe or horizon)"
+    words = {"better": "better", "worse": "worse", "no_difference": "no significant difference"}
+    parts = []
+    for score, test in pair["tests"].items():
+        detail = "identical losses" if test["t"] is None else f"t = {test['t']:+.2f}, p = {test['p']:.3f}"
+        parts.append(f"{score.replace('_', ' ')} {words[test['verdict']]} ({detail})")
+    return f"{pair['a']} vs {pair['b']} on {pair['n']} shared test bars: " + "; ".join(parts)
+
+
+def compare_table(result: dict[str, Any]) -> str:
+    """A ``GET /compare`` answer as text: the config keys that differ, the key figures and pooled metrics (the
+    best of a row marked ``*``), then the Diebold–Mariano test of each pair's p_up."""
+    ids = result["jobs"]
+    lines = []
+    if result["differences"]:
+        rows = [[key, *(json.dumps(v) for v in values)] for key, values in result["differences"].items()]
+        lines += [_table(["config that differs", *ids], rows), ""]
+    else:
+        lines += ["same config", ""]
+    rows = []
+    for where, key, label, sense in COMPARE_ROWS:
+        values = [(result[where].get(i) or {}).get(key) for i in ids]
+        best = best_index(values, sense)
+        rows.append([label, *(_significant(v, key in SIGNED_FIGURES) + ("*" if j == best else "")
+                              for j, v in enumerate(values))])
+    lines += [_table(["pooled test blocks", *ids], rows), ""]
+    lines.append("p_up, pair by pair (Diebold–Mariano, HAC errors, 5 % level; 'better' is the first job's lower loss):")
+    lines += [f"  {_pair_sentence(pair)}" for pair in result["pairs"]]
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Carry out ``predict``, ``jobs`` or ``rerun`` against the server; 0 on success, 1 when the server refuses."""
+    """Carry out ``predict``, ``jobs``, ``compare`` or ``rerun`` against the server; 0 on success, 1 when the server refuses."""
     from desktop_app.api_client import ApiClient, ApiError  # requests only for these commands (a fast --help)
 
     client = ApiClient(server_url(args.server), token=os.environ.get("CANDLECAST_TOKEN"))
@@ -145,6 +192,9 @@ def run(args: argparse.Namespace) -> int:
             result = client.job_list(include=include, limit=args.limit, offset=args.offset, status=args.status,
                                      symbol=args.symbol, timeframe=args.timeframe)
             print(json.dumps(result, indent=2) if args.json else jobs_table(result))
+        elif args.command == "compare":
+            result = client.compare(tuple(args.jobs))
+            print(json.dumps(result, indent=2) if args.json else compare_table(result))
         else:
             result = client.rerun(args.job, args.allow_changed_data)
             print(json.dumps(result, indent=2) if args.json else result["message"])

@@ -180,6 +180,30 @@ def test_candlecast_jobs_cuts_a_long_reason_at_a_word_with_an_ellipsis() -> None
     assert len(why) <= remote_cli.WHY_WIDTH and lines[2].rstrip().endswith("  stopped on request")
 
 
+def test_candlecast_compare_marks_the_best_and_says_which_pairs_share_no_bars() -> None:
+    figures = lambda crps, skill: {"crps_skill_garch": skill, "direction": "beats_all"}  # noqa: E731
+    result = {
+        "jobs": ["a", "b", "c"], "differences": {"epochs": [20, 5, 20], "symbol": ["BTCUSDT", "BTCUSDT", "ETHUSDT"]},
+        "key_figures": {"a": figures(0.0031, 0.0082), "b": figures(0.0032, -0.0012), "c": None},
+        "metrics": {"a": {"crps": 0.0031234, "roc_auc": 0.52}, "b": {"crps": 0.0031201, "roc_auc": 0.51}, "c": {}},
+        "pairs": [
+            {"a": "a", "b": "b", "n": 900, "tests": {
+                "log_loss": {"t": -2.5, "p": 0.0124, "verdict": "better"},
+                "brier": {"t": None, "p": None, "verdict": "no_difference"}}},
+            {"a": "a", "b": "c", "n": 0, "tests": {}},
+        ],
+    }
+    lines = remote_cli.compare_table(result).splitlines()
+    row = lambda label: next(line for line in lines if line.startswith(label + "  ")).split()  # noqa: E731
+    assert row("epochs")[-3:] == ["20", "5", "20"] and row("symbol")[-1] == '"ETHUSDT"'
+    assert row("CRPS")[-3:] == ["0.0031234", "0.0031201*", "-"]  # lowest is best, 5 significant digits
+    assert row("ROC AUC")[-3:] == ["0.52*", "0.51", "-"]
+    assert row("CRPS skill vs GARCH-t")[-3:] == ["+0.0082*", "-0.0012", "-"]
+    assert "  a vs b on 900 shared test bars: log loss better (t = -2.50, p = 0.012); brier no significant " \
+           "difference (identical losses)" in lines
+    assert "  a vs c: no test bars in common (another symbol, timeframe or horizon)" in lines
+
+
 def test_a_dialog_names_the_field_the_server_asks_for_as_its_own() -> None:
     asks = m.Problem(422, "Unprocessable Content", "/x/candles.csv: no symbol in the file or its name; give the symbol "
                      "(e.g. BTCUSDT) in the request's symbol field", errors=(("body.symbol", "…"),))

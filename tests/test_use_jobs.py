@@ -183,6 +183,13 @@ def test_predict_compare_and_rerun_a_real_job(live_server, candlecast_home: Path
     assert comparison["reliability"][job_id] == job["metrics"]["pooled"]["model"]["reliability"]
     assert_problem(server.get("/compare", params={"jobs": f"{job_id},{failed_id}"}), 409)
     assert_problem(server.get("/compare", params={"jobs": job_id}), 422)
+    done = cli(server, "compare", job_id, again["job_id"])
+    assert done.returncode == 0, done.stderr
+    assert "same config" in done.stdout and f"on {pair['n']} shared test bars: log loss no significant difference" in done.stdout
+    crps = next(line for line in done.stdout.splitlines() if line.startswith("CRPS  "))
+    assert crps.split()[1:] == [f"{comparison['metrics'][job_id]['crps']:.5g}"] * 2  # a tie: no best marked
+    done = cli(server, "compare", job_id, failed_id)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and failed_id in done.stderr, done.stderr
 
     # Once the dataset has changed, a rerun says so and refuses unless allowed.
     body = {"path": str(write_candles(bundled.iloc[TRAIN_ROWS:TRAIN_ROWS + 100], tmp_path / "more.csv")),

@@ -25,9 +25,38 @@ KEY_FIGURES = {
     "crps": "CRPS",
     "n": "Test bars",
 }
+#: Rows of a comparison of jobs (``GET /compare``: the GUI's Compare window, ``candlecast compare``): (part of the
+#: answer, key, label, +1 when higher is better, -1 lower, 0 no "best").
+COMPARE_ROWS = (
+    ("key_figures", "crps_skill_garch", KEY_FIGURES["crps_skill_garch"], 1),
+    ("key_figures", "brier_skill_conditional", KEY_FIGURES["brier_skill_conditional"], 1),
+    ("key_figures", "log_loss_skill_conditional", KEY_FIGURES["log_loss_skill_conditional"], 1),
+    ("key_figures", "direction", "Direction verdict", 0),
+    ("key_figures", "distribution", "Distribution verdict", 0),
+    ("metrics", "crps", "CRPS", -1),
+    ("metrics", "nll", "NLL", -1),
+    ("metrics", "log_loss", "Log loss", -1),
+    ("metrics", "brier", "Brier", -1),
+    ("metrics", "ece", "ECE", -1),
+    ("metrics", "accuracy", "Accuracy", 1),
+    ("metrics", "roc_auc", "ROC AUC", 1),
+    ("metrics", "coverage_80", "80 % coverage", 0),
+    ("metrics", "pit_ks", "PIT KS", -1),
+)
 #: Key figures that take either sign (skills: above 0 the model beats the baseline), printed with one; the others
 #: (ECE, accuracy, CRPS, counts) are never negative and are printed without.
 SIGNED_FIGURES = frozenset({"crps_skill_garch", "brier_skill_conditional", "log_loss_skill_conditional"})
+
+
+def best_index(values: list[Any], sense: int) -> int | None:
+    """Index of the best number of ``values`` (``sense`` +1: highest, -1: lowest); None when fewer than two are
+    numbers, for no sense, or when several share the best value (a tie has no best)."""
+    numbers = [(v, i) for i, v in enumerate(values) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if not sense or len(numbers) < 2:
+        return None
+    best = (max if sense > 0 else min)(v for v, _ in numbers)
+    winners = [i for v, i in numbers if v == best]
+    return winners[0] if len(winners) == 1 else None
 
 
 def _skill(model: float | None, baseline: float | None) -> float | None:

@@ -13,25 +13,8 @@ import dearpygui.dearpygui as dpg
 from desktop_app import messages as m
 from desktop_app.controller import State
 from desktop_app.views import theme
-from trainer.key_figures import KEY_FIGURES
+from trainer.key_figures import COMPARE_ROWS, best_index
 
-#: Rows of the metrics table: (where, key, label, +1 when higher is better, -1 lower, 0 no "best").
-METRIC_ROWS = (
-    ("key_figures", "crps_skill_garch", KEY_FIGURES["crps_skill_garch"], 1),
-    ("key_figures", "brier_skill_conditional", KEY_FIGURES["brier_skill_conditional"], 1),
-    ("key_figures", "log_loss_skill_conditional", KEY_FIGURES["log_loss_skill_conditional"], 1),
-    ("key_figures", "direction", "Direction verdict", 0),
-    ("key_figures", "distribution", "Distribution verdict", 0),
-    ("metrics", "crps", "CRPS", -1),
-    ("metrics", "nll", "NLL", -1),
-    ("metrics", "log_loss", "Log loss", -1),
-    ("metrics", "brier", "Brier", -1),
-    ("metrics", "ece", "ECE", -1),
-    ("metrics", "accuracy", "Accuracy", 1),
-    ("metrics", "roc_auc", "ROC AUC", 1),
-    ("metrics", "coverage_80", "80 % coverage", 0),
-    ("metrics", "pit_ks", "PIT KS", -1),
-)
 COLOURS = (theme.ACCENT, theme.YELLOW, theme.GREEN, theme.RED)
 PLOT_HEIGHT = 260
 PIT_BINS = 10
@@ -46,14 +29,6 @@ def _cell(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value)
     return "–" if value is None else str(value)
-
-
-def best_index(values: list[Any], sense: int) -> int | None:
-    """Index of the best number of ``values`` (``sense`` +1: highest, -1: lowest), None when none or no sense."""
-    numbers = [(v, i) for i, v in enumerate(values) if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    if not sense or len(numbers) < 2:
-        return None
-    return (max if sense > 0 else min)(numbers)[1]
 
 
 class CompareView:
@@ -109,7 +84,7 @@ class CompareView:
                 dpg.add_table_column(label="metric")
                 for job_id in ids:
                     dpg.add_table_column(label=job_id)
-                for where, key, label, sense in METRIC_ROWS:
+                for where, key, label, sense in COMPARE_ROWS:
                     values = [(c[where].get(j) or {}).get(key) for j in ids]
                     best = best_index(values, sense)
                     with dpg.table_row():
