@@ -120,7 +120,8 @@ def test_bad_options_and_data_are_one_line_errors(args: list[str], message: str,
 
 def test_data_file_is_imported_then_trained_on(tmp_path: Path, candlecast_home: Path) -> None:
     """`--data FILE`: a freqtrade feather slice of the real candles is imported into the store and trained on."""
-    frame = load_dataset("BTCUSDT", "1h").candles.iloc[-3000:].rename(columns={"open_time": "date"})
+    bundled = load_dataset("BTCUSDT", "1h").candles
+    frame = bundled.iloc[-3000:].rename(columns={"open_time": "date"})
     path = tmp_path / "BTC_USDT-1h.feather"
     frame.reset_index(drop=True).to_feather(path)
     proc = candlecast("train", *TINY, "--data", str(path), "--json", "--out", str(tmp_path / "job"))
@@ -129,6 +130,18 @@ def test_data_file_is_imported_then_trained_on(tmp_path: Path, candlecast_home: 
     assert (config["symbol"], config["timeframe"], config["dataset"]) == ("BTCUSDT", "1h", "BTCUSDT-1h")
     predictions = pd.read_csv(tmp_path / "job" / "predictions.csv")
     assert predictions["timestamp"].min() >= frame["date"].iloc[0].timestamp()
+    assert f"--data {path}: imported as dataset BTCUSDT-1h (3,000 candles); training on it" in proc.stderr
+
+    # A file whose candles join the stored ones trains on the whole dataset, and says so (a fresh-user trial
+    # expected the file's rows alone).
+    earlier = tmp_path / "earlier" / "BTC_USDT-1h.feather"
+    earlier.parent.mkdir()
+    bundled.iloc[-3100:-2900].rename(columns={"open_time": "date"}).reset_index(drop=True).to_feather(earlier)
+    proc = candlecast("train", *TINY, "--data", str(earlier), "--json", "--out", str(tmp_path / "again"))
+    assert proc.returncode == 0, proc.stderr
+    assert (f"--data {earlier}: merged into the stored dataset BTCUSDT-1h (100 new candle(s), 0 replaced); "
+            "training on all its 3,100 candles") in proc.stderr
+    assert "training BTCUSDT 1h on cpu: 3100 candles" in proc.stderr
 
 
 def test_unreadable_data_file_is_a_one_line_error(tmp_path: Path) -> None:

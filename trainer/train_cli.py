@@ -1,7 +1,8 @@
 """``candlecast train``: run one training job in this process, show a progress bar, print the results.
 
 Options are the ``TrainingConfig`` fields (``--cv-folds 3 --epochs 5 --seed 7``) plus ``--data FILE`` (import
-that candle file first and train on it), ``--out DIR`` (write the artifacts into DIR itself; default: a new
+that candle file into its dataset, symbol + timeframe, and train on that dataset: a file whose candles join ones
+already stored trains on all of them, and a line on stderr says so), ``--out DIR`` (write the artifacts into DIR itself; default: a new
 job folder under ``paths.jobs_dir()``) and ``--json`` (print the metrics JSON instead of the summary table).
 The progress bar (tqdm, on stderr) shows fold, epoch, loss and ETA; when stderr is not a terminal it prints plain
 lines instead. The summary starts with the headline verdicts and what was trained. The log goes to ``worker.log``
@@ -174,7 +175,8 @@ class JobFolder:
 
 
 def _import_data(args: argparse.Namespace, config: TrainingConfig) -> TrainingConfig:
-    """Import ``--data FILE`` into the dataset store and point ``config`` at the resulting dataset."""
+    """Import ``--data FILE`` into the dataset store, point ``config`` at the resulting dataset and say on stderr
+    which dataset that is and how many candles it holds (more than the file's when it merged with stored ones)."""
     try:
         importer = importlib.import_module("trainer.data.importer")
     except ModuleNotFoundError:
@@ -185,6 +187,13 @@ def _import_data(args: argparse.Namespace, config: TrainingConfig) -> TrainingCo
         raise UserError(f"--data {exc.with_option()}") from None  # its message starts with the path as given
     except (OSError, ValueError) as exc:
         raise UserError(f"--data {args.data}: {exc}") from None
+    merge = dataset.report["merge"]
+    if merge["existing_rows"]:
+        said = (f"merged into the stored dataset {dataset.dataset_id} ({merge['added']:,} new candle(s), "
+                f"{merge['replaced']:,} replaced); training on all its {merge['rows_after']:,} candles")
+    else:
+        said = f"imported as dataset {dataset.dataset_id} ({merge['rows_after']:,} candles); training on it"
+    print(f"--data {args.data}: {said}", file=sys.stderr)
     update = {"symbol": dataset.symbol, "timeframe": dataset.timeframe, "dataset": dataset.dataset_id}
     return TrainingConfig(**{**config.model_dump(), **update})
 
