@@ -68,6 +68,19 @@ def test_refuses_a_text_file_that_is_no_table_without_echoing_its_content(tmp_pa
     assert "root" not in rest and "daemon" not in rest
 
 
+def test_refuses_unreadable_times_and_says_why_no_row_is_usable(tmp_path):
+    """Slash dates (day or month first?) were a pandas traceback and a 500 (fresh-user trial)."""
+    rows = [f"{day}/09/2020,10,11,9,10.5,100" for day in (20, 21, 22)]
+    message = refused(write(tmp_path / "BTCUSDT-1d.csv", rows, header="date,open,high,low,close,volume\n"))
+    assert message.endswith(": no readable time in the time column (e.g. '20/09/2020'); write times as ISO 8601 "
+                            "(2020-09-20 or 2020-09-20T13:00:00Z) or as epoch seconds or milliseconds (a date such "
+                            "as 20/09/2020 is ambiguous: day or month first)"), message
+    bad = ["1704067200,x,102,99,101,10", "1704070800,-1,102,99,101,10"]
+    message = refused(write(tmp_path / "BTCUSDT-1h.csv", bad))
+    assert message.endswith("none of the 2 row(s) is a usable candle (dropped 1 row(s) with missing or unreadable "
+                            "values (line 2); dropped 1 impossible candle(s): a price at or below 0: 1 candle (line 3))")
+
+
 def test_refuses_files_without_time_or_price_columns():
     assert "no time column (columns: open, high, low, close, volume)" in refused(FIXTURES / "no_time_column.csv")
     assert "no open/high/low/close price column" in refused(FIXTURES / "no_price_columns.csv")

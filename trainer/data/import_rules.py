@@ -158,7 +158,7 @@ def times_to_utc(raw: pd.Series, notes: list[str]) -> tuple[pd.Series, dict[str,
         if count := int((readable & ~zoned).sum()):
             units["text-naive"] = count
             notes.append(f"{count} time(s) written without a time zone; read as UTC")
-        result[text_rows] = parsed.dt.as_unit("ns").to_numpy()
+        result[text_rows] = parsed.dt.as_unit("ns").array  # zoned: an all-NaT numpy array would read as zone-less
     return result, dict(units)
 
 
