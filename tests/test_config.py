@@ -56,3 +56,13 @@ def test_a_float_field_that_is_not_finite_says_so_not_a_bound(value: float, word
     assert error_message(info.value.errors()[0]) == f"must be a finite number, not {word}"
     with pytest.raises(UserError, match=f"^--learning-rate: must be a finite number, not {word}$"):  # the CLI's words
         training_config_from_args(argparse.Namespace(learning_rate=value))
+
+
+def test_a_dataset_id_alone_names_the_symbol_and_timeframe() -> None:
+    """A fresh-user trial's `{"dataset": "BTCUSDT-1d"}` was refused as "not BTCUSDT 1h": the id sets them."""
+    config = TrainingConfig(dataset="ETHUSDT-1d")
+    assert (config.symbol, config.timeframe, config.dataset_id) == ("ETHUSDT", "1d", "ETHUSDT-1d")
+    assert TrainingConfig(dataset="bundled:BTCUSDT-4h").timeframe == "4h"
+    # Named as well, they stay as given (a mismatch is refused where the dataset is loaded).
+    assert TrainingConfig(dataset="ETHUSDT-4h", timeframe="1h").timeframe == "1h"
+    assert TrainingConfig.model_validate_json('{"dataset": "SOLUSDT-15m"}').symbol == "SOLUSDT"

@@ -295,6 +295,7 @@ def test_an_unknown_dataset_id_is_404_naming_the_catalog(client, dataset) -> Non
 
 def test_a_resampled_timeframe_is_accepted(client) -> None:
     assert start(client, {"timeframe": "4h"}).status_code == 202  # 4h is built from the bundled 1h candles
+    assert start(client, {"dataset": "BTCUSDT-1d"}).status_code == 202  # the id alone: BTCUSDT 1d, not 1h
 
 
 def test_the_server_accepts_exactly_what_the_worker_loads(client, tmp_path) -> None:

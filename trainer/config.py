@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from trainer.names import CALIBRATION_METHODS, DISTRIBUTIONS, MODEL_KINDS, P_UP_SOURCES
 
@@ -147,9 +147,20 @@ class TrainingConfig(BaseModel):
     )
     dataset: str | None = Field(
         None,
-        description="A dataset id from /datasets; default: symbol + timeframe.",
+        description="A dataset id from /datasets; default: symbol + timeframe. Given alone, it sets symbol and timeframe.",
         json_schema_extra={"pattern": DATASET_ID_PATTERN},  # checked by ``_dataset_id`` with a clearer message
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _symbol_and_timeframe_from_dataset(cls, data: object) -> object:
+        """A ``dataset`` id names its symbol and timeframe: they default to the id's, not to BTCUSDT 1h (naming
+        them too, differently, is still refused where the dataset is loaded)."""
+        if isinstance(data, dict) and isinstance(data.get("dataset"), str):
+            found = re.fullmatch(DATASET_ID_PATTERN, data["dataset"])
+            if found:
+                data = {"symbol": found.group(2), "timeframe": found.group(3), **data}
+        return data
 
     @field_validator("symbol", mode="before")
     @classmethod
