@@ -384,8 +384,14 @@ def test_step_infer_timeframe_takes_the_most_common_spacing():
     notes: list[str] = []
     assert rules.infer_timeframe(times, None, raw_candles(timeframe_from_name="1h"), Path("f.csv"), notes) == "15m"
     assert notes == ["the file name says 1h but the candles are 15m apart; used 15m"]
-    with pytest.raises(CandleImportError, match="f.csv: the candles are 15m apart but the timeframe given is 1h"):
+    with pytest.raises(CandleImportError) as coarser:
         rules.infer_timeframe(times, "1h", raw_candles(), Path("f.csv"), [])
+    assert coarser.value.with_option() == ("f.csv: the candles are 15m apart but the timeframe given is 1h (a job "
+                                           "asking for 1h resamples the 15m dataset); give the timeframe 15m with "
+                                           "--timeframe")
+    with pytest.raises(CandleImportError) as finer:  # a fresh-user trial was told to resample days into hours
+        rules.infer_timeframe(times, "5m", raw_candles(), Path("f.csv"), [])
+    assert str(finer.value).endswith("given is 5m (5m candles cannot be built from 15m ones); give the timeframe 15m")
 
 
 def test_step_drop_still_forming_judges_the_newest_candle():

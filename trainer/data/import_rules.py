@@ -301,10 +301,12 @@ def infer_timeframe(
         )
     inferred = names[spacing]
     if timeframe is not None and timeframe != inferred:
+        why = (f"a job asking for {timeframe} resamples the {inferred} dataset"
+               if TIMEFRAME_SECONDS[timeframe] > TIMEFRAME_SECONDS[inferred]
+               else f"{timeframe} candles cannot be built from {inferred} ones")
         raise CandleImportError(
-            f"{path}: the candles are {inferred} apart but the timeframe given is {timeframe}; import it without "
-            f"a timeframe (a {timeframe} dataset is resampled from it when a job asks for one)"
-        )
+            f"{path}: the candles are {inferred} apart but the timeframe given is {timeframe} ({why}); give the "
+            f"timeframe {inferred}", field="timeframe")
     if raw.timeframe_from_name and raw.timeframe_from_name != inferred:
         notes.append(f"the file name says {raw.timeframe_from_name} but the candles are {inferred} apart; used {inferred}")
     return inferred
