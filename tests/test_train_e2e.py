@@ -141,6 +141,16 @@ def test_every_family_source_and_calibration_runs(recent: pd.DataFrame, tmp_path
     else:
         assert not np.array_equal(predictions["p_up"], predictions["p_up_raw"])
     assert 0.4 < model["accuracy"] < 0.6
+    # The gates are on record and say what forecast each test block; the headline counts the fallbacks.
+    for fold in result.metrics["folds"]:
+        rows = predictions[predictions["fold"] == fold["fold"]]
+        gates = fold["gates"]
+        assert (rows["sigma"].nunique() > 1) == gates["distribution"]["network"], gates
+        if gates["direction"] is not None:
+            assert (rows["p_up_raw"].nunique() > 1) == gates["direction"]["stack"], gates
+    networks = [f["gates"]["distribution"]["network"] for f in result.metrics["folds"]]
+    text = result.metrics["pooled"]["verdicts"]["headline"]["distribution"]["text"]
+    assert (f"the network's distribution in {sum(networks)} of {len(networks)} folds" in text) == (not all(networks))
 
 
 def test_predicting_again_reproduces_every_fold_and_the_final_model_sees_all(

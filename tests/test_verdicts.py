@@ -111,6 +111,27 @@ def test_a_constant_p_up_per_fold_is_no_direction_skill() -> None:
     assert "base rate" not in one_block["tests"]["climatology"]["log_loss"]["text"]
 
 
+def test_the_headlines_say_in_how_many_folds_a_gate_fell_back() -> None:
+    """A fresh-user trial could not tell that two of three folds scored climatology's own fit."""
+    rng = np.random.default_rng(3)
+    n = 900
+    y = 0.01 * rng.standard_normal(n)
+    model = Forecast.from_params("gaussian", np.zeros(n), np.full(n, 0.01), p_up=0.5 + 0.01 * rng.standard_normal(n))
+    baselines = {"climatology": Forecast.from_params("gaussian", np.zeros(n), np.full(n, 0.011), p_up=np.full(n, 0.5))}
+    gate = lambda stack, network: {"direction": {"stack": stack, "t": -1.0},  # noqa: E731
+                                   "distribution": {"network": network, "t": {"crps": 0.5, "nll": 0.5}}}
+    mixed = job_verdicts(model, baselines, y, 1, 0, [300] * 3, [gate(True, False), gate(False, False), gate(True, True)])
+    assert mixed["headline"]["direction"]["text"].endswith(
+        "; p_up from the stack in 2 of 3 folds (the base rate in the others)")
+    assert mixed["headline"]["distribution"]["text"].endswith(
+        "; the network's distribution in 1 of 3 folds (an unconditional fit of the history in the others)")
+    closed = job_verdicts(model, baselines, y, 1, 0, [300] * 3, [gate(True, False)] * 3)
+    assert closed["headline"]["distribution"]["text"].endswith(
+        "; the network's distribution in 0 of 3 folds (an unconditional fit of the history in all)")
+    assert "folds" not in closed["headline"]["direction"]["text"]  # every fold used the stack
+    assert "folds" not in job_verdicts(model, baselines, y, 1, 0, [300] * 3)["headline"]["distribution"]["text"]
+
+
 def test_same_seed_same_interval_other_seed_another() -> None:
     rng = np.random.default_rng(5)
     base, model = 1 + rng.random(2000), 1 + rng.random(2000)

@@ -167,6 +167,8 @@ class Predictor:
     #: The unconditional distribution ``{"mu", "sigma", "nu"}`` used instead of the network's when the network
     #: did not beat it on the calibration block (``distribution_gate``); None: the network's.
     unconditional: dict[str, float | None] | None = None
+    #: The distribution gate's t values ``{"crps", "nll"}`` on the calibration block, for ``metrics.json`` (not saved).
+    distribution_gate_t: dict[str, float | None] | None = None
 
     def raw(self, samples: Samples, positions: np.ndarray) -> Forecast:
         """The forecast before calibration at ``positions`` ((m,) int64): the network's distribution, with the
@@ -349,7 +351,7 @@ def run_job(
         base_blocks = {name: evaluate_baseline(value, y_all) for name, value in pooled_baselines.items()}
         # The folds' test blocks are consecutive, so the pooled bars are one time series for the tests.
         verdicts = job_verdicts(model_forecast, pooled_baselines, y_all, config.forecast_horizon, config.seed,
-                                [len(o.y) for o in outcomes])
+                                [len(o.y) for o in outcomes], [o.entry["gates"] for o in outcomes])
     metrics = {
         "pooled": {
             "n": len(y_all),
@@ -476,7 +478,7 @@ def fit_predictor(
         predictor.calibrator = fit_calibrator(
             config.calibration_method, calibration_raw, samples.y[fold.calibration], config.p_up_source,
         )
-        predictor.unconditional, _ = distribution_gate(
+        predictor.unconditional, predictor.distribution_gate_t = distribution_gate(
             config, samples, np.concatenate([fold.train, fold.validation]), fold.calibration,
             predictor.calibrator.apply(calibration_raw),
         )
@@ -512,7 +514,7 @@ def run_fold(
                                config.forecast_horizon, config.seed + fold.fold)
         )
         entry = _fold_entry(samples, fold, result, evaluate(test, y_test, p_up_raw=test_raw.p_up), baselines, y_test,
-                            predictor.calibrator)
+                            predictor)
     predictions = pd.DataFrame(
         {
             "timestamp": samples.timestamps[fold.test], "fold": fold.fold, "y": y_test, "mu": test.mu,
@@ -566,10 +568,13 @@ def _baseline_columns(baselines: dict[str, Forecast | np.ndarray]) -> dict[str, 
 
 def _fold_entry(
     samples: Samples, fold: Fold, result: FitResult, model_block: dict, baselines: dict[str, Forecast | np.ndarray],
-    y_test: np.ndarray, calibrator: Calibrator | None,
+    y_test: np.ndarray, predictor: Predictor,
 ) -> dict[str, Any]:
-    """One ``metrics.json`` ``folds[i]`` entry (plus ``validation`` span, the loss ``history`` and the fitted
-    calibrator's method and scalar parameters, e.g. ``abs``'s scale or ``mle``'s scale and nu)."""
+    """One ``metrics.json`` ``folds[i]`` entry (plus ``validation`` span, the loss ``history``, the fitted
+    calibrator's method and scalar parameters, e.g. ``abs``'s scale or ``mle``'s scale and nu, and the ``gates``:
+    whether the stack's p_up (else the base rate) and the network's distribution (else the unconditional fit)
+    forecast this test block, with the gates' t)."""
+    calibrator = predictor.calibrator
     base_blocks = {name: evaluate_baseline(value, y_test) for name, value in baselines.items()}
     fitted = None if calibrator is None else {
         "method": calibrator.method,
@@ -579,6 +584,11 @@ def _fold_entry(
         "fold": fold.fold,
         **{name: _block_span(samples, block) for name, block in fold.blocks().items()},
         "calibrator": fitted,
+        "gates": {
+            "direction": None if predictor.stack is None else {"stack": predictor.stack.active,
+                                                                "t": predictor.stack.gate_t},
+            "distribution": {"network": predictor.unconditional is None, "t": predictor.distribution_gate_t},
+        },
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
         "best_val_loss": result.best_val_loss,

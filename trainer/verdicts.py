@@ -47,6 +47,13 @@ BOOTSTRAP_REPS = 1000
 CONFIDENCE = 0.95
 
 
+#: Per headline: what forecast a fold when its gate let the model through, and what when not (docs/model.md).
+GATE_FALLBACKS = {
+    "direction": ("p_up from the stack", "the base rate"),
+    "distribution": ("the network's distribution", "an unconditional fit of the history"),
+}
+
+
 def hac_lags(horizon: int) -> int:
     """Newey–West truncation lag for h-bar forecasts: max(10, 2h)."""
     return max(10, 2 * int(horizon))
@@ -174,13 +181,14 @@ def _fixed(value: float | None) -> str:
 
 
 def headline(kind: str, tests: dict[str, dict[str, dict]], level: float = LEVEL,
-             p_up_constant: bool = False) -> dict | None:
+             p_up_constant: bool = False, used: tuple[int, int] | None = None) -> dict | None:
     """The headline verdict ``kind`` ("direction" or "distribution") over the baselines in ``tests`` that
     ``HEADLINE_SCORES[kind]`` judges it on: ``outcome``, the baselines it is ``better_than`` / ``no_difference`` /
     ``worse_than``, and ``text``. ``outcome`` is "beats_all", "beats_some", "beats_none", or "no_skill" when it
     beats some but not ``REFERENCE`` (the no-skill forecast: beating a baseline that fits noise is no skill) or,
     for the direction, when ``p_up_constant`` (one p_up per fold: a base rate, no direction signal, whatever it
-    beats). None when no baseline applies."""
+    beats). ``used``: (folds, of how many) whose test block the model's own forecast scored, not its gate's
+    fallback (``GATE_FALLBACKS``); the text says so when that is not every fold. None when no baseline applies."""
     judged = {name: score for name, score in HEADLINE_SCORES[kind].items() if score in tests.get(name, {})}
     if not judged:
         return None
@@ -213,6 +221,9 @@ def headline(kind: str, tests: dict[str, dict[str, dict]], level: float = LEVEL,
         text += f"; worse than {labels(groups['worse'])}"
     if groups["no_difference"] and outcome != "beats_all":
         text += f"; no significant difference from {labels(groups['no_difference'])}"
+    if used is not None and used[0] < used[1]:
+        what, fallback = GATE_FALLBACKS[kind]
+        text += f"; {what} in {used[0]} of {used[1]} folds ({fallback} {'in the others' if used[0] else 'in all'})"
     return {
         "outcome": outcome, "better_than": better, "no_difference": groups["no_difference"],
         "worse_than": groups["worse"], "scores": judged, "text": text,
@@ -227,13 +238,15 @@ def verdicts(
     reps: int = BOOTSTRAP_REPS,
     level: float = LEVEL,
     p_up_constant: bool = False,
+    used: dict[str, tuple[int, int] | None] | None = None,
 ) -> dict:
     """Test the model against every baseline on every score both have (module doc).
 
     ``model_losses``: score -> (n,) float64 per-bar losses of the model (``metrics.per_bar_losses`` keys:
     crps, nll, log_loss, brier, accuracy = 0/1 error), bars in time order; ``baseline_losses``: baseline name ->
     score -> (n,) losses on the same bars (only the scores a baseline is tested on); ``horizon``: h in bars;
-    ``seed``: the bootstrap's seed; ``p_up_constant``: the model's p_up is one constant per fold (``headline``).
+    ``seed``: the bootstrap's seed; ``p_up_constant``: the model's p_up is one constant per fold, ``used``: per
+    headline kind, (folds the model's own forecast scored, folds) (both ``headline``).
 
     Returns a JSON-ready dict: ``level``, ``hac_lags``, ``block_length``, ``bootstrap_reps``, ``seed``, ``n``;
     ``tests``: name -> score -> {model, baseline (mean losses), diff (mean d), diff_ci_low, diff_ci_high, t, p,
@@ -270,7 +283,8 @@ def verdicts(
     out = {
         "level": level, "hac_lags": maxlags, "block_length": block, "bootstrap_reps": reps, "seed": seed, "n": n,
         "tests": tests,
-        "headline": {kind: headline(kind, tests, level, p_up_constant) for kind in ("direction", "distribution")},
+        "headline": {kind: headline(kind, tests, level, p_up_constant, (used or {}).get(kind))
+                     for kind in ("direction", "distribution")},
     }
     if "accuracy" in model_losses:
         error, se = hac_mean(model_losses["accuracy"], maxlags)
@@ -281,11 +295,12 @@ def verdicts(
 
 
 def job_verdicts(model: Forecast, baselines: dict[str, Forecast | np.ndarray], y: np.ndarray, horizon: int,
-                 seed: int, fold_lengths: list[int] | None = None) -> dict:
+                 seed: int, fold_lengths: list[int] | None = None, fold_gates: list[dict] | None = None) -> dict:
     """``verdicts`` of a job's pooled test forecasts: the model's ``Forecast``, each registered baseline's
     ``Forecast`` (distribution) or p_up array (direction), the outcomes ``y`` ((n,) forward log returns, time
     order), ``fold_lengths``: the bars of each fold's test block in order (default: one block), to tell a p_up
-    that is one constant per fold. Each baseline is tested on the scores ``trainer.scoreboard`` lists for it."""
+    that is one constant per fold; ``fold_gates``: each fold's ``metrics.json`` ``gates`` entry (default: none
+    known). Each baseline is tested on the scores ``trainer.scoreboard`` lists for it."""
     model_losses = per_bar_losses(y, model.p_up, model)
     baseline_losses: dict[str, dict[str, np.ndarray]] = {}
     for name, forecast in baselines.items():
@@ -296,8 +311,13 @@ def job_verdicts(model: Forecast, baselines: dict[str, Forecast | np.ndarray], y
         baseline_losses[name] = {s: losses[s] for s in baseline(name).scores}
     blocks = np.split(model.p_up, np.cumsum(fold_lengths or [len(y)])[:-1])
     constant = all(np.ptp(block) == 0 for block in blocks if len(block))
+    used = None
+    if fold_gates:
+        stacks = [g["direction"]["stack"] for g in fold_gates if g["direction"] is not None]
+        used = {"direction": (sum(stacks), len(stacks)) if stacks else None,
+                "distribution": (sum(g["distribution"]["network"] for g in fold_gates), len(fold_gates))}
     with threadpool_limits(1):  # small BLAS products: extra threads only wait for a core (see direction_baselines)
-        return verdicts(model_losses, baseline_losses, horizon, seed, p_up_constant=constant)
+        return verdicts(model_losses, baseline_losses, horizon, seed, p_up_constant=constant, used=used)
 
 
 def compact(result: dict) -> dict:
