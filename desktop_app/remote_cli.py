@@ -130,7 +130,7 @@ def jobs_table(listing: dict[str, Any]) -> str:
         rows.append([
             job["job_id"], job["status"], job["symbol"], job["timeframe"], _fmt(job.get("horizon")),
             _fmt(job.get("model")), *(_fmt(figures.get(k), k in SIGNED_FIGURES) for k in keys),
-            _fmt(job.get("duration_s")),
+            "-" if job.get("duration_s") is None else f"{job['duration_s']:.1f}",
             textwrap.shorten(ended_because(job) or "", WHY_WIDTH, placeholder=" …"),
         ])
     footer = f"{listing['count']} of {listing['total']} job(s) from offset {listing['offset']}"
@@ -200,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(result, indent=2) if args.json else result["message"])
     except ApiError as exc:
         if exc.problem.status is None:
-            raise UserError(f"cannot reach the server at {client.base_url}: {exc.problem.line()}") from None
+            raise UserError(f"{exc.problem.line()} at {client.base_url}; is it running? (start it with `candlecast "
+                            "serve` or open the app; --server URL names another)") from None
         print(f"candlecast: error: {exc.problem.line()}", file=sys.stderr)
         return 1
     return 0

@@ -57,3 +57,16 @@ def test_an_optional_int_option_is_an_int() -> None:
 
     args = build_parser().parse_args(["train", "--refit-every", "720"])
     assert args.refit_every == 720
+
+
+@pytest.mark.parametrize("command", [["jobs"], ["compare", "a", "b"], ["predict", "a"]])
+def test_no_server_there_is_one_line_saying_how_to_start_one(command: list[str]) -> None:
+    import socket
+
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{free.getsockname()[1]}"
+    done = candlecast(*command, "--server", url)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (f"candlecast: error: cannot reach the server (connection refused or closed) at {url}; is it "
+                           "running? (start it with `candlecast serve` or open the app; --server URL names another)\n")

@@ -173,7 +173,7 @@ def sentence(name: str, score: str, test: dict, p_up_constant: bool = False) -> 
 
 
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:+.2f}"
+    return "n/a" if value is None else f"{value * 100 + 0.0:+.2f}"  # + 0.0: -0.0 reads "+0.00", not "-0.00"
 
 
 def _fixed(value: float | None) -> str:
