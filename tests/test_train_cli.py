@@ -84,6 +84,8 @@ def test_summary_table_in_a_new_job_folder(candlecast_home: Path) -> None:
     assert lines[4].startswith("Tested: ") and " bars in 1 walk-forward fold(s)" in lines[4], lines[4]
     header = lines.index(next(line for line in lines if line.startswith("metric ")))
     assert lines[header].split() == ["metric", "model", *BASELINE_NAMES, "better"]
+    # The default `abs` leaves the stack's p_up as it is: said so, not an "ECE before calibration" equal to the ECE.
+    assert lines[header - 1].endswith("; calibration left p_up as it was (ECE the same before)"), lines[header - 1]
     rows = {line.split("  ")[0].strip(): line.split() for line in lines[header + 2 :] if line.strip()}
     assert {"CRPS", "NLL", "ECE", "accuracy", "ROC AUC", "CRPS skill vs", "Brier skill vs"} <= set(rows)
     better = {row.label: row.better_text for row in SUMMARY_ROWS}

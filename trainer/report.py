@@ -179,10 +179,11 @@ def summary_table(metrics: dict) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
     model = metrics["pooled"]["model"]
-    title = (
-        f"Pooled over {metrics['pooled']['n']} test bars in {len(metrics['folds'])} fold(s); ECE before calibration "
-        f"{_fmt(model.get('ece_raw'), '{:.4f}')}"
-    )
+    title = f"Pooled over {metrics['pooled']['n']} test bars in {len(metrics['folds'])} fold(s); "
+    if model.get("ece_raw") is not None and model.get("ece_raw") == model.get("ece"):
+        title += "calibration left p_up as it was (ECE the same before)"
+    else:
+        title += f"ECE before calibration {_fmt(model.get('ece_raw'), '{:.4f}')}"
     return "\n".join([title, line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
