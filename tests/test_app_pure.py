@@ -398,3 +398,18 @@ def test_a_job_log_comes_with_its_file_path() -> None:
     finally:
         runtime.shutdown()
         server.shutdown(timeout=30)
+
+
+def test_the_next_bar_says_how_much_later_than_the_training_its_candle_is() -> None:
+    """A fresh-user trial got a forecast four months past the job's training end with no word about it."""
+    from desktop_app.views.results_view import next_bar_text
+
+    forecast = {"p_up": 0.53, "p_up_raw": 0.53, "close": 100.0, "price_intervals": {"80": [95.0, 105.0]},
+                "open_time": "2026-01-31T00:00:00+00:00", "horizon_end": "2026-02-01T00:00:00+00:00",
+                "training_end": "2025-09-18T00:00:00+00:00"}
+    lines = next_bar_text(forecast).splitlines()
+    assert lines[-1] == ("The model trained on candles up to 2025-09-18 00:00 UTC, 135 days earlier; a new job (or "
+                         "`candlecast rerun`) learns from the newer ones")
+    hours = next_bar_text({**forecast, "training_end": "2026-01-30T19:00:00+00:00"}).splitlines()
+    assert hours[-1].startswith("The model trained on candles up to 2026-01-30 19:00 UTC, 5 hours earlier")
+    assert len(next_bar_text({**forecast, "training_end": forecast["open_time"]}).splitlines()) == 3

@@ -5,6 +5,7 @@ scores, a reliability diagram, a PIT histogram, and p_up over time against the o
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import dearpygui.dearpygui as dpg
@@ -47,7 +48,21 @@ def next_bar_text(forecast: dict[str, Any]) -> str:
             f"{forecast['horizon_end'][:16].replace('T', ' ')} UTC is above {forecast['close']:,.2f}\n"
             f"80 % interval of that close: {low:,.2f} – {high:,.2f}\n"
             f"From the candle opened {forecast['open_time'][:16].replace('T', ' ')} UTC, the latest closed one of "
-            f"the job's dataset")
+            f"the job's dataset" + _staleness(forecast))
+
+
+def _staleness(forecast: dict[str, Any]) -> str:
+    """A fourth line when the forecast's candle is later than the last one the model trained on: how much later,
+    and that a rerun learns from the newer candles ("" when it is that candle or the answer does not say)."""
+    if not forecast.get("training_end"):
+        return ""
+    later = datetime.fromisoformat(forecast["open_time"]) - datetime.fromisoformat(forecast["training_end"])
+    if later <= timedelta(0):
+        return ""
+    days = later / timedelta(days=1)
+    gap = f"{days:.0f} days" if days >= 2 else f"{later / timedelta(hours=1):.0f} hours"
+    return (f"\nThe model trained on candles up to {forecast['training_end'][:16].replace('T', ' ')} UTC, {gap} "
+            "earlier; a new job (or `candlecast rerun`) learns from the newer ones")
 
 
 def fmt(value: Any, pattern: str) -> str:
@@ -67,7 +82,7 @@ class ResultsView:
         #: (set on the render thread, counted down in the visible handler's callback).
         self._hold_time_limits = 0
         dpg.add_text("No results yet: train a job, or open one in the Jobs tab.", tag="rv_title", wrap=0)
-        with dpg.child_window(tag="rv_next", show=False, height=96, border=True):
+        with dpg.child_window(tag="rv_next", show=False, height=116, border=True):
             with dpg.group(horizontal=True):
                 dpg.add_text("Next bar", color=theme.ACCENT)
                 dpg.add_button(label="Refresh", tag="rv_next_refresh", callback=self._refresh_next)
