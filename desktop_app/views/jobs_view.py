@@ -68,6 +68,7 @@ class JobsView:
         self._ticked: set[str] = set()
         self._pool: list[_Row] = []  # rows are made once and only refilled
         self._texts: list[str] = []  # the whole cut-column text of each shown row
+        self._cuts: list[tuple[str, float]] = []  # per pooled row: the text and width its cut column was made for
         self._cut_width = 0.0  # pixels of the cut column, measured from its header once drawn (0: not yet)
         # Rows are refilled on the render thread (a new list) and on Dear PyGui's callback thread (a sort, a new
         # width): one at a time.
@@ -79,11 +80,10 @@ class JobsView:
         with dpg.group(tag="jv_table_box"), dpg.table(  # the group: a table reports no rectangle of its own
                 header_row=False, policy=dpg.mvTable_SizingFixedFit, row_background=True, freeze_rows=1,
                 borders_innerH=True, borders_outerH=True, scrollY=True, clipper=True, height=-1, tag="jv_table"):
-            dpg.add_table_column(tag="jv_col_tick")
-            for index in range(len(LAYOUT) - 1):
-                dpg.add_table_column(tag=f"jv_col_{index}")
-            dpg.add_table_column(width_stretch=True, init_width_or_weight=1.0, tag=f"jv_col_{CUT_KEY}")
-            dpg.add_table_column(tag="jv_col_actions")
+            for _ in range(len(LAYOUT)):  # the tick box, then LAYOUT's columns but the last: fitted to their texts
+                dpg.add_table_column()
+            dpg.add_table_column(width_stretch=True, init_width_or_weight=1.0)  # the cut column: the width left
+            dpg.add_table_column()  # Results and Log
             self._header()
         dpg.bind_item_theme("jv_table", _table_theme())
 
@@ -132,6 +132,7 @@ class JobsView:
         jobs = job_columns.sort_jobs(self._jobs, *self._sort) if self._sort else list(self._jobs)
         while len(self._pool) < len(jobs):
             self._pool.append(self._new_row(len(self._pool)))
+            self._cuts.append(("", 0.0))  # a new row shows no text
         self._texts = [job_columns.BY_KEY[CUT_KEY].text(job) for job in jobs]
         for index, row in enumerate(self._pool):
             if index >= len(jobs):
@@ -149,14 +150,19 @@ class JobsView:
                     dpg.set_value(text, job_columns.line_text(job, keys))
                     if keys == ("status",):
                         dpg.configure_item(text, color=STATUS_COLOURS.get(status, theme.TEXT))
-            self._cut(row, self._texts[index])
+            self._cut(index, self._texts[index])
             dpg.configure_item(row.results, enabled=completed, user_data=job_id)
             dpg.configure_item(row.log, user_data=job_id)
         self._compare_button()
 
-    def _cut(self, row: _Row, text: str) -> None:
-        """Show ``text`` in ``row``'s last column, cut at a word to ``CUT_LINES`` lines of its width (whole until
-        the width is known), with the whole text on hover when it was cut."""
+    def _cut(self, index: int, text: str) -> None:
+        """Show ``text`` in pooled row ``index``'s last column, cut at a word to ``CUT_LINES`` lines of its width
+        (whole until the width is known), with the whole text on hover when it was cut; nothing to do when the row
+        already shows it at this width (most rows, on a refresh)."""
+        if self._cuts[index] == (text, self._cut_width):
+            return
+        self._cuts[index] = (text, self._cut_width)
+        row = self._pool[index]
         shown = text
         if self._cut_width > 0:
             width = self._cut_width
@@ -174,8 +180,8 @@ class JobsView:
             return
         with self._lock:
             self._cut_width = width
-            for row, text in zip(self._pool, self._texts):
-                self._cut(row, text)
+            for index, text in enumerate(self._texts):
+                self._cut(index, text)
 
     def _new_row(self, index: int) -> _Row:
         """One empty pooled row."""
@@ -186,7 +192,7 @@ class JobsView:
                 with dpg.group():
                     lines.append(tuple(dpg.add_text("") for _ in column))
             cut = dpg.add_text("", wrap=0)  # 0: at the column's edge
-            with dpg.tooltip(cut) as tip:
+            with dpg.tooltip(cut, show=False) as tip:  # hidden until the row shows a cut text
                 whole = dpg.add_text("", wrap=480)
             with dpg.group():
                 results = dpg.add_button(label="Results", callback=self._open)
@@ -246,7 +252,7 @@ class JobsView:
                          "cut_height": dpg.get_item_rect_size(row.cut)[1]})
         return {"right": extent("jv_table_box")[1], "header": header, "rows": rows, "sort": self._sort,
                 "names": [dpg.get_item_label(f"jv_head_{c.key}") for c in job_columns.COLUMNS],
-                "line_height": dpg.get_text_size("Ag")[1]}
+                "line_height": (dpg.get_text_size("Ag") or (0, 0))[1]}  # None before a font is loaded
 
 
 def _table_theme() -> int | str:
