@@ -65,7 +65,7 @@ class SweepsView:
                 dpg.add_text("", tag="sw_problem", color=theme.RED, wrap=0, show=False)
                 self._space(dispatch)
             with dpg.group(horizontal=True):
-                dpg.add_combo([], label="Sweep", width=320, tag="sw_pick",
+                dpg.add_combo([], label="Sweep", width=360, tag="sw_pick",
                               callback=lambda s, value: dispatch(m.SweepPicked, sweep_id=value.split(" ")[0]))
                 dpg.add_button(label="Open best job", tag="sw_open_best", callback=self._open_best)
                 dpg.add_button(label="Stop", tag="sw_stop", callback=lambda: dispatch(m.SweepStopClicked))
