@@ -23,7 +23,7 @@ PROBED = ("cp_symbol", "cp_batch_size", "cp_error_symbol", "cp_error_batch_size"
           "err_where", "err_details", "err_retry", "err_close", "rv_title", "tv_fig_elapsed_s", "cp_cv_folds",
           "imp_symbol", "imp_close", "tab_jobs", "jv_compare", "cmp_window", "cmp_title", "rv_next_text",
           "rv_next_refresh", "content_pane", "tab_sweeps", "sw_space_learning_rate", "sw_trials", "sw_ray", "sw_start",
-          "sw_stop", "sw_open_best", "tv_plot", "imp_window")
+          "sw_stop", "sw_open_best", "tv_plot", "imp_window", "jv_head_crps_skill_garch")
 
 
 class Probe:
@@ -76,8 +76,9 @@ def _item(dpg: Any, tag: str) -> dict[str, Any]:
 
 def snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) -> dict[str, Any]:
     """What the GUI test reads: state, the Start button's rectangle (viewport pixels), the ``PROBED`` items, the
-    loss plot's axes, the Results tab's verdicts and marked cells, frame statistics (raw; ``write`` summarises
+    loss plot's axes, the Results and Jobs tabs' contents, frame statistics (raw; ``write`` summarises
     them). Call on the render thread."""
+    from desktop_app.views.jobs_view import JobsView
     from desktop_app.views.results_view import probe as results_probe
     from desktop_app.views.sweeps_view import probe as sweeps_probe
 
@@ -113,6 +114,7 @@ def snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) -> dict[s
         "results_tab": results_probe(),
         "sweeps_tab": sweeps_probe(),
         "jobs_listed": len(state.catalog.jobs),
+        "jobs_tab": next(view.probe() for view in shell.views if isinstance(view, JobsView)),
         "ticks": {dpg.get_item_user_data(a): _item(dpg, a) for a in dpg.get_aliases()
                   if str(a).startswith("jv_tick_") and dpg.is_item_shown(dpg.get_item_parent(a))},
         "compare": {"open": state.use.compare.open, "loaded": state.use.compare.comparison is not None,

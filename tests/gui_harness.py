@@ -63,11 +63,9 @@ def xvfb() -> Iterator[str]:
 
 def write_layout(
     home: Path, params: dict[str, Any] | None = None, raw: bytes | None = None, show_advanced: bool = False,
-    size: tuple[int, int] | None = None,
 ) -> Path:
-    """Put a ``layout.json`` in ``home``'s config folder: a valid one at (0, 0) with ``params`` (and the control
-    panel's Advanced section open if ``show_advanced``) and the window ``size`` (width, height; default the
-    app's own), or ``raw``."""
+    """Put a ``layout.json`` in ``home``'s config folder: a valid one at (0, 0) of the app's default size with
+    ``params`` (and the control panel's Advanced section open if ``show_advanced``), or ``raw``."""
     path = home / "config" / "layout.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     if raw is not None:
@@ -75,8 +73,7 @@ def write_layout(
     else:
         layout = {
             "schema_version": 1,
-            "viewport": {"x": 0, "y": 0, "width": size[0] if size else DEFAULT_VIEWPORT.width,
-                         "height": size[1] if size else DEFAULT_VIEWPORT.height},
+            "viewport": {"x": 0, "y": 0, "width": DEFAULT_VIEWPORT.width, "height": DEFAULT_VIEWPORT.height},
             "panels": {"control_width": 360, "show_advanced": show_advanced, "tab": "training", "status_bar": True},
             "params": params or {},
         }

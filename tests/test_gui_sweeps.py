@@ -88,13 +88,16 @@ def server_sweep(url: str, sweep_id: str) -> dict[str, Any]:
 def test_a_sweep_from_the_tab_runs_live_opens_its_best_job_and_stops(
     launch, candlecast_home: Path  # noqa: F811
 ) -> None:
-    # The form's options are the trials' fixed options. A taller window than the default: the space table lies
-    # below the default window's fold (the tab scrolls); this test follows the sweep, not the layout.
-    write_layout(candlecast_home, params=TINY, size=(1360, 860))
+    # The form's options are the trials' fixed options; the window is the default one (it fits a 1366x768 screen).
+    write_layout(candlecast_home, params=TINY)
     app = launch("sweeps")
     url = app.wait("the window, REST and WebSocket", ready)["server_url"]
     probe = open_sweeps_tab(app, app.state())
     assert probe["sweeps_tab"]["summary"] == "No sweep shown." and rows(probe) == []
+    # The whole search space is in view without scrolling, and so are the shown sweep's buttons below it.
+    tab = probe["sweeps_tab"]
+    assert tab["form_open"] and len(tab["space"]) > 15 and tab["space_drawn"] == tab["space"], tab
+    assert all(probe["items"][tag]["visible"] for tag in ("sw_trials", "sw_start", "sw_stop", "sw_open_best"))
 
     # The space from the same form: a log range for the learning rate (every trial differs, so the importance
     # has something to apportion); 3 trials, one at a time, on this machine.
@@ -106,6 +109,7 @@ def test_a_sweep_from_the_tab_runs_live_opens_its_best_job_and_stops(
                     lambda p: p["sweeps_tab"]["picked"].endswith("(running)")
                     and any(r["state"] == "running" for r in rows(p)), timeout=SLOW)
     sweep_id = live["sweeps_tab"]["picked"].split(" ")[0]
+    assert not live["sweeps_tab"]["form_open"]  # folded for the running sweep: its trials come up in view
     (listed,) = requests.get(f"{url}/sweeps", timeout=30).json()["sweeps"]  # that click started exactly one sweep
     sweep = server_sweep(url, sweep_id)
     assert listed["sweep_id"] == sweep_id and sweep["request"]["trials"] == 3 and sweep["request"]["parallel"] == 1

@@ -1,19 +1,25 @@
 """The real app under Xvfb with two real jobs (issue 13): the Results tab shows a completed one (the first
 to complete) with its Next bar forecast, the Jobs tab's tick boxes and Compare open the Compare window
 (screenshot, checked non-blank), and after a restart the Results tab shows the newest completed job again.
+With two more jobs that ended short (one cancelled, one whose worker was killed: a long reason) the Jobs tab shows
+every field of each in the default window without sideways scrolling, and sorts by a field's name in its header.
 
 Needs Xvfb, xdotool and ImageMagick, like ``tests/test_gui.py`` (whose fixtures it uses).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
-from gui_harness import write_layout
+from desktop_app.job_columns import COLUMNS, LAYOUT
+from gui_harness import DEFAULT_VIEWPORT, write_layout
 from test_gui import after, assert_not_blank, display, launch, ready  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.gui
@@ -23,15 +29,32 @@ JOB = {"epochs": 1, "cv_folds": 1, "lookback": 8, "batch_size": 512}
 JOBS_TAB = {"x": 530, "y": 40, "width": 44, "height": 18}
 
 
-def wait_completed(url: str, job_id: str, timeout: float = 300) -> None:
+def wait_job(url: str, job_id: str, done: Any, timeout: float = 300) -> dict[str, Any]:
+    """``GET /jobs/{job_id}`` once ``done(job)``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = requests.get(f"{url}/jobs/{job_id}", timeout=30).json()["status"]
-        if status not in ("queued", "starting", "running"):
-            assert status == "completed", status
-            return
+        job = requests.get(f"{url}/jobs/{job_id}", timeout=30).json()
+        if done(job):
+            return job
         time.sleep(0.5)
-    raise AssertionError(f"job {job_id} did not complete")
+    raise AssertionError(f"job {job_id} did not get there: {job}")
+
+
+def wait_completed(url: str, job_id: str, timeout: float = 300) -> None:
+    job = wait_job(url, job_id, lambda j: j["status"] not in ("queued", "starting", "running"), timeout)
+    assert job["status"] == "completed", job["status"]
+
+
+def assert_every_field_fits(table: dict[str, Any]) -> None:
+    """The Jobs tab's header and drawn rows: each column's content ends before the next one's begins and the last
+    ends inside the table (a column too narrow for its text would spill into the next; one past the edge would
+    need sideways scrolling)."""
+    assert table["header"] and table["rows"], table
+    for cells in [table["header"], *(row["cells"] for row in table["rows"])]:
+        assert len(cells) in (len(LAYOUT), len(LAYOUT) + 2), cells  # the header has no tick box or buttons
+        for (_, right), (left, _) in zip(cells, cells[1:]):
+            assert right <= left, (cells, table)
+        assert cells[-1][1] <= table["right"], (cells, table["right"])
 
 
 @pytest.mark.slow
@@ -52,9 +75,41 @@ def test_compare_two_real_jobs_and_the_next_bar(launch, candlecast_home: Path) -
     assert "\n80 % interval of that close: " in probe["items"]["rv_next_text"]["value"]  # a line of its own: no price split
     assert probe["next_bar"]["open_time"] and 0 < probe["next_bar"]["p_up"] < 1
 
+    # Two jobs end short: a queued one is cancelled, a running one's worker is killed (a reason of ~110 characters).
+    killed = requests.post(f"{url}/start_training", json={**JOB, "epochs": 500}, timeout=30).json()["job_id"]
+    cancelled = requests.post(f"{url}/start_training", json=JOB, timeout=30).json()["job_id"]
+    assert requests.post(f"{url}/jobs/{cancelled}/stop", timeout=30).json()["status"] == "cancelled"
+    running = wait_job(url, killed, lambda j: j["status"] == "running" and j["pid"])
+    os.kill(running["pid"], signal.SIGKILL)
+    reason = wait_job(url, killed, lambda j: j["status"] == "failed")["error"]["error"]
+    assert len(reason) > 100, reason
+
+    # Every field of the four jobs is readable in the default window: nothing spills or needs sideways scrolling,
+    # the long reason is cut at a word to two lines (whole on hover).
     tab = probe["items"]["tab_jobs"]
     app.click(tab if tab["width"] else JOBS_TAB)
-    probe = after(app)
+    probe = app.wait("the four jobs drawn", lambda p: len(p["jobs_tab"]["rows"]) == 4)
+    assert (probe["viewport"]["width"], probe["viewport"]["height"]) == (DEFAULT_VIEWPORT.width,
+                                                                         DEFAULT_VIEWPORT.height)
+    table = probe["jobs_tab"]
+    assert_every_field_fits(table)
+    assert table["names"] == [c.header for c in COLUMNS]
+    row = {r["job_id"]: r for r in table["rows"]}
+    assert [r["job_id"] for r in table["rows"]] == [cancelled, killed, second, first]  # the server's: newest first
+    assert row[killed]["whole"] == reason and row[killed]["cut"].endswith(" …")
+    assert reason.startswith(row[killed]["cut"].removesuffix(" …") + " ")  # whole words
+    assert row[killed]["cut_height"] <= 2 * table["line_height"] + 4  # two lines at most
+    assert row[cancelled]["whole"] == "stopped on request" and row[first]["whole"] == "–"
+    assert_not_blank(app.screenshot("jobs"))
+
+    # A click on a field's name sorts by it: the CRPS skill, ascending, the jobs without one last.
+    app.click(probe["items"]["jv_head_crps_skill_garch"])
+    probe = app.wait("sorted by CRPS skill", lambda p: p["jobs_tab"]["sort"] == ["crps_skill_garch", False])
+    figures = {j["job_id"]: j["metrics"]["crps_skill_garch"]
+               for j in requests.get(f"{url}/jobs?include=metrics", timeout=30).json()["jobs"] if j["metrics"]}
+    assert [r["job_id"] for r in probe["jobs_tab"]["rows"]][:2] == sorted(figures, key=figures.get)
+    assert "CRPS ▲" in probe["jobs_tab"]["names"]
+    assert_every_field_fits(probe["jobs_tab"])
     assert probe["ticks"][first]["visible"] and probe["ticks"][second]["visible"], probe["ticks"]
     app.click(probe["ticks"][first])
     app.click(probe["ticks"][second])

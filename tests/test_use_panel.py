@@ -1,12 +1,12 @@
 """The GUI's state for using trained jobs, fed messages directly (no window): the newest completed job after a
-restart, the Next bar card's requests and answers, the Compare window's rules; the Jobs tab's column sorting and
-the key figures every list shows."""
+restart, the Next bar card's requests and answers, the Compare window's rules; the Jobs tab's column sorting, layout
+and cut text, and the key figures every list shows."""
 
 from __future__ import annotations
 
 from desktop_app import controller
 from desktop_app import messages as m
-from desktop_app.job_columns import BY_KEY, COLUMNS, ended_because, sort_jobs
+from desktop_app.job_columns import BY_KEY, COLUMNS, LAYOUT, cut_at_word, ended_because, line_text, sort_jobs
 from trainer.key_figures import KEY_FIGURES, key_figures
 
 JOBS = (
@@ -73,6 +73,29 @@ def test_sorting_puts_missing_values_last_either_way() -> None:
     assert [j["job_id"] for j in sort_jobs(JOBS, "direction", False)] == ["a", "b", "c"]  # beats all first
     assert [j["job_id"] for j in sort_jobs(JOBS, "job_id", False)] == ["a", "b", "c"]
     assert all(isinstance(c.text(JOBS[0]), str) for c in COLUMNS)
+
+
+def test_the_table_layout_shows_every_field_once_and_ends_with_the_cut_one() -> None:
+    placed = [key for column in LAYOUT for line in column for key in line]
+    assert sorted(placed) == sorted(c.key for c in COLUMNS)  # every field, none twice
+    assert all(1 <= len(column) <= 2 for column in LAYOUT)  # one or two lines per row
+    assert LAYOUT[-1] == (("ended_because",),)
+    assert all(len(c.header) <= 12 and c.title for c in COLUMNS)  # short names; the full one is the tooltip
+    assert BY_KEY["crps_skill_garch"].title == KEY_FIGURES["crps_skill_garch"]
+    job = {"symbol": "BTCUSDT", "timeframe": "1h", "horizon": 4}
+    assert line_text(job, ("symbol", "timeframe", "horizon")) == "BTCUSDT · 1h · 4"
+
+
+def test_a_long_text_is_cut_at_a_word_to_what_fits() -> None:
+    reason = "the worker was killed by signal 9 (SIGKILL) without a final event"
+    assert cut_at_word(reason, lambda t: len(t) <= 80) == reason  # it fits: whole
+    assert cut_at_word(reason, lambda t: len(t) <= 30) == "the worker was killed by …"
+    assert cut_at_word(reason, lambda t: len(t) <= 31) == "the worker was killed by …"  # never mid-word
+    assert cut_at_word(reason, lambda t: len(t) <= 5) == "the …"
+    assert cut_at_word(reason, lambda t: len(t) <= 4) == "…"  # not even one word
+    calls: list[str] = []
+    cut_at_word(" ".join(["word"] * 1000), lambda t: calls.append(t) or len(t) <= 100)
+    assert len(calls) <= 12  # bisection, not one try per word
 
 
 def test_why_a_job_ended_is_its_failure_or_its_stop_reason() -> None:

@@ -3,6 +3,11 @@ option's current value in the control panel), Start/Stop, the sweeps of this ser
 table, its best-so-far plot, its parameter importance (one bar per searched option) and its final result, and
 "Open best job" (its results in the Results tab).
 
+Top to bottom: the new sweep's form (its options in three label/text pairs per row, so the whole space shows in
+the default 1280x680 window; it folds when a running sweep comes to be shown, a click opens it again), then the shown
+sweep: picker and buttons, summary, plot beside the importance, trials table. The tab scrolls as a whole where the
+window is shorter.
+
 It draws ``State.sweeps`` (``desktop_app.panels.sweeps``) and turns clicks into its messages, like every view.
 """
 
@@ -27,6 +32,10 @@ STATE_COLOURS = {"complete": theme.GREEN, "running": theme.ACCENT, "pruned": the
 TRIAL_COLUMNS = (("Trial", True, 40), ("State", True, 72), ("Value", True, 64), ("Parameters", False, 2.0),
                  ("Node", False, 1.0), ("Job", False, 1.5))
 HINT = "Per option: empty = the form's value; a, b, c = choices; low .. high (log) = a range."
+#: Label/text pairs side by side in the search space.
+SPACE_COLUMNS = 3
+#: The best-so-far plot, beside the parameter importance (pixels).
+PLOT_WIDTH, PLOT_HEIGHT = 420, 200
 
 
 def _short(value: Any) -> str:
@@ -42,51 +51,64 @@ class SweepsView:
         self._dispatch = dispatch
         self._base = base
         self._open_job = open_job
-        with dpg.group(horizontal=True):
-            with dpg.child_window(width=420, height=-1):
-                dpg.add_text(HINT, wrap=400, color=theme.MUTED)
-                dpg.add_input_int(label="Trials", default_value=8, min_value=1, min_clamped=True, tag="sw_trials")
-                dpg.add_input_int(label="At once", default_value=1, min_value=1, min_clamped=True, tag="sw_parallel")
-                dpg.add_input_text(label="Ray address", hint="empty: on this machine", tag="sw_ray")
-                with dpg.group(horizontal=True):
+        with dpg.child_window(width=-1, height=-1, border=False):
+            with dpg.collapsing_header(label="New sweep", default_open=True, tag="sw_new"):
+                dpg.add_text(HINT, color=theme.MUTED, wrap=0)
+                with dpg.group(horizontal=True):  # each name before its field, as in a sentence
+                    dpg.add_text("Trials")
+                    dpg.add_input_int(default_value=8, min_value=1, min_clamped=True, width=130, tag="sw_trials")
+                    dpg.add_text("At once")
+                    dpg.add_input_int(default_value=1, min_value=1, min_clamped=True, width=130, tag="sw_parallel")
+                    dpg.add_text("Ray address")
+                    dpg.add_input_text(hint="empty: on this machine", width=200, tag="sw_ray")
                     dpg.add_button(label="Start sweep", tag="sw_start", callback=self._start)
-                    dpg.add_button(label="Stop", tag="sw_stop", callback=lambda: dispatch(m.SweepStopClicked))
-                    dpg.add_button(label="Refresh", callback=lambda: dispatch(m.SweepsRefreshClicked))
-                dpg.add_text("", tag="sw_problem", color=theme.RED, wrap=400)
-                with dpg.child_window(width=-1, height=-1, border=False):  # scrolls: the options outgrow the pane
-                    with dpg.table(header_row=True, policy=dpg.mvTable_SizingStretchProp, borders_innerH=True):
-                        for title in ("Option", "Search"):
-                            dpg.add_table_column(label=title)
-                        for spec in form.FIELDS:
-                            if spec.name in RESERVED:
-                                continue
-                            with dpg.table_row():
-                                dpg.add_text(spec.label)
-                                dpg.add_input_text(
-                                    width=-1, user_data=spec.name, tag=f"sw_space_{spec.name}",
-                                    callback=lambda s, text, name: dispatch(m.SweepDraftEdited, name=name, text=text))
-            with dpg.child_window(width=-1, height=-1, border=False):
-                with dpg.group(horizontal=True):
-                    dpg.add_combo([], label="Sweep", width=320, tag="sw_pick",
-                                  callback=lambda s, value: dispatch(m.SweepPicked, sweep_id=value.split(" ")[0]))
-                    dpg.add_button(label="Open best job", tag="sw_open_best", callback=self._open_best)
-                dpg.add_text("", tag="sw_summary", wrap=0)
-                with dpg.plot(label="Best so far", height=220, width=-1):
+                dpg.add_text("", tag="sw_problem", color=theme.RED, wrap=0, show=False)
+                self._space(dispatch)
+            with dpg.group(horizontal=True):
+                dpg.add_combo([], label="Sweep", width=360, tag="sw_pick",
+                              callback=lambda s, value: dispatch(m.SweepPicked, sweep_id=value.split(" ")[0]))
+                dpg.add_button(label="Open best job", tag="sw_open_best", callback=self._open_best)
+                dpg.add_button(label="Stop", tag="sw_stop", callback=lambda: dispatch(m.SweepStopClicked))
+                dpg.add_button(label="Refresh", callback=lambda: dispatch(m.SweepsRefreshClicked))
+            dpg.add_text("", tag="sw_summary", wrap=0)
+            with dpg.group(horizontal=True):
+                with dpg.plot(label="Best so far (inner walk-forward)", height=PLOT_HEIGHT, width=PLOT_WIDTH):
                     dpg.add_plot_axis(dpg.mvXAxis, label="trial", tag="sw_plot_x")
-                    with dpg.plot_axis(dpg.mvYAxis, label="objective (inner walk-forward)", tag="sw_plot_y"):
+                    with dpg.plot_axis(dpg.mvYAxis, label="objective", tag="sw_plot_y"):
                         dpg.add_line_series([], [], label="best so far", tag="sw_best_line")
                         dpg.add_scatter_series([], [], label="trials", tag="sw_trial_dots")
-                dpg.add_text("Parameter importance (fANOVA: each option's share of the objective's variance over "
-                             "the complete trials)", color=theme.MUTED, wrap=0)
-                with dpg.table(header_row=False, policy=dpg.mvTable_SizingStretchProp, tag="sw_importance_table"):
-                    dpg.add_table_column(width_fixed=True, init_width_or_weight=160)
-                    dpg.add_table_column()
-                dpg.add_text("", tag="sw_importance_note", color=theme.MUTED, wrap=0)
-                with dpg.table(header_row=True, policy=dpg.mvTable_SizingStretchProp, row_background=True,
-                               borders_innerH=True, scrollY=True, height=-1, tag="sw_trials_table"):
-                    for title, fixed, size in TRIAL_COLUMNS:
-                        dpg.add_table_column(label=title, width_fixed=fixed, init_width_or_weight=size)
+                with dpg.group():
+                    dpg.add_text("Parameter importance (fANOVA: each option's share of the objective's variance "
+                                 "over the complete trials)", color=theme.MUTED, wrap=0)
+                    with dpg.table(header_row=False, policy=dpg.mvTable_SizingStretchProp,
+                                   tag="sw_importance_table"):
+                        dpg.add_table_column(width_fixed=True, init_width_or_weight=160)
+                        dpg.add_table_column()
+                    dpg.add_text("", tag="sw_importance_note", color=theme.MUTED, wrap=0)
+            with dpg.table(header_row=True, policy=dpg.mvTable_SizingStretchProp, row_background=True,
+                           borders_innerH=True, tag="sw_trials_table"):  # grows with its rows; the tab scrolls
+                for title, fixed, size in TRIAL_COLUMNS:
+                    dpg.add_table_column(label=title, width_fixed=fixed, init_width_or_weight=size)
         self._shown: sw.Sweeps | None = None
+
+    @staticmethod
+    def _space(dispatch: Callable[..., None]) -> None:
+        """The search space: a text per training option, the options down ``SPACE_COLUMNS`` label/text pairs."""
+        specs = [spec for spec in form.FIELDS if spec.name not in RESERVED]
+        per_column = -(-len(specs) // SPACE_COLUMNS)
+        with dpg.table(header_row=False, policy=dpg.mvTable_SizingStretchProp, borders_innerV=True,
+                       tag="sw_space"):
+            for _ in range(SPACE_COLUMNS):
+                dpg.add_table_column(width_fixed=True)
+                dpg.add_table_column(width_stretch=True, init_width_or_weight=1.0)
+            for row in range(per_column):
+                with dpg.table_row():
+                    for spec in specs[row::per_column]:
+                        dpg.add_text(spec.label)
+                        dpg.add_input_text(
+                            width=-1, user_data=spec.name, tag=f"sw_space_{spec.name}",
+                            callback=lambda s, text, name: dispatch(m.SweepDraftEdited, name=name, text=text))
+        dpg.bind_item_theme("sw_space", _space_theme())
 
     def _start(self) -> None:
         self._dispatch(m.SweepStartClicked, base=self._base(), trials=dpg.get_value("sw_trials"),
@@ -105,6 +127,9 @@ class SweepsView:
         if shown is panel:
             return
         dpg.set_value("sw_problem", panel.problem or "")
+        dpg.configure_item("sw_problem", show=bool(panel.problem))
+        if sw.running(panel) and not (shown is not None and sw.running(shown) and shown.selected == panel.selected):
+            dpg.set_value("sw_new", False)  # a running sweep has come to be shown: fold the form to show it
         dpg.configure_item("sw_start", enabled=not panel.busy)
         dpg.configure_item("sw_stop", enabled=sw.running(panel) and not panel.busy)
         if shown is None or panel.sweeps is not shown.sweeps:
@@ -119,6 +144,7 @@ class SweepsView:
             return
         sweep = panel.sweep or {}
         dpg.set_value("sw_summary", _summary(sweep))
+        dpg.configure_item("sw_plot_y", label=sweep["request"]["objective"] if sweep else "objective")
         dpg.configure_item("sw_open_best", enabled=sw.best_job(sweep) is not None)
         xs, ys = sw.best_so_far(sweep)
         dpg.set_value("sw_best_line", [xs, ys])
@@ -153,6 +179,15 @@ class SweepsView:
         dpg.set_value("sw_importance_note", "\n".join(line for line in lines if line))
 
 
+def _space_theme() -> int | str:
+    """Snug rows, so the whole space shows above the sweep's plot and trials."""
+    with dpg.theme() as snug:
+        with dpg.theme_component(dpg.mvAll):
+            dpg.add_theme_style(dpg.mvStyleVar_CellPadding, 5, 2)
+            dpg.add_theme_style(dpg.mvStyleVar_FramePadding, 6, 3)
+    return snug
+
+
 def _summary(sweep: dict[str, Any]) -> str:
     """The sweep's state in a few lines: progress, best so far, and once completed both scores and the verdicts."""
     if not sweep:
@@ -176,8 +211,9 @@ def _summary(sweep: dict[str, Any]) -> str:
 
 def probe() -> dict[str, Any]:
     """What the GUI test reads of this tab, as drawn: the sweep picked, the summary, the trials table's rows
-    (``{number, state, value, params, node, job}``), the best-so-far line's points and the importance bars
-    (``[option, share]``)."""
+    (``{number, state, value, params, node, job}``), the best-so-far line's points, the importance bars
+    (``[option, share]``), whether the new sweep's form is open, and the search space's options, all of them and
+    those the last frame drew in view."""
     rows = []
     for row in dpg.get_item_children("sw_trials_table", 1) or []:
         cells = dpg.get_item_children(row, 1) or []
@@ -189,6 +225,9 @@ def probe() -> dict[str, Any]:
         name, bar = dpg.get_item_children(row, 1)[:2]
         bars.append([dpg.get_value(name), dpg.get_value(bar)])
     xs = dpg.get_value("sw_best_line")[0]
-    return {"picked": dpg.get_value("sw_pick"), "summary": dpg.get_value("sw_summary"),
+    space = [spec.name for spec in form.FIELDS if spec.name not in RESERVED]
+    return {"form_open": dpg.get_value("sw_new"), "space": space,
+            "space_drawn": [name for name in space if dpg.get_item_state(f"sw_space_{name}").get("visible")],
+            "picked": dpg.get_value("sw_pick"), "summary": dpg.get_value("sw_summary"),
             "problem": dpg.get_value("sw_problem"), "trials": rows, "best_points": len(xs), "importance": bars,
             "importance_note": dpg.get_value("sw_importance_note")}
