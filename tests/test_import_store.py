@@ -90,7 +90,8 @@ def test_a_few_new_candles_append_when_the_merged_dataset_is_big_enough(tmp_path
     import_file(write_hours(tmp_path / "BTCUSDT-1h.csv", range(100)))
     assert import_file(five, save=False).report["merge"] is None  # judged on the would-be merge, nothing written
     appended = import_file(five)
-    assert appended.report["merge"] == {"existing_rows": 100, "added": 5, "replaced": 0, "unchanged": 0, "rows_after": 105}
+    assert appended.report["merge"] == {"existing_rows": 100, "added": 5, "replaced": 0, "unchanged": 0,
+                                        "rows_after": 105}
     assert appended.dataset["rows"] == 105 and len(load_dataset("BTCUSDT", "1h").candles) == 105
     assert not [n for n in appended.report["notes"] if n.startswith("too few for training")]  # 105 bars: one window
 
@@ -108,8 +109,8 @@ def test_a_few_new_candles_append_when_the_merged_dataset_is_big_enough(tmp_path
     assert stored() == before  # refused: nothing written
     single = tmp_path / "ETHUSDT-1h-one.csv"
     single.write_text(HEADER + "1704067200,100,103,99,101,10\n")
-    with pytest.raises(CandleImportError, match=": only 1 usable row\\(s\\) of 1; an import needs 2 or more, to read the "
-                                                "timeframe from their spacing$"):
+    with pytest.raises(CandleImportError, match=(
+            r": only 1 usable row\(s\) of 1; an import needs 2 or more, to read the timeframe from their spacing$")):
         import_file(single, timeframe="1h")
 
 

@@ -124,7 +124,8 @@ def clean_candles(
     frame, still_forming = rules.drop_still_forming(frame, raw, chosen_timeframe, now, notes)
     candles, gaps = rules.validated(frame, chosen_timeframe, path)
     if min_rows is not None:
-        rules.enough_bars(candles, chosen_timeframe, path, f"{len(candles)} usable row(s) of {rows_read}", min_rows, need)
+        rows = f"{len(candles)} usable row(s) of {rows_read}"
+        rules.enough_bars(candles, chosen_timeframe, path, rows, min_rows, need)
     dropped = {"null": null, "impossible": impossible, "duplicate_identical": identical,
                "duplicate_conflicting": conflicting, "still_forming": int(still_forming is not None)}  # fmt: skip
     report = {

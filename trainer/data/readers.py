@@ -1,10 +1,10 @@
 """Read one candle file of any supported kind into a raw, column-normalised table; validation is the importer's job.
 
 The format is detected from the bytes, not the file name: gzip/zip containers are opened first, then an Arrow
-IPC (``ARROW1``) or parquet (``PAR1``) magic, a JSON opening bracket, or else delimited text (its delimiter, banner
-lines, decimal mark and header row found from its first lines). What the container shows (``formats.Shape``) chooses the format:
-the formats and how each is recognised and read are the entries of ``trainer.data.formats.FORMATS``, and one
-reader per container does what the chosen entry says.
+IPC (``ARROW1``) or parquet (``PAR1``) magic, a JSON opening bracket, or else delimited text (its delimiter,
+decimal mark, banner lines and header row found from its first lines). What the container shows
+(``formats.Shape``) chooses the format: the formats and how each is recognised and read are the entries of
+``trainer.data.formats.FORMATS``, and one reader per container does what the chosen entry says.
 
 The reader only parses: it returns ``RawCandles`` whose ``frame`` has the columns ``time`` (as written: epoch
 numbers, text, or datetime64), ``open``, ``high``, ``low``, ``close``, ``volume`` (numbers or text as written)
