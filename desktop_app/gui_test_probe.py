@@ -78,6 +78,7 @@ def snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) -> dict[s
     """What the GUI test reads: state, the Start button's rectangle (viewport pixels), the ``PROBED`` items, the
     loss plot's axes, the Results and Jobs tabs' contents, frame statistics (raw; ``write`` summarises
     them). Call on the render thread."""
+    from desktop_app.views.compare_view import probe as compare_probe
     from desktop_app.views.jobs_view import JobsView
     from desktop_app.views.results_view import probe as results_probe
     from desktop_app.views.sweeps_view import probe as sweeps_probe
@@ -118,7 +119,8 @@ def snapshot(dpg: Any, shell: Any, server: Any, closing: bool = False) -> dict[s
         "ticks": {dpg.get_item_user_data(a): _item(dpg, a) for a in dpg.get_aliases()
                   if str(a).startswith("jv_tick_") and dpg.is_item_shown(dpg.get_item_parent(a))},
         "compare": {"open": state.use.compare.open, "loaded": state.use.compare.comparison is not None,
-                    "problem": state.use.compare.problem.line() if state.use.compare.problem else None},
+                    "problem": state.use.compare.problem.line() if state.use.compare.problem else None,
+                    **compare_probe()},
         "next_bar": state.use.next_bar.forecast,
         "next_bar_problem": state.use.next_bar.problem.line() if state.use.next_bar.problem else None,
     }

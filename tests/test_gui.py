@@ -207,15 +207,17 @@ def test_a_one_epoch_job_in_the_default_window(launch, candlecast_home: Path) ->
 
 def test_data_problems_and_a_killed_worker_read_as_sentences(launch, candlecast_home: Path, tmp_path: Path) -> None:
     """Issue 9 items 11, 17 and 18: a worker killed by a signal, a refused and a short import, and a job with too
-    few candles, each told once, in words, in the app's own terms."""
+    few candles, each told once, in words, in the app's own terms; then five new candles append to the stored ones."""
     import pandas as pd
 
     from trainer.data.store import load_dataset
 
-    candles = load_dataset("BTCUSDT", "1h").candles.iloc[:300]
-    short = tmp_path / "SHORTUSDT-1h.csv"
+    candles = load_dataset("BTCUSDT", "1h").candles.iloc[:305]
     stamps = (candles["open_time"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
-    candles.assign(timestamp=stamps)[["timestamp", "open", "high", "low", "close", "volume"]].to_csv(short, index=False)
+    table = candles.assign(timestamp=stamps)[["timestamp", "open", "high", "low", "close", "volume"]]
+    short, five = tmp_path / "SHORTUSDT-1h.csv", tmp_path / "SHORTUSDT-1h-next5.csv"
+    table.iloc[:300].to_csv(short, index=False)
+    table.iloc[300:].to_csv(five, index=False)
     no_symbol = tmp_path / "candles.csv"
     no_symbol.write_text(short.read_text())
     not_candles = tmp_path / "notes.csv"
@@ -289,6 +291,21 @@ def test_data_problems_and_a_killed_worker_read_as_sentences(launch, candlecast_
     assert "Too few" not in items["tv_message"]["value"]
     assert probe["loss_axes"] == [[0.5, 10.5], [0.0, 1.0]]
     assert_not_blank(app.screenshot("3-too-few-samples"))
+    app.click(items["err_close"])
+    app.wait("the error window closed", lambda p: p["phase"] == "idle")
+
+    # Five new candles join the stored 300 (the training-window minimum is the merged dataset's, not the file's).
+    app.click(MENU_FILE)
+    after(app, 0.5)
+    app.click(MENU_IMPORT)
+    probe = app.wait("the import dialog", lambda p: p["items"]["imp_path"]["visible"])
+    app.type_into(probe["items"]["imp_path"], str(five))
+    app.click(probe["items"]["imp_go"])
+    before = probe["items"]["imp_summary"]["value"]  # the first import's report, until this one's arrives
+    appended = app.wait("the report", lambda p: p["items"]["imp_summary"]["value"] != before)
+    assert appended["items"]["imp_summary"]["value"].startswith("Imported SHORTUSDT-1h: 305 candles"), \
+        appended["items"]["imp_summary"]["value"]
+    assert_not_blank(app.screenshot("4-appended"))
     assert app.close() == 0
 
 

@@ -1,6 +1,7 @@
 """The real app under Xvfb with two real jobs (issue 13): the Results tab shows a completed one (the first
 to complete) with its Next bar forecast, the Jobs tab's tick boxes and Compare open the Compare window
-(screenshot, checked non-blank), and after a restart the Results tab shows the newest completed job again.
+(screenshots, checked non-blank: job ids whole in the pairs table, every reliability point inside the plot, the
+unequal test bars said), and after a restart the Results tab shows the newest completed job again.
 With two more jobs that ended short (one cancelled, one whose worker was killed: a long reason) the Jobs tab shows
 every field of each in the default window without sideways scrolling, and sorts by a field's name in its header.
 
@@ -63,9 +64,15 @@ def test_compare_two_real_jobs_and_the_next_bar(launch, candlecast_home: Path) -
     app = launch("compare")
     url = app.wait("the window, REST and WebSocket", ready)["server_url"]
     first = requests.post(f"{url}/start_training", json=JOB, timeout=30).json()["job_id"]
-    second = requests.post(f"{url}/start_training", json={**JOB, "lookback": 12}, timeout=30).json()["job_id"]
+    # The same data named two ways: symbol + timeframe (the defaults) and the dataset id.
+    second = requests.post(f"{url}/start_training", json={**JOB, "lookback": 12, "dataset": "BTCUSDT-1h"},
+                           timeout=30).json()["job_id"]
     wait_completed(url, first)
     wait_completed(url, second)
+    comparison = requests.get(f"{url}/compare", params={"jobs": f"{second},{first}"}, timeout=120).json()
+    assert comparison["differences"] == {"lookback": [12, 8]}  # no false {"dataset": ["BTCUSDT-1h", null]}
+    test_bars = [comparison["key_figures"][j]["n"] for j in (second, first)]
+    assert test_bars[0] != test_bars[1], test_bars  # a longer lookback leaves fewer samples to test on
 
     # Listed with their key figures; the Results tab shows the newest completed job and its next bar.
     probe = app.wait("both jobs ticked-able", lambda p: {first, second} <= set(p["ticks"]))
@@ -118,8 +125,26 @@ def test_compare_two_real_jobs_and_the_next_bar(launch, candlecast_home: Path) -
     probe = app.wait("the comparison", lambda p: p["compare"]["loaded"] or p["compare"]["problem"], timeout=120)
     assert probe["compare"]["open"] and probe["compare"]["problem"] is None, probe["compare"]
     assert probe["items"]["cmp_title"]["value"] == f"Comparing {second}, {first}"  # the list's order: newest first
-    after(app)
+    probe = after(app)
+    assert probe["compare"]["bars_note"].startswith("These jobs were tested on different bars (Test bars row): their "
+                                                    "rows are not comparable bar for bar"), probe["compare"]
     assert_not_blank(app.screenshot("compare"))
+
+    # Below the metrics (the default window shows the top): the plots and the pairs table, as drawn.
+    window = probe["items"]["cmp_window"]
+    app.scroll_down(int(window["x"] + window["width"] / 2), int(window["y"] + window["height"] / 2), 15)
+    shown = after(app)["compare"]
+    (x_low, x_high), (y_low, y_high) = shown["reliability_axes"]
+    for job_id in (first, second):  # every point inside the axes, none on their edge
+        rel = comparison["reliability"][job_id]
+        assert x_low < min(rel["p_mean"]) and max(rel["p_mean"]) < x_high, (shown["reliability_axes"], rel)
+        assert y_low < min(rel["freq"]) and max(rel["freq"]) < y_high, (shown["reliability_axes"], rel)
+    assert [row[0]["value"] for row in shown["dm_rows"]] == [second, second]  # log loss and Brier
+    for row in shown["dm_rows"]:
+        assert row[1]["value"] == first and row[2]["value"] == str(comparison["pairs"][0]["n"])
+        for cell, right in zip(row, row[1:]):  # no cell runs into the next column: nothing is cut
+            assert cell["x"] + cell["width"] <= right["x"], row
+    assert_not_blank(app.screenshot("compare-pairs"))
     assert app.close() == 0
 
     # After a restart the Results tab shows the newest completed job instead of staying empty.

@@ -15,6 +15,7 @@ import pytest
 from conftest import REPO_ROOT, SHARED_DATA
 
 FIFTEEN = SHARED_DATA / "ohlcv" / "binance_BTC_USDT-15m_2023-01-01_2023-12-31.feather"
+DAILY = SHARED_DATA / "ohlcv" / "binance_BTC_USDT-1d_2020-09-20_2025-09-18.feather"
 SHORT_CDD = SHARED_DATA / "formats" / "cryptodatadownload_Binance_BTCUSDT_1h.head.csv"
 
 
@@ -77,6 +78,25 @@ def test_a_refusal_names_the_file_as_the_user_gave_it(tmp_path):
     done = subprocess.run([sys.executable, "-m", "desktop_app.cli", "import", "sub/x.csv"], capture_output=True,
                           text=True, cwd=tmp_path, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert done.returncode == 2 and done.stderr.startswith("candlecast: error: sub/x.csv: not a candle table"), done.stderr
+
+
+def test_the_last_few_daily_candles_append_to_the_stored_dataset(tmp_path):
+    """A fresh-user trial: ``candlecast import BTCUSDT-1d-last5.csv`` (5 new days) was refused as too few for one
+    training window although the stored BTCUSDT-1d held 1,820 days; the minimum is the merged dataset's."""
+    days = pd.read_feather(DAILY).rename(columns={"date": "open_time"})
+    days["open_time"] = days["open_time"].dt.strftime("%Y-%m-%d")
+    history, last5 = tmp_path / "BTCUSDT-1d.csv", tmp_path / "BTCUSDT-1d-last5.csv"
+    days.iloc[:-5].to_csv(history, index=False)
+    days.iloc[-5:].to_csv(last5, index=False)
+    refused = candlecast("import", str(last5))  # nothing stored yet: a new dataset of 5 days is still refused
+    assert refused.returncode == 2 and "only 5 usable row(s) of 5; one training window" in refused.stderr
+    assert candlecast("import", str(history)).returncode == 0
+    done = candlecast("import", str(last5), "--json")
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    assert body["report"]["merge"] == {"existing_rows": 1820, "added": 5, "replaced": 0, "unchanged": 0,
+                                       "rows_after": 1825}
+    assert (body["dataset"]["rows"], body["dataset"]["end"]) == (1825, "2025-09-18T00:00:00+00:00")
 
 
 def test_datasets_lists_bundled_and_imported():

@@ -234,6 +234,53 @@ def test_gzip_csv_and_headerless_semicolon_csv(tmp_path):
     assert (result.report["format"], result.dataset_id, result.report["rows_kept"]) == ("headerless-csv", "BTCUSDT-1h", 3)
 
 
+DECIMAL_COMMA_NOTE = "numbers written with a decimal comma (';'-separated; 10,5 read as 10.5)"
+
+
+def test_semicolon_csv_with_decimal_commas(tmp_path):
+    """A European spreadsheet's export: ``;`` between fields, ``,`` in the numbers (it was split on the commas and
+    refused as 'not a candle table'); with a header and without one."""
+    rows = ["2020-09-20;10,5;11,2;9,8;10,1;100,0", "2020-09-21;10,1;10,9;9,5;10,7;120,5",
+            "2020-09-22;10,7;12;10,6;11,9;98"]  # whole numbers too (12, 98)
+    named = tmp_path / "BTCUSDT-1d.csv"
+    named.write_text("date;open;high;low;close;volume\n" + "\n".join(rows) + "\n")
+    result = clean(named)
+    r = result.report
+    assert (r["format"], result.dataset_id, r["rows_kept"]) == ("generic-csv", "BTCUSDT-1d", 3) and no_drops(r)
+    assert DECIMAL_COMMA_NOTE in r["notes"]
+    assert result.candles[["open", "high", "low", "close", "volume"]].values.tolist() == [
+        [10.5, 11.2, 9.8, 10.1, 100.0], [10.1, 10.9, 9.5, 10.7, 120.5], [10.7, 12.0, 10.6, 11.9, 98.0]]
+    assert list(result.candles["open_time"]) == list(pd.date_range("2020-09-20", periods=3, freq="D", tz="UTC"))
+    headerless = tmp_path / "export.csv"
+    headerless.write_text("\n".join(rows) + "\n")
+    result = clean(headerless, symbol="BTCUSDT")
+    assert (result.report["format"], result.report["rows_kept"]) == ("headerless-csv", 3)
+    assert result.candles["volume"].tolist() == [100.0, 120.5, 98.0]
+
+    dots = tmp_path / "ETHUSDT-1d.csv"  # a semicolon file with decimal points is read as before, with no note
+    dots.write_text("date;open;high;low;close;volume\n" + "\n".join(row.replace(",", ".") for row in rows) + "\n")
+    result = clean(dots)
+    assert result.candles["close"].tolist() == [10.1, 10.7, 11.9] and DECIMAL_COMMA_NOTE not in result.report["notes"]
+
+
+@pytest.mark.parametrize("damage", ["n/v", None], ids=["a-cell-that-is-no-number", "a-row-cut-short"])
+def test_decimal_commas_are_read_past_a_damaged_row(tmp_path, damage):
+    """A cell that is no number leaves pyarrow's column as text, and a row cut short makes pyarrow give up for
+    pandas, which reads every cell as text: either way the decimal commas are read and the bad row is dropped. (The
+    damage is below the first lines, from which the delimiter and decimal mark are read.)"""
+    lines = [f"{1704067200 + 3600 * h};{100 + h},25;{102 + h},5;{99 + h},75;{101 + h},0;{10 + h},5" for h in range(40)]
+    lines[30] = lines[30].rsplit(";", 1)[0] + (f";{damage}" if damage else "")
+    path = tmp_path / "BTCUSDT-1h.csv"
+    path.write_text("timestamp;open;high;low;close;volume\n" + "\n".join(lines) + "\n")
+    result = clean(path)
+    r = result.report
+    assert (r["rows_read"], r["rows_kept"], r["dropped"]["null"]) == (40, 39, 1) and DECIMAL_COMMA_NOTE in r["notes"]
+    assert "dropped 1 row(s) with missing or unreadable values (line 32)" in r["notes"]
+    first = result.candles[["open", "high", "low", "close", "volume"]].iloc[0].tolist()
+    assert first == [100.25, 102.5, 99.75, 101.0, 10.5]
+    assert result.candles["volume"].tolist() == [10.5 + h for h in range(40) if h != 30]
+
+
 @pytest.mark.parametrize(
     ("name", "rows", "start", "end", "gaps", "missing", "flat"),
     [

@@ -412,14 +412,17 @@ def test_step_drop_still_forming_judges_the_newest_candle():
     assert len(kept) == 1 and forming["reason"] == "the candle had not closed at the import time 2024-01-01T01:59:00+00:00"
 
 
-def test_step_validated_counts_gaps_and_refuses_too_few_rows():
+def test_step_validated_counts_gaps_and_enough_bars_refuses_too_few_rows():
     frame = table([BAR] * 4, ["2024-01-01 00:00", "2024-01-01 01:00", "2024-01-01 04:00", "2024-01-01 05:00"])
-    candles, gaps = rules.validated(frame, "1h", Path("f.csv"), 4, 2, "why")
+    candles, gaps = rules.validated(frame, "1h", Path("f.csv"))
     assert list(candles.columns) == ["open_time", "open", "high", "low", "close", "volume"]
     assert gaps == {"count": 1, "missing_bars": 2, "longest": {
         "missing_bars": 2, "after": "2024-01-01T01:00:00+00:00", "before": "2024-01-01T04:00:00+00:00"}}  # fmt: skip
-    with pytest.raises(CandleImportError, match="f.csv: only 4 usable row\\(s\\) of 9; five are needed"):
-        rules.validated(frame, "1h", Path("f.csv"), 9, 5, "five are needed")
+    rules.enough_bars(candles, "1h", Path("f.csv"), "4 rows", 2, "why")
+    with pytest.raises(CandleImportError, match="f.csv: only 4 of 9; five are needed"):
+        rules.enough_bars(candles, "1h", Path("f.csv"), "4 of 9", 5, "five are needed")
+    with pytest.raises(CandleImportError, match="f.csv: 4 of 9, but gaps leave at most 2 in a row; three are needed"):
+        rules.enough_bars(candles, "1h", Path("f.csv"), "4 of 9", 3, "three are needed")
 
 
 def test_step_zero_volume_flat_counts_runs_of_consecutive_bars():

@@ -74,6 +74,46 @@ def test_merge_that_does_not_line_up_is_refused_and_writes_nothing(tmp_path):
     assert {p.name: p.read_bytes() for p in datasets_dir().iterdir()} == before
 
 
+def test_a_few_new_candles_append_when_the_merged_dataset_is_big_enough(tmp_path):
+    """The training-window minimum (89 bars) is judged on the dataset the import makes, not on the file alone."""
+    def stored() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in datasets_dir().iterdir()} if datasets_dir().is_dir() else {}
+
+    five = write_hours(tmp_path / "BTCUSDT-1h-new.csv", range(100, 105))
+    with pytest.raises(CandleImportError, match=r": only 5 usable row\(s\) of 5; one training window .* needs 89 "):
+        import_file(five)  # a new dataset of 5 candles: no default job could train on it
+    assert stored() == {}
+    few = write_hours(tmp_path / "BTCUSDT-1h-few.csv", range(40))
+    with pytest.raises(CandleImportError, match=r": only 40 usable row\(s\) of 40; "):
+        import_file(few)
+
+    import_file(write_hours(tmp_path / "BTCUSDT-1h.csv", range(100)))
+    assert import_file(five, save=False).report["merge"] is None  # judged on the would-be merge, nothing written
+    appended = import_file(five)
+    assert appended.report["merge"] == {"existing_rows": 100, "added": 5, "replaced": 0, "unchanged": 0,
+                                        "rows_after": 105}
+    assert appended.dataset["rows"] == 105 and len(load_dataset("BTCUSDT", "1h").candles) == 105
+    assert not [n for n in appended.report["notes"] if n.startswith("too few for training")]  # 105 bars: one window
+
+    import_file(write_hours(tmp_path / "ETHUSDT-1h.csv", range(50)), min_rows=2)  # a small stored dataset
+    before = stored()
+    more = write_hours(tmp_path / "ETHUSDT-1h-more.csv", range(50, 80))
+    with pytest.raises(CandleImportError, match=(
+            rf"^{re.escape(str(more))}: only 30 usable row\(s\) of 30, 80 with the 50 stored in ETHUSDT-1h; one "
+            r"training window with the default lookback and horizon needs 89 consecutive bars")):
+        import_file(more)
+    after_gap = write_hours(tmp_path / "ETHUSDT-1h-later.csv", range(60, 100))
+    with pytest.raises(CandleImportError, match=(
+            r": 40 usable row\(s\) of 40, 90 with the 50 stored in ETHUSDT-1h, but gaps leave at most 50 in a row; ")):
+        import_file(after_gap)
+    assert stored() == before  # refused: nothing written
+    single = tmp_path / "ETHUSDT-1h-one.csv"
+    single.write_text(HEADER + "1704067200,100,103,99,101,10\n")
+    with pytest.raises(CandleImportError, match=(
+            r": only 1 usable row\(s\) of 1; an import needs 2 or more, to read the timeframe from their spacing$")):
+        import_file(single, timeframe="1h")
+
+
 def test_catalog_lists_bundled_then_stored_and_stays_light(tmp_path, candlecast_home):
     import_file(OHLCV / "binance_BTC_USDT-15m_2023-01-01_2023-12-31.feather")
     entries = catalog.list_datasets()

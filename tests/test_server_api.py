@@ -557,6 +557,28 @@ def test_dataset_import_names_the_request_field_it_needs(client, tmp_path) -> No
     assert done.status_code == 201 and done.get_json()["dataset"]["id"] == "ETHUSDT-1h"
 
 
+def test_dataset_import_appends_a_few_candles_to_a_stored_dataset(client, tmp_path) -> None:
+    """The training-window minimum is the merged dataset's: 5 new candles append to 100 stored ones (201), while a
+    new dataset of 5 is still refused (422, nothing stored)."""
+    def hours(path: Path, first: int, count: int) -> str:
+        rows = "".join(f"{1704067200 + 3600 * i},{100 + i},{102 + i},{99 + i},{101 + i},{10 + i}\n"
+                       for i in range(first, first + count))
+        path.write_text("timestamp,open,high,low,close,volume\n" + rows)
+        return json.dumps({"path": str(path)})
+
+    five = hours(tmp_path / "ETHUSDT-1h-new.csv", 100, 5)
+    problem = assert_problem(client.post("/datasets/import", data=five, headers=JSON), 422)
+    assert ": only 5 usable row(s) of 5; one training window" in problem["detail"]
+    assert problem["errors"][0]["loc"] == ["body", "path"]
+    assert "ETHUSDT-1h" not in {d["id"] for d in client.get("/datasets").get_json()["datasets"]}
+    stored = client.post("/datasets/import", data=hours(tmp_path / "ETHUSDT-1h.csv", 0, 100), headers=JSON)
+    assert stored.status_code == 201, stored.get_data(as_text=True)
+    appended = client.post("/datasets/import", data=five, headers=JSON)
+    assert appended.status_code == 201, appended.get_data(as_text=True)
+    body = appended.get_json()
+    assert body["report"]["merge"]["added"] == 5 and body["dataset"]["rows"] == 105
+
+
 def test_dataset_import_answers_only_what_its_model_holds(client, tmp_path, monkeypatch) -> None:
     """The importer's JSON goes through ``ImportedDataset``: an importer printing anything else is a 500."""
     path = tmp_path / "candles.csv"

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainer.config import effective_dataset
 from trainer.key_figures import key_figures
 from trainer.metrics import finite_or_none
 from trainer.verdicts import LEVEL, diebold_mariano, dm_verdict, hac_lags
@@ -68,16 +69,27 @@ def pair_test(a: str, b: str, pa: pd.DataFrame, pb: pd.DataFrame, horizon: int) 
     return out
 
 
+def _as_compared(config: dict[str, Any]) -> dict[str, Any]:
+    """A job's config as its differences are told: ``dataset`` is the dataset it trained on
+    (``trainer.config.effective_dataset``), so a job that named ``BTCUSDT-1d`` and one that gave only BTCUSDT and
+    1d do not differ."""
+    if "symbol" not in config or "timeframe" not in config:
+        return config
+    return {**config, "dataset": effective_dataset(config.get("dataset"), config["symbol"], config["timeframe"])}
+
+
 def compare_jobs(job_dirs: list[Path]) -> dict[str, Any]:
     """The comparison of the jobs in ``job_dirs`` (module doc): ``{jobs, configs, differences, key_figures,
     metrics, reliability, pit, pairs}``, each per job id except ``differences`` (config key → values in job
-    order, only the keys that differ) and ``pairs`` (``pair_test`` of every pair). Raises ``ComparisonRefused``."""
+    order, only the keys that differ, ``dataset`` as ``_as_compared`` tells it) and ``pairs`` (``pair_test`` of
+    every pair). ``configs`` are the jobs' saved configs as they are. Raises ``ComparisonRefused``."""
     loaded = {d.name: _load(d) for d in job_dirs}
     ids = list(loaded)
     configs = {i: c for i, (c, _, _) in loaded.items()}
-    keys = sorted(set().union(*(c.keys() for c in configs.values())))
-    differences = {k: [configs[i].get(k) for i in ids] for k in keys
-                   if len({json.dumps(configs[i].get(k)) for i in ids}) > 1}
+    compared = {i: _as_compared(c) for i, c in configs.items()}
+    keys = sorted(set().union(*(c.keys() for c in compared.values())))
+    differences = {k: [compared[i].get(k) for i in ids] for k in keys
+                   if len({json.dumps(compared[i].get(k)) for i in ids}) > 1}
     pooled = {i: m["pooled"]["model"] for i, (_, m, _) in loaded.items()}
     pairs = []
     for a, b in combinations(ids, 2):

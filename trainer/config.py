@@ -111,6 +111,12 @@ def normalize_symbol(raw: str) -> str:
     return symbol
 
 
+def effective_dataset(dataset: str | None, symbol: str, timeframe: str) -> str:
+    """The dataset a job trains on: ``dataset`` if given, else ``"<SYMBOL>-<timeframe>"``. Also for a saved config
+    dict, which is compared without validating it (``trainer.comparison``)."""
+    return dataset or f"{symbol}-{timeframe}"
+
+
 class TrainingConfig(BaseModel):
     """One training job's request: every field of API.md's ``TrainingStartRequest`` with its default and range."""
 
@@ -176,5 +182,5 @@ class TrainingConfig(BaseModel):
 
     @property
     def dataset_id(self) -> str:
-        """The dataset this job trains on: ``dataset`` if given, else ``"<SYMBOL>-<timeframe>"``."""
-        return self.dataset or f"{self.symbol}-{self.timeframe}"
+        """The dataset this job trains on (``effective_dataset``)."""
+        return effective_dataset(self.dataset, self.symbol, self.timeframe)

@@ -59,6 +59,14 @@ def best_index(values: list[Any], sense: int) -> int | None:
     return winners[0] if len(winners) == 1 else None
 
 
+def unequal_test_bars(figures: dict[str, dict[str, Any] | None], ids: list[str]) -> list[Any] | None:
+    """The test-bar counts (key figure ``n``) of the jobs ``ids`` in a comparison's ``key_figures``, in job order,
+    when they differ; None when they are equal. Jobs tested on different bars have pooled figures that are not
+    comparable bar for bar (a comparison's pairs test each pair on the bars both scored)."""
+    counts = [(figures.get(i) or {}).get("n") for i in ids]
+    return counts if len(set(counts)) > 1 else None
+
+
 def _skill(model: float | None, baseline: float | None) -> float | None:
     """1 - model / baseline for losses (None when either is missing or the baseline is 0)."""
     if model is None or not baseline:

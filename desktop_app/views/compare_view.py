@@ -1,6 +1,8 @@
 """The Compare window: 2 to 4 jobs from ``GET /compare`` side by side: the configuration keys that differ
-(highlighted), key figures and pooled metrics (the best of each row highlighted), the reliability diagrams and
-PIT histograms overlaid, and the Diebold–Mariano test of each pair's p_up on the test bars they share."""
+(highlighted), key figures and pooled metrics (the best of each row highlighted, unless the jobs were tested on
+different bars: then their test-bar counts are a row and a note says the rows are not comparable bar for bar),
+the reliability diagrams (axes fitted to every point) and PIT histograms overlaid, and the Diebold–Mariano test
+of each pair's p_up on the test bars they share (job ids in full)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import dearpygui.dearpygui as dpg
 from desktop_app import messages as m
 from desktop_app.controller import State
 from desktop_app.views import theme
-from trainer.key_figures import COMPARE_ROWS, best_index
+from trainer.key_figures import COMPARE_ROWS, KEY_FIGURES, best_index, unequal_test_bars
 
 COLOURS = (theme.ACCENT, theme.YELLOW, theme.GREEN, theme.RED)
 PLOT_HEIGHT = 260
@@ -21,6 +23,10 @@ PIT_BINS = 10
 #: The window: at most this wide, a margin from the viewport's edges (sized on each opening, so it fits any screen).
 WIDTH = 1100
 MARGIN = 20
+#: Share of the reliability points' span left free on each side of the plot (none sits on the edge).
+PLOT_MARGIN = 0.08
+#: The Diebold–Mariano table's column titles.
+DM_COLUMNS = ("A", "B", "shared bars", "score", "mean loss A", "mean loss B", "t", "p", "A is")
 
 
 def _cell(value: Any) -> str:
@@ -79,14 +85,27 @@ class CompareView:
                             dpg.add_text(key)
                             for value in values:
                                 dpg.add_text(_cell(value), color=theme.YELLOW)
-            dpg.add_text("Metrics (pooled test bars; best of each row in green)", color=theme.ACCENT)
+            test_bars = unequal_test_bars(c["key_figures"], ids)
+            if test_bars is None:
+                dpg.add_text("Metrics (pooled test bars; best of each row in green)", color=theme.ACCENT)
+            else:  # a lower loss over other bars says nothing of which job forecasts better
+                dpg.add_text("Metrics (pooled test bars)", color=theme.ACCENT)
+                dpg.add_text("These jobs were tested on different bars (Test bars row): their rows are not comparable "
+                             "bar for bar, so no best is marked. The Diebold–Mariano tests below compare each pair "
+                             "on the bars both scored (shared bars).", tag="cmp_bars_note", color=theme.YELLOW,
+                             wrap=0)
             with dpg.table(header_row=True, borders_innerH=True, tag="cmp_metrics"):
                 dpg.add_table_column(label="metric")
                 for job_id in ids:
                     dpg.add_table_column(label=job_id)
+                if test_bars is not None:
+                    with dpg.table_row():
+                        dpg.add_text(KEY_FIGURES["n"])
+                        for value in test_bars:
+                            dpg.add_text(_cell(value), color=theme.YELLOW)
                 for where, key, label, sense in COMPARE_ROWS:
                     values = [(c[where].get(j) or {}).get(key) for j in ids]
-                    best = best_index(values, sense)
+                    best = best_index(values, sense) if test_bars is None else None
                     with dpg.table_row():
                         dpg.add_text(label)
                         for i, value in enumerate(values):
@@ -96,33 +115,38 @@ class CompareView:
                 self._pit(c, ids)
             dpg.add_text("Diebold–Mariano tests of p_up (HAC, 5 %) on the test bars both jobs scored",
                          color=theme.ACCENT)
-            with dpg.table(header_row=True, borders_innerH=True, tag="cmp_dm"):
-                for title in ("A", "B", "shared bars", "score", "mean loss A", "mean loss B", "t", "p", "A is"):
+            # Each column as wide as its widest cell: the job ids whole, so A and B can be told apart.
+            with dpg.table(header_row=True, borders_innerH=True, tag="cmp_dm", policy=dpg.mvTable_SizingFixedFit):
+                for title in DM_COLUMNS:
                     dpg.add_table_column(label=title)
+                row = 0
                 for pair in c["pairs"]:
                     tests = pair["tests"] or {"–": {}}
                     for score, test in tests.items():
                         with dpg.table_row():
-                            for value in (pair["a"], pair["b"], pair["n"], score, test.get("a_mean"),
-                                          test.get("b_mean"), test.get("t"), test.get("p"),
-                                          (test.get("verdict") or "no shared bars").replace("_", " ")):
-                                dpg.add_text(_cell(value))
+                            for column, value in enumerate((
+                                    pair["a"], pair["b"], pair["n"], score, test.get("a_mean"), test.get("b_mean"),
+                                    test.get("t"), test.get("p"),
+                                    (test.get("verdict") or "no shared bars").replace("_", " "))):
+                                dpg.add_text(_cell(value), tag=f"cmp_dm_{row}_{column}")
+                        row += 1
 
     def _reliability(self, c: dict[str, Any], ids: list[str]) -> None:
+        limits = reliability_limits(c["reliability"], ids)
         with dpg.plot(label="Reliability of p_up", width=520, height=PLOT_HEIGHT, tag="cmp_rel"):
             dpg.add_plot_legend()
-            dpg.add_plot_axis(dpg.mvXAxis, label="mean forecast p_up")
-            with dpg.plot_axis(dpg.mvYAxis, label="observed up frequency") as axis:
-                lows = [min(c["reliability"][j]["p_mean"]) for j in ids if c["reliability"].get(j)]
-                highs = [max(c["reliability"][j]["p_mean"]) for j in ids if c["reliability"].get(j)]
-                if lows:
-                    dpg.add_line_series([min(lows), max(highs)], [min(lows), max(highs)], label="perfect")
+            dpg.add_plot_axis(dpg.mvXAxis, label="mean forecast p_up", tag="cmp_rel_x")
+            with dpg.plot_axis(dpg.mvYAxis, label="observed up frequency", tag="cmp_rel_y"):
+                if limits is not None:
+                    dpg.add_line_series(list(limits), list(limits), label="perfect")
                 for i, job_id in enumerate(ids):
                     rel = c["reliability"].get(job_id)
                     if rel:
                         series = dpg.add_line_series(list(rel["p_mean"]), list(rel["freq"]), label=job_id)
                         dpg.bind_item_theme(series, self._themes[i % len(self._themes)])
-                dpg.fit_axis_data(axis)
+            if limits is not None:  # the same range on both axes: the perfect line is the diagonal
+                dpg.set_axis_limits("cmp_rel_x", *limits)
+                dpg.set_axis_limits("cmp_rel_y", *limits)
 
     def _pit(self, c: dict[str, Any], ids: list[str]) -> None:
         with dpg.plot(label="PIT histograms", width=-1, height=PLOT_HEIGHT, tag="cmp_pit"):
@@ -132,11 +156,41 @@ class CompareView:
                 dpg.add_inf_line_series([1.0 / PIT_BINS], horizontal=True, label="uniform")
                 for i, job_id in enumerate(ids):
                     pit = c["pit"].get(job_id)
-                    if pit:
-                        x = [(k + 0.5) / len(pit) for k in range(len(pit))]
-                        series = dpg.add_stair_series(x, list(pit), label=job_id)
+                    if pit:  # each bin over [k/n, (k+1)/n] (steps hold a value to the next x: the end repeats the last)
+                        x = [k / len(pit) for k in range(len(pit) + 1)]
+                        series = dpg.add_stair_series(x, [*pit, pit[-1]], label=job_id)
                         dpg.bind_item_theme(series, self._themes[i % len(self._themes)])
                 dpg.fit_axis_data(axis)
+
+
+def reliability_limits(reliability: dict[str, Any], ids: list[str]) -> tuple[float, float] | None:
+    """One axis range, within [0, 1], for both axes of the reliability plot that holds every job's points
+    (``p_mean`` and ``freq``) with ``PLOT_MARGIN`` of their span free on each side (at least 0.005); None when no
+    job has a reliability table."""
+    values = [v for j in ids if reliability.get(j) for key in ("p_mean", "freq") for v in reliability[j][key]]
+    if not values:
+        return None
+    low, high = min(values), max(values)
+    margin = max(PLOT_MARGIN * (high - low), 0.005)
+    return max(0.0, low - margin), min(1.0, high + margin)
+
+
+def probe() -> dict[str, Any]:
+    """What the GUI test reads of the Compare window: the reliability plot's axis limits, the note on unequal
+    test bars (None when not shown), and the Diebold–Mariano table's cells with their rectangles (viewport
+    pixels), row by row."""
+    if not dpg.does_item_exist("cmp_rel_x"):
+        return {"reliability_axes": None, "bars_note": None, "dm_rows": []}
+    rows = []
+    while dpg.does_item_exist(f"cmp_dm_{len(rows)}_0"):
+        cells = [f"cmp_dm_{len(rows)}_{column}" for column in range(len(DM_COLUMNS))]
+        rows.append([{"value": dpg.get_value(tag), "x": dpg.get_item_rect_min(tag)[0],
+                      "width": dpg.get_item_rect_size(tag)[0]} for tag in cells])
+    return {
+        "reliability_axes": [list(dpg.get_axis_limits("cmp_rel_x")), list(dpg.get_axis_limits("cmp_rel_y"))],
+        "bars_note": dpg.get_value("cmp_bars_note") if dpg.does_item_exist("cmp_bars_note") else None,
+        "dm_rows": rows,
+    }
 
 
 def _line_theme(colour: tuple[int, ...]) -> int | str:

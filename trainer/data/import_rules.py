@@ -346,29 +346,28 @@ def drop_still_forming(
 # ---------------------------------------------------------------- rules 7-8 and 10: what the kept candles are
 
 
-def validated(
-    frame: pd.DataFrame, timeframe: str, path: Path, rows_read: int, min_rows: int, need: str
-) -> tuple[pd.DataFrame, dict]:
+def validated(frame: pd.DataFrame, timeframe: str, path: Path) -> tuple[pd.DataFrame, dict]:
     """Rule 7: the canonical candle table (``candles.validate_candles``: open_time datetime64[ns, UTC]) and the
     report's ``gaps`` (``count``, ``missing_bars``, ``longest``), counted, never filled. Refuses bars closer than
-    the timeframe and fewer than ``min_rows`` consecutive rows (no gap among them); ``need`` says why that many."""
+    the timeframe."""
     try:
         candles, validation = validate_candles(frame.loc[:, list(CANDLE_COLUMNS)], timeframe, source=str(path))
     except CandleError as exc:
         raise CandleImportError(str(exc)) from None
-    if len(candles) < min_rows:
-        raise CandleImportError(
-            f"{path}: only {len(candles)} usable row(s) of {rows_read}; {need}"
-        )
-    longest_run = int(np.bincount(segment_ids(candles["open_time"], timeframe)).max())
-    if longest_run < min_rows:
-        raise CandleImportError(
-            f"{path}: {len(candles)} usable row(s) of {rows_read}, but gaps leave at most {longest_run} in a row; "
-            f"{need}"
-        )
     candles["open_time"] = candles["open_time"].dt.as_unit("ns")
     gaps = {"count": validation.gaps, "missing_bars": validation.missing_bars, "longest": validation.longest_gap}
     return candles, gaps
+
+
+def enough_bars(candles: pd.DataFrame, timeframe: str, path: Path, rows: str, min_rows: int, need: str) -> None:
+    """Rule 10's refusal: ``candles`` (the dataset the import makes, or the file's candles for a caller that stores
+    nothing) hold fewer than ``min_rows`` rows, or gaps leave no run of ``min_rows`` consecutive bars. ``rows``
+    says in words which rows were counted (``"5 usable row(s) of 5"``), ``need`` why that many."""
+    if len(candles) < min_rows:
+        raise CandleImportError(f"{path}: only {rows}; {need}")
+    longest_run = int(np.bincount(segment_ids(candles["open_time"], timeframe)).max())
+    if longest_run < min_rows:
+        raise CandleImportError(f"{path}: {rows}, but gaps leave at most {longest_run} in a row; {need}")
 
 
 def zero_volume_flat(candles: pd.DataFrame, timeframe: str, notes: list[str]) -> dict:

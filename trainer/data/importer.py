@@ -36,16 +36,20 @@ counted under exactly one reason (``rows_read == rows_kept + sum(dropped.values(
    outages and trade-less minutes. They are real rows of the file and are kept, but counted and flagged in the
    report (``zero_volume_flat``: rows, runs, the longest run with its dates).
 9. **merge** — importing a symbol/timeframe that is already stored merges by open time; on a conflict the
-   newly imported file wins (``merge``: added, replaced, unchanged).
-10. **enough for training** — when the file's candles are too few for a training run with the defaults (lookback,
-   horizon, walk-forward folds of ``TrainingConfig``), a note says how many samples they give, how many the
-   default split needs, and what to change (``trainer.splits.shortfall``). The file is still imported; but one
-   without a gap-free run of the bars one sample needs with the default lookback and horizon (feature warm-up +
-   lookback + horizon, ``trainer.sample_window``) was refused at rule 7: no default job could train on it.
+   newly imported file wins (``merge``: added, replaced, unchanged). The merge is computed before anything is
+   written, so rule 10 judges the dataset the import makes.
+10. **enough for training** — judged on the dataset after the merge (the file's candles alone for a new
+   dataset), so a file of a few new candles appends to a stored dataset: a dataset without a gap-free run of
+   the bars one sample needs with the default lookback and horizon (feature warm-up + lookback + horizon,
+   ``trainer.sample_window``) is refused, since no default job could train on it. When the dataset is too
+   small for a training run with the defaults (lookback, horizon, walk-forward folds of ``TrainingConfig``), a
+   note says how many samples it gives, how many the default split needs, and what to change
+   (``trainer.splits.shortfall``); it is still imported.
 
 Refusals raise ``CandleImportError`` with one line (file, rows, rule) and write nothing: unreadable or empty
 files, no time or price column, mixed symbols in one file, no symbol (give ``symbol``), unknown or mismatched
-timeframe, bars closer than the timeframe, and fewer consecutive usable rows than one training window needs.
+timeframe, bars closer than the timeframe, fewer than 2 usable rows (no spacing to read the timeframe from), and
+a dataset (after the merge) with fewer consecutive rows than one training window needs.
 """
 
 from __future__ import annotations
@@ -86,11 +90,12 @@ class ImportResult:
 
 def clean_candles(
     raw: RawCandles, path: Path, symbol: str | None = None, timeframe: str | None = None,
-    *, now: pd.Timestamp | None = None, min_rows: int = MIN_ROWS, need: str = TRAINING_NEED,
+    *, now: pd.Timestamp | None = None, min_rows: int | None = MIN_ROWS, need: str = TRAINING_NEED,
 ) -> tuple[pd.DataFrame, str, str, dict]:  # fmt: skip
-    """Apply the module's rules to a parsed file, one ``import_rules`` step each, in the module doc's order:
-    return (candle table, symbol, timeframe, report dict). ``min_rows``: fewest usable rows, and ``need`` what
-    needs that many, in the refusal (default: one training window).
+    """Apply the module's rules 1-8 to a parsed file, one ``import_rules`` step each, in the module doc's order:
+    return (candle table, symbol, timeframe, report dict). ``min_rows``: fewest consecutive usable rows of the
+    file, and ``need`` what needs that many, in the refusal (default: one training window); None leaves that to
+    the caller (``import_file`` judges the merged dataset).
 
     Writes nothing. Raises ``CandleImportError`` for every refusal listed in the module doc.
     """
@@ -112,13 +117,15 @@ def clean_candles(
         raise CandleImportError(f"{path}: none of the {rows_read} row(s) is a usable candle ({'; '.join(dropped)})")
     frame, identical, conflicting = rules.drop_duplicates(frame, raw.first_line, notes)
     order = rules.file_order(frame)
-    if len(frame) < 2:
-        raise CandleImportError(
-            f"{path}: only {len(frame)} usable row(s) of {rows_read}; {need}"
-        )
+    if len(frame) < 2:  # the timeframe is read from the spacing of the candles
+        why = need if min_rows is not None else "an import needs 2 or more, to read the timeframe from their spacing"
+        raise CandleImportError(f"{path}: only {len(frame)} usable row(s) of {rows_read}; {why}")
     chosen_timeframe = rules.infer_timeframe(frame["open_time"], timeframe, raw, path, notes)
     frame, still_forming = rules.drop_still_forming(frame, raw, chosen_timeframe, now, notes)
-    candles, gaps = rules.validated(frame, chosen_timeframe, path, rows_read, min_rows, need)
+    candles, gaps = rules.validated(frame, chosen_timeframe, path)
+    if min_rows is not None:
+        rows = f"{len(candles)} usable row(s) of {rows_read}"
+        rules.enough_bars(candles, chosen_timeframe, path, rows, min_rows, need)
     dropped = {"null": null, "impossible": impossible, "duplicate_identical": identical,
                "duplicate_conflicting": conflicting, "still_forming": int(still_forming is not None)}  # fmt: skip
     report = {
@@ -140,7 +147,6 @@ def clean_candles(
         "notes": notes,
         "merge": None,
     }
-    rules.training_shortfall(candles, chosen_timeframe, notes)
     return candles, chosen_symbol, chosen_timeframe, report
 
 
@@ -152,16 +158,25 @@ def import_file(
 
     ``symbol``/``timeframe``: the caller's, checked against the file (the symbol overrides the file's with a
     note; a timeframe that disagrees with the spacing refuses the file). ``now``: the import moment for the
-    still-forming rule (default: the clock). ``min_rows``: fewest usable rows. ``save=False`` cleans and reports
-    without writing. Returns an ``ImportResult``; raises ``CandleImportError`` (one line, nothing written).
+    still-forming rule (default: the clock). ``min_rows``: fewest consecutive rows of the dataset once the file
+    is merged in (rule 10). ``save=False`` cleans, judges the would-be merge and reports without writing
+    (``report["merge"]`` stays None). Returns an ``ImportResult``; raises ``CandleImportError`` (one line,
+    nothing written).
     """
     path = Path(path)
     raw = read_candles(path)
     candles, chosen_symbol, chosen_timeframe, report = clean_candles(
-        raw, path, symbol, timeframe, now=now, min_rows=min_rows
+        raw, path, symbol, timeframe, now=now, min_rows=None
     )
     dataset_id = f"{chosen_symbol}-{chosen_timeframe}"
+    merged = store.merge_import(chosen_symbol, chosen_timeframe, candles, str(path))
+    rows = f"{len(candles)} usable row(s) of {report['rows_read']}"
+    if existing := merged.merge["existing_rows"]:
+        rows += f", {len(merged.candles)} with the {existing} stored in {dataset_id}"
+    rules.enough_bars(merged.candles, chosen_timeframe, path, rows, min_rows, TRAINING_NEED)
+    rules.training_shortfall(merged.candles, chosen_timeframe, report["notes"])
     entry = None
     if save:
-        report["merge"], entry = store.save_import(chosen_symbol, chosen_timeframe, candles, report, str(path))
+        report["merge"] = merged.merge
+        entry = store.save_import(chosen_symbol, chosen_timeframe, merged, report)
     return ImportResult(dataset_id, chosen_symbol, chosen_timeframe, candles, report, entry)

@@ -1,10 +1,10 @@
 """Read one candle file of any supported kind into a raw, column-normalised table; validation is the importer's job.
 
 The format is detected from the bytes, not the file name: gzip/zip containers are opened first, then an Arrow
-IPC (``ARROW1``) or parquet (``PAR1``) magic, a JSON opening bracket, or else delimited text (its delimiter, banner
-lines and header row found from its first lines). What the container shows (``formats.Shape``) chooses the format:
-the formats and how each is recognised and read are the entries of ``trainer.data.formats.FORMATS``, and one
-reader per container does what the chosen entry says.
+IPC (``ARROW1``) or parquet (``PAR1``) magic, a JSON opening bracket, or else delimited text (its delimiter,
+decimal mark, banner lines and header row found from its first lines). What the container shows
+(``formats.Shape``) chooses the format: the formats and how each is recognised and read are the entries of
+``trainer.data.formats.FORMATS``, and one reader per container does what the chosen entry says.
 
 The reader only parses: it returns ``RawCandles`` whose ``frame`` has the columns ``time`` (as written: epoch
 numbers, text, or datetime64), ``open``, ``high``, ``low``, ``close``, ``volume`` (numbers or text as written)
@@ -59,6 +59,9 @@ _NAME_TIMEFRAME = re.compile(r"(?<![A-Za-z0-9])(?P<n>\d{1,2})[-_]?(?P<unit>m|min
 _NAME_CANDLE_TYPE = re.compile(r"-(?P<kind>futures|mark|index|premiumIndex|funding_rate)$")
 _BANNER_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:\s*(?:Z|UTC|[+-]\d{2}:?\d{2}))?)")
 _NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+#: A number with a fraction, written with a decimal comma (``10,5``: European spreadsheets) or a decimal point.
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d*,\d+([eE][-+]?\d+)?\s*$")
+_DECIMAL_POINT = re.compile(r"^\s*[-+]?\d*\.\d+([eE][-+]?\d+)?\s*$")
 _HEAD_LINES = 25
 
 
@@ -201,8 +204,8 @@ def _name_symbol(stem: str) -> str | None:
     return (base + quote).upper()
 
 
-def _is_number(cell: str) -> bool:
-    return bool(_NUMBER.match(cell))
+def _is_number(cell: str, decimal: str = ".") -> bool:
+    return bool(_NUMBER.match(cell.replace(decimal, ".") if decimal != "." else cell))
 
 
 def _split(line: str, delimiter: str) -> list[str]:
@@ -210,14 +213,29 @@ def _split(line: str, delimiter: str) -> list[str]:
 
 
 def _delimiter(head: list[str]) -> str:
-    """The delimiter that splits the last sampled lines into the same number (≥ 5) of fields."""
+    """The delimiter that splits the last sampled lines into the same number (≥ 5) of fields; of several, the one
+    that splits the most of all the first lines (the header too) into that number, then the one with most fields.
+    (A semicolon file with decimal commas, ``date;open;...`` over ``2020-09-20;10,5;...``, splits its rows on
+    commas into as many fields as on semicolons; only semicolons split its header so.)"""
     sample = head[-min(len(head), 5) :]
-    best, best_fields = ",", 0
+    best, best_key = ",", (0, 0)
     for delimiter in (",", ";", "\t", "|"):
         counts = {len(_split(line, delimiter)) for line in sample}
-        if len(counts) == 1 and (fields := counts.pop()) >= 5 and fields > best_fields:
-            best, best_fields = delimiter, fields
+        if len(counts) == 1 and (fields := counts.pop()) >= 5:
+            key = (sum(len(_split(line, delimiter)) == fields for line in head), fields)
+            if key > best_key:
+                best, best_key = delimiter, key
     return best
+
+
+def _decimal(head: list[str], delimiter: str) -> str:
+    """The decimal mark of the numbers in the last sampled lines: ``","`` when the delimiter is not a comma and
+    fractions are written ``10,5`` (none ``10.5``), else ``"."``."""
+    if delimiter == ",":
+        return "."
+    cells = [cell for line in head[-min(len(head), 5) :] for cell in _split(line, delimiter)]
+    comma = any(_DECIMAL_COMMA.match(cell) for cell in cells)
+    return "," if comma and not any(_DECIMAL_POINT.match(cell) for cell in cells) else "."
 
 
 def _candle_name(name: str) -> bool:
@@ -253,8 +271,11 @@ def _unique_names(cells: list[str]) -> list[str]:
     return names
 
 
-def _read_delimited(sniff: _Sniff, skip: int, delimiter: str, names: list[str], usecols: list[str]) -> pd.DataFrame:
-    """Read the columns ``usecols`` of the rows after the first ``skip`` lines, the columns being called ``names``.
+def _read_delimited(
+    sniff: _Sniff, skip: int, delimiter: str, names: list[str], usecols: list[str], decimal: str = "."
+) -> pd.DataFrame:
+    """Read the columns ``usecols`` of the rows after the first ``skip`` lines, the columns being called ``names``;
+    ``decimal``: the numbers' decimal mark (``","``: ``10,5`` is read as 10.5).
 
     pyarrow's CSV reader first (multi-threaded; unused columns are never converted), pandas' C engine when
     pyarrow cannot (ragged rows, a column whose type changes far down the file): it reads more and says which
@@ -263,11 +284,11 @@ def _read_delimited(sniff: _Sniff, skip: int, delimiter: str, names: list[str], 
     try:
         if sniff.compression == "zip":
             with zipfile.ZipFile(sniff.path) as archive, archive.open(_zip_member(archive)) as source:
-                table = _arrow_csv(source, skip, delimiter, names, usecols)
+                table = _arrow_csv(source, skip, delimiter, names, usecols, decimal)
         else:
             with pa.input_stream(str(sniff.path), compression=sniff.compression) as source:
-                table = _arrow_csv(source, skip, delimiter, names, usecols)
-        return table.to_pandas()
+                table = _arrow_csv(source, skip, delimiter, names, usecols, decimal)
+        return _decimal_points(table.to_pandas(), decimal)
     except (pa.ArrowException, OSError):
         pass
     try:
@@ -282,16 +303,29 @@ def _read_delimited(sniff: _Sniff, skip: int, delimiter: str, names: list[str], 
     if len(table.columns) != len(names):
         raise _refuse(sniff.path, f"rows have {len(table.columns)} fields but the header has {len(names)}")
     table.columns = names
-    return table[usecols]
+    return _decimal_points(table[usecols], decimal)
 
 
-def _arrow_csv(source, skip: int, delimiter: str, names: list[str], usecols: list[str]) -> pa.Table:
+def _decimal_points(table: pd.DataFrame, decimal: str) -> pd.DataFrame:
+    """``table`` with the decimal mark ``decimal`` of its text columns written as a point, so the importer reads
+    ``10,5`` as 10.5: pandas reads every cell as text, and pyarrow leaves a column as text when one of its cells is
+    no number (``n/v``; the importer drops that row as unreadable)."""
+    if decimal == ".":
+        return table
+    for column in table.columns:
+        if pd.api.types.infer_dtype(table[column], skipna=True) == "string":
+            table[column] = table[column].str.replace(decimal, ".", regex=False)
+    return table
+
+
+def _arrow_csv(source, skip: int, delimiter: str, names: list[str], usecols: list[str], decimal: str) -> pa.Table:
     return pa_csv.read_csv(
         source,
         read_options=pa_csv.ReadOptions(skip_rows=skip, column_names=names),
         parse_options=pa_csv.ParseOptions(delimiter=delimiter),
         convert_options=pa_csv.ConvertOptions(
-            include_columns=usecols, null_values=NA_VALUES, strings_can_be_null=True, quoted_strings_can_be_null=True
+            include_columns=usecols, null_values=NA_VALUES, strings_can_be_null=True, quoted_strings_can_be_null=True,
+            decimal_point=decimal,
         ),
     )
 
@@ -362,19 +396,21 @@ def _map_columns(frame: pd.DataFrame, path: Path, header: list[str] | None = Non
     return out, notes
 
 
-def _text_shape(sniff: _Sniff) -> tuple[Shape, int, str]:
-    """Return (shape, banner lines to skip, delimiter) of a delimited text file, from its first lines."""
+def _text_shape(sniff: _Sniff) -> tuple[Shape, int, str, str]:
+    """Return (shape, banner lines to skip, delimiter, decimal mark) of a delimited text file, from its first
+    lines."""
     head = sniff.head
     delimiter = _delimiter(head)
+    decimal = _decimal(head, delimiter)
     fields = [len(_split(line, delimiter)) for line in head]
     width = Counter(fields[1:] or fields).most_common(1)[0][0]
     skip = 0
     while skip < min(3, len(head) - 1) and fields[skip] < width:
         skip += 1  # banner lines (a URL or "Created on ...") have fewer fields than the table
     first = _split(head[skip], delimiter)
-    header = sum(_is_number(cell) for cell in first) < 4  # a candle row has at least 4 numeric prices
+    header = sum(_is_number(cell, decimal) for cell in first) < 4  # a candle row has at least 4 numeric prices
     banner = " ".join(head[:skip]).lower()
-    return Shape(header, tuple(first) if header else (), frozenset({width}), banner), skip, delimiter
+    return Shape(header, tuple(first) if header else (), frozenset({width}), banner), skip, delimiter, decimal
 
 
 def _raw(spec: FormatSpec, sniff: _Sniff, table: pd.DataFrame, header: list[str] | None = None, **found) -> RawCandles:
@@ -390,9 +426,11 @@ def _raw(spec: FormatSpec, sniff: _Sniff, table: pd.DataFrame, header: list[str]
 
 
 def _read_text(sniff: _Sniff) -> RawCandles:
-    shape, skip, delimiter = _text_shape(sniff)
+    shape, skip, delimiter, decimal = _text_shape(sniff)
     spec = formats.choose("text", shape)
     notes: list[str] = []
+    if decimal != ".":
+        notes.append(f"numbers written with a decimal comma ({delimiter!r}-separated; 10,5 read as 10.5)")
     created_at = None
     if skip:
         banner = " ".join(sniff.head[:skip])
@@ -406,13 +444,13 @@ def _read_text(sniff: _Sniff) -> RawCandles:
     header = None
     if spec.positions:  # the leading columns by position; a header row, if any, is skipped
         names = list(spec.positions) + [f"extra {i}" for i in range(len(spec.positions), width)]
-        table = _read_delimited(sniff, skip + int(shape.header), delimiter, names, list(spec.positions))
+        table = _read_delimited(sniff, skip + int(shape.header), delimiter, names, list(spec.positions), decimal)
     else:
         header = _unique_names(list(shape.cells))
         wanted = [n for n in header if _wanted(n)]
         if not wanted:
             raise _not_candles(sniff.path, len(header))
-        table = _read_delimited(sniff, skip + 1, delimiter, header, wanted)
+        table = _read_delimited(sniff, skip + 1, delimiter, header, wanted, decimal)
     if table.empty:
         raise _refuse(sniff.path, "no data rows (only a header)")
     first_line = skip + (2 if shape.header else 1)

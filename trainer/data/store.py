@@ -20,9 +20,10 @@ missing its close is the last present close, so the log return *into* it covers 
 *out of* it a little more (their sum, and every multi-bar return across them, is exact); its volume is that of
 the bars present; its open, when the first lower bars are missing, is the first present open.
 
-``save_import`` merges a freshly imported table into the store (the new file wins on conflicting open
-times) and writes the parquet, the import report and, last, the metadata JSON, each atomically
-(``trainer.atomic``); the store layout is in ``trainer.data.catalog``.
+``merge_import`` merges a freshly imported table with the stored one (the new file wins on conflicting open
+times) without writing, so the importer can judge the merged dataset first; ``save_import`` then writes the
+parquet, the import report and, last, the metadata JSON, each atomically (``trainer.atomic``); the store layout
+is in ``trainer.data.catalog``.
 """
 
 from __future__ import annotations
@@ -199,18 +200,23 @@ def _catalog_entry(dataset_id: str, symbol: str, timeframe: str, candles: pd.Dat
     }
 
 
-def save_import(
-    symbol: str, timeframe: str, candles: pd.DataFrame, report: dict, source: str | None = None
-) -> tuple[dict, dict]:
-    """Merge the clean table ``candles`` into the stored ``<symbol>-<timeframe>`` and write it with ``report``
-    (``source``: the file as the user named it, for a refusal; default the report's absolute ``file``).
+class Merged(NamedTuple):
+    """``merge_import``'s result: the dataset's candle table once the import is merged in (validated), its gaps,
+    and the merge summary ``{existing_rows, added, replaced, unchanged, rows_after}``."""
 
-    On an open time present in both, the new row wins. Returns (merge summary ``{existing_rows, added, replaced,
-    unchanged, rows_after}``, the dataset's catalog entry). Raises ``CandleImportError`` and writes nothing when the
-    merged table is not a valid candle table (e.g. the new bars are off the stored bars' grid).
+    candles: pd.DataFrame
+    gaps: ValidationReport
+    merge: dict
+
+
+def merge_import(symbol: str, timeframe: str, candles: pd.DataFrame, source: str) -> Merged:
+    """The stored ``<symbol>-<timeframe>`` with the clean table ``candles`` merged in, without writing anything
+    (``source``: the file as the user named it, for a refusal). On an open time present in both, the new row wins.
+
+    Raises ``CandleImportError`` when the merged table is not a valid candle table (e.g. the new bars are off the
+    stored bars' grid).
     """
     dataset_id = f"{symbol}-{timeframe}"
-    paths = stored_paths(dataset_id)
     existing = _read_stored(dataset_id)
     merge = {"existing_rows": 0, "added": len(candles), "replaced": 0, "unchanged": 0, "rows_after": len(candles)}
     merged = candles
@@ -225,19 +231,28 @@ def save_import(
     try:
         merged, gaps = validate_candles(merged, timeframe, source=dataset_id)
     except CandleError as exc:
-        raise CandleImportError(f"{source or report['file']}: does not merge with the stored {exc}") from None
+        raise CandleImportError(f"{source}: does not merge with the stored {exc}") from None
     merge["rows_after"] = len(merged)
-    flat = int(((merged["volume"] == 0) & (merged["high"] == merged["low"])).sum())  # high = low: open, close too
+    return Merged(merged, gaps, merge)
+
+
+def save_import(symbol: str, timeframe: str, merged: Merged, report: dict) -> dict:
+    """Write the ``merge_import`` result ``merged`` as the stored ``<symbol>-<timeframe>``, with the import
+    ``report`` (its ``merge`` set to ``merged.merge``); returns the dataset's catalog entry."""
+    dataset_id = f"{symbol}-{timeframe}"
+    paths = stored_paths(dataset_id)
+    candles = merged.candles
+    flat = int(((candles["volume"] == 0) & (candles["high"] == candles["low"])).sum())  # high = low: open, close too
     updated_at = pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")
     previous = (find_dataset(dataset_id) or {}).get("imports", [])
     file_name = report["file"].replace("\\", "/").rsplit("/", 1)[-1]
     imports = previous + [{"file": file_name, "format": report["format"], "imported_at": updated_at,
-                           "rows_kept": report["rows_kept"], "added": merge["added"], "replaced": merge["replaced"]}]  # fmt: skip
-    entry = _catalog_entry(dataset_id, symbol, timeframe, merged, gaps, flat, imports, updated_at)
+                           "rows_kept": report["rows_kept"], "added": merged.merge["added"],
+                           "replaced": merged.merge["replaced"]}]  # fmt: skip
+    entry = _catalog_entry(dataset_id, symbol, timeframe, candles, merged.gaps, flat, imports, updated_at)
     buffer = io.BytesIO()
-    merged.to_parquet(buffer, index=False)
+    candles.to_parquet(buffer, index=False)
     atomic_write(paths["candles"], lambda handle: handle.write(buffer.getvalue()))
-    atomic_write_json(paths["report"], report | {"merge": merge})
+    atomic_write_json(paths["report"], report | {"merge": merged.merge})
     atomic_write_json(paths["metadata"], entry)  # last: the catalog sees a dataset only once its candles are written
-    return merge, entry
-
+    return entry
