@@ -16,7 +16,7 @@ from typing import Any
 
 from desktop_app.job_columns import ended_because
 from trainer.cli_common import UserError
-from trainer.key_figures import COMPARE_ROWS, KEY_FIGURES, SIGNED_FIGURES, best_index
+from trainer.key_figures import COMPARE_ROWS, KEY_FIGURES, SIGNED_FIGURES, best_index, unequal_test_bars
 
 
 def add_server_option(parser: argparse.ArgumentParser) -> None:
@@ -151,7 +151,8 @@ def _pair_sentence(pair: dict[str, Any]) -> str:
 
 def compare_table(result: dict[str, Any]) -> str:
     """A ``GET /compare`` answer as text: the config keys that differ, the key figures and pooled metrics (the
-    best of a row marked ``*``), then the Diebold–Mariano test of each pair's p_up."""
+    best of a row marked ``*``, unless the jobs were tested on different bars: then their counts and a note, as
+    the GUI's Compare window), then the Diebold–Mariano test of each pair's p_up."""
     ids = result["jobs"]
     lines = []
     if result["differences"]:
@@ -159,13 +160,17 @@ def compare_table(result: dict[str, Any]) -> str:
         lines += [_table(["config that differs", *ids], rows), ""]
     else:
         lines += ["same config", ""]
-    rows = []
+    test_bars = unequal_test_bars(result["key_figures"], ids)
+    rows = [] if test_bars is None else [[KEY_FIGURES["n"], *(_significant(n) for n in test_bars)]]
     for where, key, label, sense in COMPARE_ROWS:
         values = [(result[where].get(i) or {}).get(key) for i in ids]
-        best = best_index(values, sense)
+        best = best_index(values, sense) if test_bars is None else None
         rows.append([label, *(_significant(v, key in SIGNED_FIGURES) + ("*" if j == best else "")
                               for j, v in enumerate(values))])
     lines += [_table(["pooled test blocks", *ids], rows), ""]
+    if test_bars is not None:  # a lower loss over other bars says nothing of which job forecasts better
+        lines += ["Tested on different bars: the rows are not comparable bar for bar, so no best is marked; the "
+                  "tests below compare each pair on the bars both scored.", ""]
     lines.append("p_up, pair by pair (Diebold–Mariano, HAC errors, 5 % level; 'better' is the first job's lower loss):")
     lines += [f"  {_pair_sentence(pair)}" for pair in result["pairs"]]
     return "\n".join(lines)

@@ -202,6 +202,11 @@ def test_candlecast_compare_marks_the_best_and_says_which_pairs_share_no_bars() 
     assert "  a vs b on 900 shared test bars: log loss better (t = -2.50, p = 0.012); brier no significant " \
            "difference (identical losses)" in lines
     assert "  a vs c: no test bars in common (another symbol, timeframe or horizon)" in lines
+    # Tested on different bars: their counts, a note, and no best (as the GUI's Compare window).
+    result["key_figures"] = {"a": {**figures(0, 0.0082), "n": 900}, "b": {**figures(0, -0.0012), "n": 950}, "c": None}
+    lines = remote_cli.compare_table(result).splitlines()
+    assert row("Test bars")[-3:] == ["900", "950", "-"] and row("CRPS")[-3:] == ["0.0031234", "0.0031201", "-"]
+    assert any(line.startswith("Tested on different bars: the rows are not comparable bar for bar") for line in lines)
 
 
 def test_a_dialog_names_the_field_the_server_asks_for_as_its_own() -> None:
