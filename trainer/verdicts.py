@@ -150,9 +150,9 @@ def _t_text(t: float | None, p: float | None, verdict: str) -> str:
 
 def sentence(name: str, score: str, test: dict, p_up_constant: bool = False) -> str:
     """The verdict in words, e.g. "better than GARCH(1,1)-t on CRPS (skill +0.80 %, 95 % CI +0.60 to +1.00 %,
-    t = -11.2)"; accuracy in percentage points of accuracy. With ``p_up_constant`` (one p_up per fold) a
-    significant verdict on a p_up score says that it measures where the test blocks' up-rate fell between two
-    near-constant forecasts, not direction skill."""
+    t = -11.2)"; accuracy in percentage points of accuracy. With ``p_up_constant`` (the model's p_up and this
+    baseline's are each one constant per fold) a significant verdict on a p_up score says that it measures where
+    the test blocks' up-rate fell between two near-constant forecasts, not direction skill."""
     verdict = test["verdict"]
     lead = {"better": "better than", "worse": "worse than", "no_difference": "no significant difference from"}[verdict]
     if score == "accuracy":
@@ -239,6 +239,7 @@ def verdicts(
     level: float = LEVEL,
     p_up_constant: bool = False,
     used: dict[str, tuple[int, int] | None] | None = None,
+    constant_baselines: frozenset[str] = frozenset(),
 ) -> dict:
     """Test the model against every baseline on every score both have (module doc).
 
@@ -246,7 +247,8 @@ def verdicts(
     crps, nll, log_loss, brier, accuracy = 0/1 error), bars in time order; ``baseline_losses``: baseline name ->
     score -> (n,) losses on the same bars (only the scores a baseline is tested on); ``horizon``: h in bars;
     ``seed``: the bootstrap's seed; ``p_up_constant``: the model's p_up is one constant per fold, ``used``: per
-    headline kind, (folds the model's own forecast scored, folds) (both ``headline``).
+    headline kind, (folds the model's own forecast scored, folds) (both ``headline``); ``constant_baselines``:
+    the baselines whose p_up is one constant per fold too (``sentence``).
 
     Returns a JSON-ready dict: ``level``, ``hac_lags``, ``block_length``, ``bootstrap_reps``, ``seed``, ``n``;
     ``tests``: name -> score -> {model, baseline (mean losses), diff (mean d), diff_ci_low, diff_ci_high, t, p,
@@ -278,7 +280,7 @@ def verdicts(
             "ci_high": finite_or_none(skill_ci[1, j]) if score in SKILL_SCORES else None,
             "verdict": dm_verdict(t, p, level),
         }
-        test["text"] = sentence(name, score, test, p_up_constant)
+        test["text"] = sentence(name, score, test, p_up_constant and name in constant_baselines)
         tests.setdefault(name, {})[score] = test
     out = {
         "level": level, "hac_lags": maxlags, "block_length": block, "bootstrap_reps": reps, "seed": seed, "n": n,
@@ -309,15 +311,20 @@ def job_verdicts(model: Forecast, baselines: dict[str, Forecast | np.ndarray], y
         else:
             losses = per_bar_losses(y, forecast)
         baseline_losses[name] = {s: losses[s] for s in baseline(name).scores}
-    blocks = np.split(model.p_up, np.cumsum(fold_lengths or [len(y)])[:-1])
-    constant = all(np.ptp(block) == 0 for block in blocks if len(block))
+    cuts = np.cumsum(fold_lengths or [len(y)])[:-1]
+    constant_per_fold = lambda p: all(np.ptp(block) == 0 for block in np.split(p, cuts) if len(block))  # noqa: E731
+    constant = constant_per_fold(model.p_up)
+    constant_baselines = frozenset(
+        name for name, forecast in baselines.items()
+        if constant_per_fold(forecast.p_up if isinstance(forecast, Forecast) else np.asarray(forecast)))
     used = None
     if fold_gates:
         stacks = [g["direction"]["stack"] for g in fold_gates if g["direction"] is not None]
         used = {"direction": (sum(stacks), len(stacks)) if stacks else None,
                 "distribution": (sum(g["distribution"]["network"] for g in fold_gates), len(fold_gates))}
     with threadpool_limits(1):  # small BLAS products: extra threads only wait for a core (see direction_baselines)
-        return verdicts(model_losses, baseline_losses, horizon, seed, p_up_constant=constant, used=used)
+        return verdicts(model_losses, baseline_losses, horizon, seed, p_up_constant=constant, used=used,
+                        constant_baselines=constant_baselines)
 
 
 def compact(result: dict) -> dict:
