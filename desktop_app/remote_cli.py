@@ -140,7 +140,8 @@ def jobs_table(listing: dict[str, Any]) -> str:
 def _pair_sentence(pair: dict[str, Any]) -> str:
     """One pair of ``GET /compare``'s ``pairs`` in words: how job a's p_up compares with b's on each score."""
     if not pair["tests"]:
-        return f"{pair['a']} vs {pair['b']}: no test bars in common (another symbol, timeframe or horizon)"
+        return (f"{pair['a']} vs {pair['b']}: no test bars in common (their test periods do not overlap, or the "
+                f"symbol, timeframe or horizon differ): no test")
     words = {"better": "better", "worse": "worse", "no_difference": "no significant difference"}
     parts = []
     for score, test in pair["tests"].items():

@@ -201,7 +201,8 @@ def test_candlecast_compare_marks_the_best_and_says_which_pairs_share_no_bars() 
     assert row("CRPS skill vs GARCH-t")[-3:] == ["+0.0082*", "-0.0012", "-"]
     assert "  a vs b on 900 shared test bars: log loss better (t = -2.50, p = 0.012); brier no significant " \
            "difference (identical losses)" in lines
-    assert "  a vs c: no test bars in common (another symbol, timeframe or horizon)" in lines
+    assert ("  a vs c: no test bars in common (their test periods do not overlap, or the symbol, timeframe or horizon "
+            "differ): no test") in lines
     # Tested on different bars: their counts, a note, and no best (as the GUI's Compare window).
     result["key_figures"] = {"a": {**figures(0, 0.0082), "n": 900}, "b": {**figures(0, -0.0012), "n": 950}, "c": None}
     lines = remote_cli.compare_table(result).splitlines()

@@ -78,10 +78,21 @@ def _as_compared(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "dataset": effective_dataset(config.get("dataset"), config["symbol"], config["timeframe"])}
 
 
+def _candles(metrics: dict[str, Any]) -> str | None:
+    """The candles a job trained on, from its provenance (``trainer.provenance``): rows, first and last open time
+    and the SHA-256's first 12 hex digits; None when not recorded."""
+    dataset = (metrics.get("provenance") or {}).get("dataset")
+    if not dataset:
+        return None
+    return (f"{dataset['rows']} candles {dataset['first_open_time'][:16]} .. {dataset['last_open_time'][:16]} "
+            f"(sha256 {dataset['sha256'][:12]})")
+
+
 def compare_jobs(job_dirs: list[Path]) -> dict[str, Any]:
     """The comparison of the jobs in ``job_dirs`` (module doc): ``{jobs, configs, differences, key_figures,
     metrics, reliability, pit, pairs}``, each per job id except ``differences`` (config key → values in job
-    order, only the keys that differ, ``dataset`` as ``_as_compared`` tells it) and ``pairs`` (``pair_test`` of
+    order, only the keys that differ, ``dataset`` as ``_as_compared`` tells it, and ``candles`` (``_candles``)
+    when the jobs trained on different candles, whatever their configs say) and ``pairs`` (``pair_test`` of
     every pair). ``configs`` are the jobs' saved configs as they are. Raises ``ComparisonRefused``."""
     loaded = {d.name: _load(d) for d in job_dirs}
     ids = list(loaded)
@@ -90,6 +101,9 @@ def compare_jobs(job_dirs: list[Path]) -> dict[str, Any]:
     keys = sorted(set().union(*(c.keys() for c in compared.values())))
     differences = {k: [compared[i].get(k) for i in ids] for k in keys
                    if len({json.dumps(compared[i].get(k)) for i in ids}) > 1}
+    candles = [_candles(loaded[i][1]) for i in ids]
+    if len(set(candles)) > 1:
+        differences["candles"] = candles
     pooled = {i: m["pooled"]["model"] for i, (_, m, _) in loaded.items()}
     pairs = []
     for a, b in combinations(ids, 2):
