@@ -414,8 +414,8 @@ def test_the_next_bar_says_how_much_later_than_the_training_its_candle_is() -> N
                 "open_time": "2026-01-31T00:00:00+00:00", "horizon_end": "2026-02-01T00:00:00+00:00",
                 "training_end": "2025-09-18T00:00:00+00:00"}
     lines = next_bar_text(forecast).splitlines()
-    assert lines[-1] == ("The model trained on candles up to 2025-09-18 00:00 UTC, 135 days earlier; a new job (or "
-                         "`candlecast rerun`) learns from the newer ones")
+    assert lines[-1] == ("The model trained on candles up to 2025-09-18 00:00 UTC, 135 days earlier; a new job with "
+                         "its settings learns from the newer ones")
     hours = next_bar_text({**forecast, "training_end": "2026-01-30T19:00:00+00:00"}).splitlines()
     assert hours[-1].startswith("The model trained on candles up to 2026-01-30 19:00 UTC, 5 hours earlier")
     assert len(next_bar_text({**forecast, "training_end": forecast["open_time"]}).splitlines()) == 3

@@ -62,7 +62,7 @@ def _staleness(forecast: dict[str, Any]) -> str:
     days = later / timedelta(days=1)
     gap = f"{days:.0f} days" if days >= 2 else f"{later / timedelta(hours=1):.0f} hours"
     return (f"\nThe model trained on candles up to {forecast['training_end'][:16].replace('T', ' ')} UTC, {gap} "
-            "earlier; a new job (or `candlecast rerun`) learns from the newer ones")
+            "earlier; a new job with its settings learns from the newer ones")
 
 
 def fmt(value: Any, pattern: str) -> str:
@@ -82,7 +82,7 @@ class ResultsView:
         #: (set on the render thread, counted down in the visible handler's callback).
         self._hold_time_limits = 0
         dpg.add_text("No results yet: train a job, or open one in the Jobs tab.", tag="rv_title", wrap=0)
-        with dpg.child_window(tag="rv_next", show=False, height=116, border=True):
+        with dpg.child_window(tag="rv_next", show=False, height=140, border=True):  # 4 lines, one may wrap
             with dpg.group(horizontal=True):
                 dpg.add_text("Next bar", color=theme.ACCENT)
                 dpg.add_button(label="Refresh", tag="rv_next_refresh", callback=self._refresh_next)
