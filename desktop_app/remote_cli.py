@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from desktop_app.job_columns import ended_because
+from desktop_app.job_columns import OUTCOME_TEXT, ended_because
 from trainer.cli_common import UserError
 from trainer.key_figures import COMPARE_ROWS, KEY_FIGURES, SIGNED_FIGURES, best_index, unequal_test_bars
 
@@ -129,7 +129,9 @@ def jobs_table(listing: dict[str, Any]) -> str:
         figures = job.get("metrics") or {}
         rows.append([
             job["job_id"], job["status"], job["symbol"], job["timeframe"], _fmt(job.get("horizon")),
-            _fmt(job.get("model")), *(_fmt(figures.get(k), k in SIGNED_FIGURES) for k in keys),
+            _fmt(job.get("model")),
+            *(OUTCOME_TEXT.get(figures.get(k), "-") if k in ("direction", "distribution")
+              else _fmt(figures.get(k), k in SIGNED_FIGURES) for k in keys),
             "-" if job.get("duration_s") is None else f"{job['duration_s']:.1f}",
             textwrap.shorten(ended_because(job) or "", WHY_WIDTH, placeholder=" …"),
         ])
@@ -199,6 +201,8 @@ def run(args: argparse.Namespace) -> int:
                                      symbol=args.symbol, timeframe=args.timeframe)
             print(json.dumps(result, indent=2) if args.json else jobs_table(result))
         elif args.command == "compare":
+            if not 2 <= len(args.jobs) <= 4:
+                raise UserError(f"compare takes 2 to 4 job ids, got {len(args.jobs)}")
             result = client.compare(tuple(args.jobs))
             print(json.dumps(result, indent=2) if args.json else compare_table(result))
         else:

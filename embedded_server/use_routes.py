@@ -146,8 +146,9 @@ def rerun(job_id: str, body: RerunRequest) -> tuple[RerunAccepted, dict[str, str
 )
 def compare(query: CompareQuery) -> Comparison:
     ids = query.ids()
-    if len(set(ids)) != len(ids):
-        raise Problem(422, "a job is named twice", errors=[{"loc": ["query", "jobs"], "msg": "repeated job id"}])
+    if twice := next((job_id for i, job_id in enumerate(ids) if job_id in ids[:i]), None):
+        msg = f"job {twice} is named twice"
+        raise Problem(422, msg, errors=[{"loc": ["query", "jobs"], "msg": msg}])
     for job_id in ids:
         job = get_job(job_id)
         if job.status is not JobStatus.COMPLETED:

@@ -174,7 +174,9 @@ def test_candlecast_jobs_cuts_a_long_reason_at_a_word_with_an_ellipsis() -> None
            "metrics": None, "duration_s": None, "error": killed, "stop_reason": None}
     listing = {"jobs": [job, {**job, "job_id": "j2", "error": "stopped on request"}], "count": 2, "total": 2,
                "offset": 0}
+    listing["jobs"][1]["metrics"] = {"direction": "no_skill", "distribution": "beats_all"}
     lines = remote_cli.jobs_table(listing).splitlines()
+    assert ["no skill", "beats all"] == [c.strip() for c in lines[2].split("  ") if "skill" in c or "beats" in c]
     why = lines[1].rstrip().split("  ")[-1].strip()
     assert why == "the worker was killed by signal 9 (SIGKILL) without a final event: often the …", why
     assert len(why) <= remote_cli.WHY_WIDTH and lines[2].rstrip().endswith("  stopped on request")

@@ -29,6 +29,8 @@ def test_version() -> None:
         (["serve", "--port", "99999"], "port 99999 is outside 0..65535"),
         (["serve", "--port", "-1"], "port -1 is outside 0..65535"),
         (["bogus"], "invalid choice: 'bogus'"),
+        (["compare", "a"], "compare takes 2 to 4 job ids, got 1"),
+        (["compare", "a", "b", "c", "d", "e"], "compare takes 2 to 4 job ids, got 5"),
     ],
 )
 def test_a_bad_option_is_one_line_and_exit_2(args: list[str], says: str) -> None:

@@ -73,8 +73,8 @@ def test_refuses_unreadable_times_and_says_why_no_row_is_usable(tmp_path):
     rows = [f"{day}/09/2020,10,11,9,10.5,100" for day in (20, 21, 22)]
     message = refused(write(tmp_path / "BTCUSDT-1d.csv", rows, header="date,open,high,low,close,volume\n"))
     assert message.endswith(": no readable time in the time column (e.g. '20/09/2020'); write times as ISO 8601 "
-                            "(2020-09-20 or 2020-09-20T13:00:00Z) or as epoch seconds or milliseconds (a date such "
-                            "as 20/09/2020 is ambiguous: day or month first)"), message
+                            "(2020-09-20 or 2020-09-20T13:00:00Z) or as epoch seconds or milliseconds (dates with "
+                            "slashes are not read: files differ in whether the day or the month comes first)"), message
     bad = ["1704067200,x,102,99,101,10", "1704070800,-1,102,99,101,10"]
     message = refused(write(tmp_path / "BTCUSDT-1h.csv", bad))
     assert message.endswith("none of the 2 row(s) is a usable candle (dropped 1 row(s) with missing or unreadable "

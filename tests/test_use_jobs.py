@@ -183,6 +183,8 @@ def test_predict_compare_and_rerun_a_real_job(live_server, candlecast_home: Path
     assert comparison["reliability"][job_id] == job["metrics"]["pooled"]["model"]["reliability"]
     assert_problem(server.get("/compare", params={"jobs": f"{job_id},{failed_id}"}), 409)
     assert_problem(server.get("/compare", params={"jobs": job_id}), 422)
+    assert assert_problem(server.get("/compare", params={"jobs": f"{job_id},{job_id}"}), 422)["detail"] == \
+        f"job {job_id} is named twice"
     done = cli(server, "compare", job_id, again["job_id"])
     assert done.returncode == 0, done.stderr
     assert "same config" in done.stdout and f"on {pair['n']} shared test bars: log loss no significant difference" in done.stdout

@@ -130,6 +130,8 @@ def test_the_headlines_say_in_how_many_folds_a_gate_fell_back() -> None:
     assert closed["headline"]["distribution"]["text"].endswith(
         "; the network's distribution in 0 of 3 folds (an unconditional fit of the history in all)")
     assert "folds" not in closed["headline"]["direction"]["text"]  # every fold used the stack
+    one = job_verdicts(model, baselines, y, 1, 0, [900], [gate(True, False)])
+    assert one["headline"]["distribution"]["text"].endswith("in 0 of 1 fold (an unconditional fit of the history in all)")
     assert "folds" not in job_verdicts(model, baselines, y, 1, 0, [300] * 3)["headline"]["distribution"]["text"]
 
 

@@ -223,7 +223,8 @@ def headline(kind: str, tests: dict[str, dict[str, dict]], level: float = LEVEL,
         text += f"; no significant difference from {labels(groups['no_difference'])}"
     if used is not None and used[0] < used[1]:
         what, fallback = GATE_FALLBACKS[kind]
-        text += f"; {what} in {used[0]} of {used[1]} folds ({fallback} {'in the others' if used[0] else 'in all'})"
+        folds = "fold" if used[1] == 1 else "folds"
+        text += f"; {what} in {used[0]} of {used[1]} {folds} ({fallback} {'in the others' if used[0] else 'in all'})"
     return {
         "outcome": outcome, "better_than": better, "no_difference": groups["no_difference"],
         "worse_than": groups["worse"], "scores": judged, "text": text,

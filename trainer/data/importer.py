@@ -111,8 +111,8 @@ def clean_candles(
         if len(times) and units == {}:
             raise CandleImportError(
                 f"{path}: no readable time in the time column (e.g. {str(times.iloc[0]).strip()!r}); write times as "
-                "ISO 8601 (2020-09-20 or 2020-09-20T13:00:00Z) or as epoch seconds or milliseconds (a date such as "
-                "20/09/2020 is ambiguous: day or month first)")
+                "ISO 8601 (2020-09-20 or 2020-09-20T13:00:00Z) or as epoch seconds or milliseconds (dates with "
+                "slashes are not read: files differ in whether the day or the month comes first)")
         dropped = [note for note in notes if note.startswith("dropped")]
         raise CandleImportError(f"{path}: none of the {rows_read} row(s) is a usable candle ({'; '.join(dropped)})")
     frame, identical, conflicting = rules.drop_duplicates(frame, raw.first_line, notes)
