@@ -111,7 +111,8 @@ def predict_table(result: dict[str, Any]) -> str:
     ]
     head = (f"job {result['job_id']}: {result['symbol']} {result['timeframe']}, horizon {result['horizon']} bar(s), "
             f"{result['distribution']}; candles from {result['source']}; trained up to {result['training_end']}")
-    return head + "\n" + _table(header, rows)
+    notes = "".join(f"\nnote: {sentence}" for sentence in result.get("fallbacks", []))
+    return head + notes + "\n" + _table(header, rows)
 
 
 #: Characters of the "why it ended" column: a longer reason is cut at a word, with an ellipsis (``GET /jobs/ID``

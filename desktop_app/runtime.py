@@ -123,10 +123,11 @@ class Runtime:
         return {"job": job, "series": series}
 
     def _next_bar(self, job_id: str) -> dict[str, Any]:
-        """The latest candle's forecast of ``job_id`` with the answer's ``training_end`` and ``horizon``."""
+        """The latest candle's forecast of ``job_id`` with the answer's ``training_end``, ``horizon`` and
+        ``fallbacks``."""
         answer = self.client.predict(job_id, {"last": 1})
         return {**answer["forecasts"][-1], "training_end": answer["training_end"], "horizon": answer["horizon"],
-                "timeframe": answer["timeframe"]}
+                "timeframe": answer["timeframe"], "fallbacks": answer["fallbacks"]}
 
     def _log_tail(self, effect: m.LoadLogTail) -> dict[str, Any]:
         if effect.job_id is None:

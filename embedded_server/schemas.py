@@ -403,6 +403,10 @@ class PredictResult(_Response):
     distribution: str
     source: str = Field(description="Where the candles came from (dataset id, file, body.candles).")
     training_end: str | None = Field(description="Open time of the last candle the job trained on.")
+    fallbacks: list[str] = Field(
+        description="What this model forecasts with instead of its own parts, one sentence each: the base rate "
+        "when its direction stack's gate was closed, an unconditional fit when the network lost its gate; empty "
+        "when nothing fell back.")
     forecasts: list[ForecastBar]
 
 

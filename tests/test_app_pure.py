@@ -421,3 +421,18 @@ def test_the_next_bar_says_how_much_later_than_the_training_its_candle_is() -> N
     hours = next_bar_text({**forecast, "training_end": "2026-01-30T19:00:00+00:00"}).splitlines()
     assert hours[-1].startswith("The model trained on candles up to 2026-01-30 19:00 UTC, 5 hours earlier")
     assert len(next_bar_text({**forecast, "training_end": forecast["open_time"]}).splitlines()) == 3
+
+
+def test_predict_and_the_next_bar_say_what_fell_back() -> None:
+    """A fresh-user trial got a constant p_up/mu/sigma from a fold whose gates had closed, with no word about it."""
+    from desktop_app.views.results_view import next_bar_text
+
+    bar = {"open_time": "2026-01-31T00:00:00+00:00", "close": 100.0, "p_up": 0.5265, "p_up_raw": 0.5265,
+           "mu": 0.0017, "sigma": 0.023, "price_intervals": {"80": [95.0, 105.0]},
+           "horizon_end": "2026-02-01T00:00:00+00:00"}
+    sentence = "p_up is the base rate 0.5265: the stack's gate was closed (its evidence showed no direction signal)"
+    result = {"job_id": "j", "symbol": "BTCUSDT", "timeframe": "1d", "horizon": 1, "distribution": "student_t",
+              "source": "BTCUSDT-1d", "training_end": bar["open_time"], "fallbacks": [sentence], "forecasts": [bar]}
+    assert remote_cli.predict_table(result).splitlines()[1] == f"note: {sentence}"
+    assert next_bar_text({**bar, "training_end": bar["open_time"], "fallbacks": [sentence]}).endswith(f"\nNote: {sentence}")
+    assert "note" not in remote_cli.predict_table({**result, "fallbacks": []})

@@ -92,7 +92,7 @@ def test_real_slice_metrics_are_sane_and_artifacts_complete(candles: pd.DataFram
     assert result.artifacts["dir"] == str(job_dir) and Path(result.artifacts["model"]).is_file()
 
     # model.pt holds enough to predict again: the last fold's test forecasts come back identical.
-    _, timestamps, calibrated, raw = predict_from_checkpoint(job_dir / "model.pt", frame, fold=-1)
+    _, timestamps, calibrated, raw, _ = predict_from_checkpoint(job_dir / "model.pt", frame, fold=-1)
     last = predictions[predictions["fold"] == 3]
     index = pd.Series(np.arange(len(timestamps)), index=timestamps)[last["timestamp"]].to_numpy()
     np.testing.assert_allclose(calibrated.mu[index], last["mu"], rtol=1e-6)
@@ -162,7 +162,7 @@ def test_predicting_again_reproduces_every_fold_and_the_final_model_sees_all(
     written = pd.read_csv(tmp_path / "job" / "predictions.csv")
     columns = ["mu", "sigma", "nu", "p_up", "p_up_raw"]
     for index, fold in enumerate(sorted(written["fold"].unique())):
-        _, timestamps, calibrated, raw = predict_from_checkpoint(tmp_path / "job" / "model.pt", recent, fold=index)
+        _, timestamps, calibrated, raw, _ = predict_from_checkpoint(tmp_path / "job" / "model.pt", recent, fold=index)
         rows = written[written["fold"] == fold]
         at = pd.Series(np.arange(len(timestamps)), index=timestamps)[rows["timestamp"]].to_numpy()
         again = pd.DataFrame({"mu": calibrated.mu[at], "sigma": calibrated.sigma[at], "nu": calibrated.nu[at],
@@ -173,10 +173,10 @@ def test_predicting_again_reproduces_every_fold_and_the_final_model_sees_all(
     final = checkpoint["final"]
     assert final["last_candle"] == recent["open_time"].iloc[-1].isoformat()
     assert final["calibrator"]["method"] == "abs" and final["direction"] is not None
-    _, timestamps, calibrated, _ = predict_from_checkpoint(tmp_path / "job" / "model.pt", recent)
+    _, timestamps, calibrated, _, _ = predict_from_checkpoint(tmp_path / "job" / "model.pt", recent)
     assert timestamps[-1] == recent["open_time"].iloc[-1].timestamp()  # the latest bar, label unknown yet
     assert np.isfinite(calibrated.p_up).all() and (calibrated.sigma > 0).all()
-    _, _, by_last_fold, _ = predict_from_checkpoint(tmp_path / "job" / "model.pt", recent, fold=-1)
+    _, _, by_last_fold, _, _ = predict_from_checkpoint(tmp_path / "job" / "model.pt", recent, fold=-1)
     assert not np.array_equal(calibrated.mu, by_last_fold.mu)
     with pytest.raises(ValueError, match="no model 5"):
         predict_from_checkpoint(tmp_path / "job" / "model.pt", recent, fold=5)
@@ -194,7 +194,7 @@ def test_each_model_kind_trains_and_predicts(recent: pd.DataFrame, tmp_path: Pat
     result, _ = run({**TINY, "model": kind}, tmp_path / "job", recent)
     assert result.metrics["network"]["class"] == {"mlp": "MLPForecaster", "gru": "GRUForecaster"}[kind]
     assert 0.4 < result.metrics["pooled"]["model"]["accuracy"] < 0.6
-    _, _, calibrated, _ = predict_from_checkpoint(tmp_path / "job" / "model.pt", recent)
+    _, _, calibrated, _, _ = predict_from_checkpoint(tmp_path / "job" / "model.pt", recent)
     assert np.isfinite(calibrated.mu).all() and (calibrated.sigma > 0).all()
 
 

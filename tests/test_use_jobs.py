@@ -84,6 +84,11 @@ def test_predict_compare_and_rerun_a_real_job(live_server, candlecast_home: Path
     assert len(merged) >= 40  # the last bars have no label, so predictions.csv stops before them
     for column in ("p_up", "p_up_raw", "mu", "sigma", "nu"):
         np.testing.assert_allclose(merged[column], merged[f"{column}_csv"], rtol=1e-9, atol=0)
+    # What fell back in that fold is said, as its metrics.json gates record it (one sentence per fallback).
+    gates = job["metrics"]["folds"][1]["gates"]
+    said = " ".join(result["fallbacks"])
+    assert ("the base rate" in said) == (gates["direction"] is not None and not gates["direction"]["stack"])
+    assert ("unconditional fit" in said) == (not gates["distribution"]["network"]), (said, gates)
     latest = result["forecasts"][-1]
     assert latest["open_time"].startswith(bundled["open_time"].iloc[TRAIN_ROWS - 1].isoformat()[:19])
     lo, hi = latest["price_intervals"]["95"]

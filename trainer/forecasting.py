@@ -153,7 +153,7 @@ def forecast(job_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
 
     ``request``: ``{last, fold?, candles?, path?, dataset?, symbol?, timeframe?}`` (``schemas.PredictRequest``;
     ``fold``: a walk-forward fold's model by its number, default the deployable model refitted on all the data).
-    Returns ``{job_id, symbol, timeframe, horizon, distribution, source, training_end, forecasts: [...]}``, each
+    Returns ``{job_id, symbol, timeframe, horizon, distribution, source, training_end, fallbacks, forecasts: [...]}``, each
     forecast ``{open_time, timestamp, close, horizon_end, p_up, p_up_raw, mu, sigma, nu, return_intervals,
     price_intervals}`` (intervals by level ``"50" "80" "95"``: ``[low, high]`` of the forward log return over the
     horizon and of the price at the horizon's end), oldest first. Raises ``ForecastRefused``.
@@ -185,7 +185,7 @@ def forecast(job_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
         )
     tail = frame.iloc[-(need + EXTRA_HISTORY):].reset_index(drop=True)
     try:
-        positions, timestamps, calibrated, raw = predict_from_checkpoint(
+        positions, timestamps, calibrated, raw, fallbacks = predict_from_checkpoint(
             model_path, tail, "final" if fold is None else fold - 1
         )
     except DataError as exc:
@@ -221,5 +221,5 @@ def forecast(job_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
     return {
         "job_id": job_dir.name, "symbol": config.symbol, "timeframe": config.timeframe,
         "horizon": config.forecast_horizon, "distribution": config.distribution, "source": label,
-        "training_end": training_end, "forecasts": forecasts,
+        "training_end": training_end, "fallbacks": fallbacks, "forecasts": forecasts,
     }

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -190,6 +190,17 @@ class Predictor:
         if self.unconditional is not None:
             calibrated = _unconditional(self.config, self.unconditional, calibrated)
         return calibrated, raw
+
+    def fallbacks(self) -> list[str]:
+        """What this model forecasts with instead of its own parts, one sentence each (empty: nothing fell back):
+        the base rate when the stack's gate was closed, an unconditional fit when the network lost its gate."""
+        out = []
+        if self.stack is not None and not self.stack.active:
+            out.append(f"p_up is the base rate {self.stack.base_rate:.4f}: the stack's gate was closed (its evidence "
+                       "showed no direction signal)")
+        if self.unconditional is not None:
+            out.append("the distribution is an unconditional fit of the history: the network did not beat it")
+        return out
 
     def checkpoint(self) -> dict[str, Any]:
         """The ``model.pt`` entry of this model (plain tensors, lists and numbers: ``weights_only`` loads it)."""
@@ -641,9 +652,21 @@ def write_artifacts(
     return {"dir": str(job_dir), **paths}
 
 
+class Prediction(NamedTuple):
+    """``predict_from_checkpoint``'s answer: int64 bar ``positions`` and float64 Unix-second open ``timestamps``
+    of the samples, (m,), their ``Forecast`` after (``calibrated``) and before (``raw``) the model's calibrator,
+    and the model's ``fallbacks`` (``Predictor.fallbacks``)."""
+
+    positions: np.ndarray
+    timestamps: np.ndarray
+    calibrated: Forecast
+    raw: Forecast
+    fallbacks: list[str]
+
+
 def predict_from_checkpoint(
     path: str | os.PathLike[str], candles: pd.DataFrame, fold: int | str = "final"
-) -> tuple[np.ndarray, np.ndarray, Forecast, Forecast]:
+) -> Prediction:
     """Predict again with a saved ``model.pt``: the calibrated forecast at every bar of ``candles`` with a full
     gap-free window (including the latest bars, whose outcome is not known yet).
 
@@ -651,8 +674,7 @@ def predict_from_checkpoint(
     default), the deployable model refitted on all the job's data, or a list index into the checkpoint's
     walk-forward folds (-1: the last). Runs on CPU, through the very code that made the job's predictions
     (``Predictor``), so the bars a fold scored get its ``predictions.csv`` values again.
-    Returns ``(positions, timestamps, calibrated, raw)``: int64 bar positions and float64 Unix-second open
-    times of the samples, (m,), and their ``Forecast`` after and before the model's calibrator.
+    Returns a ``Prediction``.
     Raises ``ValueError`` when the file is not a Candlecast checkpoint of a known format or has no such fold.
     The file is read with ``torch.load(weights_only=True)``: tensors, lists and numbers only, no pickled code
     (the direction stack's trees are saved as arrays, ``trainer.direction``).
@@ -672,4 +694,4 @@ def predict_from_checkpoint(
     samples = build_samples(frame, config.timeframe, config.lookback, config.forecast_horizon, require_label=False)
     predictor = Predictor.from_checkpoint(config, checkpoint["model_args"], saved)
     calibrated, raw = predictor(samples, samples.positions)
-    return samples.positions, samples.timestamps[samples.positions], calibrated, raw
+    return Prediction(samples.positions, samples.timestamps[samples.positions], calibrated, raw, predictor.fallbacks())

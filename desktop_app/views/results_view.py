@@ -48,7 +48,8 @@ def next_bar_text(forecast: dict[str, Any]) -> str:
             f"{forecast['horizon_end'][:16].replace('T', ' ')} UTC is above {forecast['close']:,.2f}\n"
             f"80 % interval of that close: {low:,.2f} – {high:,.2f}\n"
             f"From the candle opened {forecast['open_time'][:16].replace('T', ' ')} UTC, the latest closed one of "
-            f"the job's dataset" + _staleness(forecast))
+            f"the job's dataset" + _staleness(forecast)
+            + "".join(f"\nNote: {sentence}" for sentence in forecast.get("fallbacks", [])))
 
 
 def _staleness(forecast: dict[str, Any]) -> str:
@@ -82,7 +83,7 @@ class ResultsView:
         #: (set on the render thread, counted down in the visible handler's callback).
         self._hold_time_limits = 0
         dpg.add_text("No results yet: train a job, or open one in the Jobs tab.", tag="rv_title", wrap=0)
-        with dpg.child_window(tag="rv_next", show=False, height=140, border=True):  # 4 lines, one may wrap
+        with dpg.child_window(tag="rv_next", show=False, height=140, border=True):  # 4 lines, one may wrap; scrolls
             with dpg.group(horizontal=True):
                 dpg.add_text("Next bar", color=theme.ACCENT)
                 dpg.add_button(label="Refresh", tag="rv_next_refresh", callback=self._refresh_next)
