@@ -36,9 +36,11 @@ def test_import_json_prints_one_object_with_the_dataset_and_its_report():
     assert Path(dataset["path"]).is_file()
     assert {
         "file", "format", "symbol", "symbol_from", "timeframe", "rows_read", "rows_kept", "dropped", "impossible_detail",
-        "units", "order", "range", "gaps", "zero_volume_flat", "still_forming", "notes", "merge",
+        "units", "order", "range", "gaps", "zero_volume_flat", "still_forming", "notes", "merge", "dataset_gaps",
+        "shadowed",
     } == set(report)  # fmt: skip
     assert report["merge"]["rows_after"] == 34994
+    assert report["dataset_gaps"] is None and report["shadowed"] is None  # a new dataset nothing served before
 
 
 def test_import_prints_a_readable_report():
@@ -135,3 +137,41 @@ def test_train_on_a_messy_user_file_end_to_end(tmp_path):
     stored = json.loads(candlecast("datasets", "--json").stdout)["datasets"][1]
     assert (stored["id"], stored["rows"]) == ("BTCUSDT-1h", 1498)  # 1,500 - the NULL row - the forming top row
     assert json.loads((out / "config.json").read_text())["dataset"] == "BTCUSDT-1h"
+
+
+def test_an_import_says_what_it_shadows_and_the_merged_datasets_gaps(tmp_path):
+    """A fresh-user trial: importing 300 daily candles said ``had 0`` although BTCUSDT-1d had meant 2,438 days
+    resampled from the bundled hours; then a 2022 file merged into the 2024-25 dataset printed ``gaps 0`` (the
+    file's) while the dataset now had an 825-day hole."""
+    from trainer.data.store import load_dataset
+
+    resampled = len(load_dataset("BTCUSDT", "1d").candles)
+    days = pd.read_feather(DAILY).rename(columns={"date": "open_time"})
+    assert (days["open_time"].diff().iloc[1:] == pd.Timedelta(days=1)).all()  # the figures below assume no gap
+    recent, old = tmp_path / "BTCUSDT-1d.csv", tmp_path / "BTCUSDT-1d-2022.csv"
+    days.iloc[-300:].to_csv(recent, index=False)
+    days.iloc[500:700].to_csv(old, index=False)
+
+    first = candlecast("import", str(recent))
+    assert first.returncode == 0, first.stderr
+    assert "rows (had 0 stored; added 300, replaced 0, unchanged 0)" in first.stdout
+    assert (f"note       BTCUSDT-1d was until now resampled from the bundled 1h candles ({resampled:,} candles); "
+            "jobs asking for BTCUSDT 1d now train on the stored dataset") in first.stdout
+    assert "gaps after" not in first.stdout
+
+    done = candlecast("import", str(old), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)["report"]
+    assert report["shadowed"] is None and report["gaps"]["count"] == 0  # the file alone has no gap
+    missing = len(days) - 300 - 700
+    gap = {"missing_bars": missing, "after": days["open_time"].iloc[699].isoformat(),
+           "before": days["open_time"].iloc[-300].isoformat()}  # fmt: skip
+    assert report["dataset_gaps"] == {"count": 1, "missing_bars": missing, "longest": gap, "between": [gap]}
+    assert (f"the merge left 1 gap(s) between the stored candles and the file's ({missing:,} missing bars; the "
+            f"longest {missing:,} after {gap['after']}); the dataset now has 1 gap(s), {missing:,} missing bars in "
+            "all") in report["notes"][-1]
+    text = candlecast("import", str(old)).stdout  # the same file again: the gap is still between them
+    assert "gaps       0 (0 missing bars) — kept as gaps" in text
+    gaps_after = f"gaps after 1 ({missing} missing bars; longest {missing} after {gap['after']}) in the merged dataset"
+    assert gaps_after in text
+    assert "had 500 stored" in text

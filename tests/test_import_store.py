@@ -63,6 +63,45 @@ def test_second_import_merges_and_the_newer_file_wins(tmp_path):
     assert again.report["merge"]["unchanged"] == 100 and again.report["merge"]["rows_after"] == 180
 
 
+def test_the_merged_datasets_gaps_and_those_between_the_stored_candles_and_the_files(tmp_path):
+    import_file(write_hours(tmp_path / "BTCUSDT-1h.csv", [*range(100), *range(400, 500)]))  # one 299-bar gap
+    inside = import_file(write_hours(tmp_path / "BTCUSDT-1h-mid.csv", range(200, 300)))  # splits it in two
+    hour = lambda h: (pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(hours=h)).isoformat()  # noqa: E731
+    between = [{"missing_bars": 100, "after": hour(99), "before": hour(200)},
+               {"missing_bars": 100, "after": hour(299), "before": hour(400)}]  # fmt: skip
+    assert inside.report["gaps"] == {"count": 0, "missing_bars": 0, "longest": None}  # the file alone
+    assert inside.report["dataset_gaps"] == {"count": 2, "missing_bars": 200, "longest": between[0], "between": between}
+    assert inside.report["notes"][-1] == (
+        f"the merge left 2 gap(s) between the stored candles and the file's (200 missing bars; the longest 100 "
+        f"after {hour(99)}); the dataset now has 2 gap(s), 200 missing bars in all — no training sample crosses "
+        "a gap")
+    assert json.loads(catalog.stored_paths("BTCUSDT-1h")["report"].read_text()) == inside.report
+
+    joined = import_file(write_hours(tmp_path / "BTCUSDT-1h-end.csv", range(500, 600)))  # no new gap
+    assert joined.report["dataset_gaps"] == {"count": 2, "missing_bars": 200, "longest": between[0], "between": []}
+    assert not [n for n in joined.report["notes"] if n.startswith("the merge left")]
+
+
+def test_an_import_that_creates_a_dataset_says_what_served_its_id_until_then(tmp_path):
+    """The store comes first in ``load_dataset``'s order, so a new stored dataset shadows the bundled candles or a
+    resample of a lower timeframe: the report says which, and how many candles they were."""
+    hours = import_file(write_hours(tmp_path / "BTCUSDT-1h.csv", range(100)))
+    assert hours.report["shadowed"] == {"source": "bundled:BTCUSDT-1h.feather", "rows": 58419}
+    assert ("BTCUSDT-1h was until now the bundled candles (58,419 candles); jobs asking for BTCUSDT 1h now train on "
+            "the stored dataset (they stay reachable as dataset bundled:BTCUSDT-1h)") in hours.report["notes"]
+    assert import_file(write_hours(tmp_path / "BTCUSDT-1h-b.csv", range(100, 200))).report["shadowed"] is None
+
+    served = load_dataset("BTCUSDT", "4h")  # now resampled from the stored hours, no longer the bundled ones
+    rows = [f"{1704067200 + 4 * 3600 * h},{100 + h},{103 + h},{99 + h},{101 + h},{10 + h}" for h in range(100)]
+    (tmp_path / "BTCUSDT-4h.csv").write_text(HEADER + "\n".join(rows) + "\n")
+    four = import_file(tmp_path / "BTCUSDT-4h.csv")
+    assert four.report["shadowed"] == {"source": "resampled from 1h (imported:BTCUSDT-1h.parquet)",
+                                       "rows": len(served.candles)}  # fmt: skip
+    assert (f"BTCUSDT-4h was until now resampled from the stored 1h candles ({len(served.candles):,} candles); jobs "
+            "asking for BTCUSDT 4h now train on the stored dataset") in four.report["notes"]
+    assert import_file(write_hours(tmp_path / "ETHUSDT-1h.csv", range(100))).report["shadowed"] is None  # none
+
+
 def test_merge_that_does_not_line_up_is_refused_and_writes_nothing(tmp_path):
     import_file(write_hours(tmp_path / "BTCUSDT-1h.csv", range(100)))
     before = {p.name: p.read_bytes() for p in datasets_dir().iterdir()}

@@ -145,6 +145,17 @@ def test_data_file_is_imported_then_trained_on(tmp_path: Path, candlecast_home: 
             "training on all its 3,100 candles") in proc.stderr
     assert "training BTCUSDT 1h on cpu: 3100 candles" in proc.stderr
 
+    # A file from further back merges with a hole between it and the stored candles: the line says so.
+    older = tmp_path / "older" / "BTC_USDT-1h.feather"
+    older.parent.mkdir()
+    bundled.iloc[-3600:-3400].rename(columns={"open_time": "date"}).reset_index(drop=True).to_feather(older)
+    proc = candlecast("train", *TINY, "--data", str(older), "--json", "--out", str(tmp_path / "older-job"))
+    assert proc.returncode == 0, proc.stderr
+    after = bundled["open_time"].iloc[-3401].isoformat()
+    assert (f"training on all its 3,300 candles; the merge left 1 gap(s) between the stored candles and the file's "
+            f"(300 missing bars; the longest 300 after {after}); the dataset now has 1 gap(s), 300 missing bars in "
+            "all — no training sample crosses a gap\n") in proc.stderr
+
 
 def test_unreadable_data_file_is_a_one_line_error(tmp_path: Path) -> None:
     path = tmp_path / "candles.csv"

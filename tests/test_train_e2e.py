@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -148,6 +149,21 @@ def test_every_family_source_and_calibration_runs(recent: pd.DataFrame, tmp_path
         assert (rows["sigma"].nunique() > 1) == gates["distribution"]["network"], gates
         if gates["direction"] is not None:
             assert (rows["p_up_raw"].nunique() > 1) == gates["direction"]["stack"], gates
+    # report.html says per fold what forecast its test block (read back from the predictions), and the data.
+    page = (tmp_path / "job" / "report.html").read_text()
+    table = page[page.index("<h2>Folds</h2>"):page.index("<h2>Plots</h2>")]
+    said = dict(re.findall(r"<tr><td>(\d+)</td>.*?<td>([^<]*)</td></tr>", table))
+    source = options.get("p_up_source", "stack")
+    expected = {}
+    for fold, rows in predictions.groupby("fold"):
+        p_up = source if source != "stack" else "stack" if rows["p_up_raw"].nunique() > 1 else "base rate"
+        distribution = "network" if rows["sigma"].nunique() > 1 else "unconditional fit"
+        expected[str(fold)] = f"p_up: {p_up}; distribution: {distribution}"
+    assert said == expected
+    data = result.metrics["provenance"]["dataset"]
+    assert data["rows"] == len(recent)
+    assert (f"<p>Data: BTCUSDT-1h, {len(recent):,} candles, {data['first_open_time']} to {data['last_open_time']}, "
+            f"SHA-256 {data['sha256'][:12]}…</p>") in page
     networks = [f["gates"]["distribution"]["network"] for f in result.metrics["folds"]]
     text = result.metrics["pooled"]["verdicts"]["headline"]["distribution"]["text"]
     assert (f"the network's distribution in {sum(networks)} of {len(networks)} folds" in text) == (not all(networks))

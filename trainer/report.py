@@ -173,6 +173,30 @@ def trained_lines(metrics: dict, config: TrainingConfig) -> list[str]:
     ]
 
 
+def fold_forecast(fold: dict, config: TrainingConfig) -> str:
+    """What forecast the fold's test block, from its ``gates`` (docs/metrics.md): p_up from the stack or, when its
+    gate fell back, the base rate (without a stack, ``config.p_up_source``: the predictive CDF or the direction
+    head); the distribution from the network or, when its gate fell back, an unconditional fit of the history.
+    ``—`` for a fold without gates (older metrics)."""
+    gates = fold.get("gates")
+    if not gates:
+        return "—"
+    direction = gates["direction"]
+    p_up = config.p_up_source if direction is None else ("stack" if direction["stack"] else "base rate")
+    distribution = "network" if gates["distribution"]["network"] else "unconditional fit"
+    return f"p_up: {p_up}; distribution: {distribution}"
+
+
+def data_line(metrics: dict) -> str | None:
+    """The dataset the job trained on, from ``metrics["provenance"]["dataset"]`` (``trainer.provenance``): id, rows,
+    first and last open time and the first 12 hex digits of its SHA-256; None without provenance."""
+    dataset = (metrics.get("provenance") or {}).get("dataset")
+    if not dataset:
+        return None
+    return (f"Data: {dataset['id']}, {dataset['rows']:,} candles, {dataset['first_open_time']} to "
+            f"{dataset['last_open_time']}, SHA-256 {dataset['sha256'][:12]}…")
+
+
 def summary_table(metrics: dict) -> str:
     """The pooled metrics beside the baselines as an aligned plain-text table."""
     header, rows = summary_rows(metrics)
@@ -207,7 +231,8 @@ def render_html(metrics: dict, config: TrainingConfig) -> str:
         f"</td><td>{html.escape(f['test']['start'][:10])} → {html.escape(f['test']['end'][:10])}</td>"
         f"<td>{f['test']['n']}</td><td>{f['epochs_run']}</td><td>{_fmt(f['model'].get('crps'), '{:.6f}')}</td>"
         f"<td>{_fmt(f['skill'].get('climatology', {}).get('crps_skill'), '{:+.4f}')}</td>"
-        f"<td>{_fmt(f['model'].get('accuracy'), '{:.4f}')}</td><td>{_fmt(f['model'].get('ece'), '{:.4f}')}</td></tr>"
+        f"<td>{_fmt(f['model'].get('accuracy'), '{:.4f}')}</td><td>{_fmt(f['model'].get('ece'), '{:.4f}')}</td>"
+        f"<td>{html.escape(fold_forecast(f, config))}</td></tr>"
         for f in metrics["folds"]
     )
     settings = "".join(
@@ -229,7 +254,8 @@ def render_html(metrics: dict, config: TrainingConfig) -> str:
         f"{verdicts.get('bootstrap_reps')} resamples, seed {verdicts.get('seed')}); significance at 5 %. "
         f"Definitions: docs/metrics.md."
     ) if verdicts else ""
-    trained = "".join(f"<p>{html.escape(line)}</p>" for line in trained_lines(metrics, config))
+    lines = trained_lines(metrics, config) + [line for line in (data_line(metrics),) if line]
+    trained = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Candlecast report — {html.escape(config.symbol)} {config.timeframe}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:1.5em}}
@@ -241,7 +267,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{t
 <h2>Against each baseline</h2><ul>{sentences}</ul>{accuracy}<p><small>{html.escape(method)}</small></p>
 <h2>Pooled test metrics</h2><p>{html.escape(summary_table(metrics).splitlines()[0])}</p><table><tr>{table}</tr>{body}</table>
 <h2>Folds</h2><table><tr><th>fold</th><th>train</th><th>test</th><th>test bars</th><th>epochs</th><th>CRPS</th>
-<th>CRPS skill vs climatology</th><th>accuracy</th><th>ECE</th></tr>{folds}</table>
+<th>CRPS skill vs climatology</th><th>accuracy</th><th>ECE</th><th>forecast by</th></tr>{folds}</table>
 <h2>Plots</h2>{images}
 <h2>Configuration</h2><table>{settings}</table>
 </body></html>

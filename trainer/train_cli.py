@@ -191,6 +191,8 @@ def _import_data(args: argparse.Namespace, config: TrainingConfig) -> TrainingCo
     if merge["existing_rows"]:
         said = (f"merged into the stored dataset {dataset.dataset_id} ({merge['added']:,} new candle(s), "
                 f"{merge['replaced']:,} replaced); training on all its {merge['rows_after']:,} candles")
+        if gaps := importer.between_gaps_note(dataset.report["dataset_gaps"]):
+            said += f"; {gaps}"
     else:
         said = f"imported as dataset {dataset.dataset_id} ({merge['rows_after']:,} candles); training on it"
     print(f"--data {args.data}: {said}", file=sys.stderr)

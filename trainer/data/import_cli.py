@@ -14,7 +14,13 @@ With ``--json`` it prints exactly one JSON object on stdout::
                  "gaps": {"count", "missing_bars", "longest": {"missing_bars", "after", "before"}|null},
                  "zero_volume_flat": {"rows", "runs", "longest": {"bars", "first", "last"}|null},
                  "still_forming": {"open_time", "reason"}|null, "notes": [str],
-                 "merge": {"existing_rows", "added", "replaced", "unchanged", "rows_after"}}}
+                 "merge": {"existing_rows", "added", "replaced", "unchanged", "rows_after"},
+                 "dataset_gaps": {"count", "missing_bars", "longest": {...}|null,
+                                  "between": [{"missing_bars", "after", "before"}]}|null,
+                 "shadowed": {"source", "rows"}|null}}
+
+(``dataset_gaps``: the dataset's gaps after merging into stored candles, ``between`` those the merge left between
+the stored candles and the file's; ``shadowed``: what served the id before this import created it.)
 
 (``dataset`` is the catalog entry of ``trainer.data.catalog``; times are ISO-8601 UTC.) A refused file prints one
 line ``candlecast: error: FILE: rule`` on stderr, writes nothing and exits 2 — with or without ``--json``.
@@ -60,11 +66,6 @@ def report_rows(dataset: dict, report: dict) -> list[tuple[str, str]]:
     table the desktop app's Import data… dialog shows."""
     dropped = ", ".join(f"{_REASONS[k]} {n}" for k, n in report["dropped"].items() if n) or "none"
     units = ", ".join(f"{unit} {n}" for unit, n in report["units"].items())
-    gaps = report["gaps"]
-    gap_text = f"{gaps['count']} ({gaps['missing_bars']} missing bars"
-    if gaps["longest"]:
-        longest = gaps["longest"]
-        gap_text += f"; longest {longest['missing_bars']} after {longest['after']}"
     merge = report["merge"] or {}
     rows = [
         ("symbol", f"{report['symbol']} ({_SYMBOL_FROM[report['symbol_from']]})"),
@@ -72,17 +73,27 @@ def report_rows(dataset: dict, report: dict) -> list[tuple[str, str]]:
         ("rows", f"read {report['rows_read']}, kept {report['rows_kept']}; dropped: {dropped}"),
         ("range", f"{report['range']['start']} → {report['range']['end']} ({report['order']} in the file)"),
         ("times", units),
-        ("gaps", f"{gap_text}) — kept as gaps, never filled"),
+        ("gaps", f"{_gap_text(report['gaps'])} — kept as gaps, never filled"),
         ("flat fill", f"{report['zero_volume_flat']['rows']} zero-volume flat candle(s), kept and flagged"),
     ]
     if merge:
         rows.append((
             "stored",
-            f"{dataset['path']}: {merge['rows_after']} rows (had {merge['existing_rows']}; added "
+            f"{dataset['path']}: {merge['rows_after']} rows (had {merge['existing_rows']} stored; added "
             f"{merge['added']}, replaced {merge['replaced']}, unchanged {merge['unchanged']})",
         ))
+    if report.get("dataset_gaps"):
+        rows.append(("gaps after", f"{_gap_text(report['dataset_gaps'])} in the merged dataset"))
     rows += [("note", note) for note in report["notes"]]
     return rows
+
+
+def _gap_text(gaps: dict) -> str:
+    """``{count, missing_bars, longest}`` as ``3 (12 missing bars; longest 8 after …)``."""
+    text = f"{gaps['count']} ({gaps['missing_bars']} missing bars"
+    if gaps["longest"]:
+        text += f"; longest {gaps['longest']['missing_bars']} after {gaps['longest']['after']}"
+    return text + ")"
 
 
 def _import(args: argparse.Namespace) -> int:

@@ -37,7 +37,11 @@ counted under exactly one reason (``rows_read == rows_kept + sum(dropped.values(
    report (``zero_volume_flat``: rows, runs, the longest run with its dates).
 9. **merge** — importing a symbol/timeframe that is already stored merges by open time; on a conflict the
    newly imported file wins (``merge``: added, replaced, unchanged). The merge is computed before anything is
-   written, so rule 10 judges the dataset the import makes.
+   written, so rule 10 judges the dataset the import makes. ``dataset_gaps`` gives the merged dataset's gaps
+   (count, missing bars, the longest) and ``between``, those with a stored candle on one side and one of the
+   file's on the other, which a note names. An import that creates the dataset reports in ``shadowed`` (and a
+   note) what served its id until then — the bundled candles or a resample of a lower timeframe — since jobs
+   asking for that symbol and timeframe now train on the stored dataset (``trainer.data.sources``).
 10. **enough for training** — judged on the dataset after the merge (the file's candles alone for a new
    dataset), so a file of a few new candles appends to a stored dataset: a dataset without a gap-free run of
    the bars one sample needs with the default lookback and horizon (feature warm-up + lookback + horizon,
@@ -146,6 +150,8 @@ def clean_candles(
         "still_forming": still_forming,
         "notes": notes,
         "merge": None,
+        "dataset_gaps": None,
+        "shadowed": None,
     }
     return candles, chosen_symbol, chosen_timeframe, report
 
@@ -178,5 +184,28 @@ def import_file(
     entry = None
     if save:
         report["merge"] = merged.merge
+        if existing:
+            gaps = merged.gaps
+            report["dataset_gaps"] = {"count": gaps.gaps, "missing_bars": gaps.missing_bars,
+                                      "longest": gaps.longest_gap, "between": merged.between}  # fmt: skip
+            if note := between_gaps_note(report["dataset_gaps"]):
+                report["notes"].append(note)
+        elif (before := store.served_before(chosen_symbol, chosen_timeframe)) is not None:
+            report["notes"].append(before.pop("note"))
+            report["shadowed"] = before
         entry = store.save_import(chosen_symbol, chosen_timeframe, merged, report)
     return ImportResult(dataset_id, chosen_symbol, chosen_timeframe, candles, report, entry)
+
+
+def between_gaps_note(dataset_gaps: dict) -> str | None:
+    """The sentence saying that a merge left gap(s) between the stored candles and the file's, with the merged
+    dataset's gaps in all, from the report's ``dataset_gaps``; None when the merge left no such gap."""
+    between = dataset_gaps["between"]
+    if not between:
+        return None
+    longest = max(between, key=lambda gap: gap["missing_bars"])
+    missing = sum(gap["missing_bars"] for gap in between)
+    return (f"the merge left {len(between)} gap(s) between the stored candles and the file's ({missing:,} missing "
+            f"bars; the longest {longest['missing_bars']:,} after {longest['after']}); the dataset now has "
+            f"{dataset_gaps['count']} gap(s), {dataset_gaps['missing_bars']:,} missing bars in all — no training "
+            "sample crosses a gap")

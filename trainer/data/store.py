@@ -40,7 +40,7 @@ import pandas as pd
 from trainer.atomic import atomic_write, atomic_write_json
 from trainer.config import TIMEFRAME_SECONDS
 from trainer.data.candles import CANDLE_COLUMNS, CandleError, ValidationReport, validate_candles
-from trainer.data.catalog import find_dataset, parse_dataset_id, stored_paths
+from trainer.data.catalog import BUNDLED_PREFIX, find_dataset, parse_dataset_id, stored_paths
 from trainer.data.readers import CandleImportError
 from trainer.data.sources import CandleSource, candle_sources
 
@@ -53,7 +53,8 @@ IMPORT_HISTORY = 20
 @dataclass
 class Dataset:
     """A validated candle table (see ``trainer.data.candles``) with where it came from; ``partial_candles``: how
-    many of its candles a resample built from only some of their lower bars (0 when not resampled)."""
+    many of its candles a resample built from only some of their lower bars (0 when not resampled); ``base``: the
+    file that served it (of a lower timeframe when resampled)."""
 
     dataset_id: str
     symbol: str
@@ -62,6 +63,7 @@ class Dataset:
     source: str
     report: ValidationReport
     partial_candles: int = 0
+    base: CandleSource | None = None
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -155,14 +157,14 @@ def load_dataset(symbol: str, timeframe: str, dataset: str | None = None) -> Dat
     partial = 0
     for base in candle_sources(symbol, timeframe, bundled_only):  # the resolution rule: ``trainer.data.sources``
         if base.timeframe == timeframe:
-            found = _read(base), base.label
+            found = _read(base), base.label, base
             break
         source_timeframe = base.timeframe
         clean, _ = validate_candles(_read(base), source_timeframe, source=base.label)
         resampled = resample_candles(clean, source_timeframe, timeframe)
         if resampled.candles.empty:
             continue
-        found = resampled.candles, f"resampled from {source_timeframe} ({base.label})"
+        found = resampled.candles, f"resampled from {source_timeframe} ({base.label})", base
         partial = resampled.partial
         per_bucket = TIMEFRAME_SECONDS[timeframe] // TIMEFRAME_SECONDS[source_timeframe]
         notes.append(
@@ -176,10 +178,35 @@ def load_dataset(symbol: str, timeframe: str, dataset: str | None = None) -> Dat
         raise CandleError(
             f"no dataset {dataset_id!r}: import one with `candlecast import FILE --symbol {symbol} --timeframe {timeframe}`"
         )
-    raw, source = found
+    raw, source, base = found
     candles, report = validate_candles(raw, timeframe, source=source)
     report.notes.extend(notes)
-    return Dataset(dataset_id, symbol, timeframe, candles, source, report, partial)
+    return Dataset(dataset_id, symbol, timeframe, candles, source, report, partial, base)
+
+
+def served_before(symbol: str, timeframe: str) -> dict | None:
+    """What served ``<symbol>-<timeframe>`` while no dataset of that id is stored: ``{source, rows, note}``, the
+    ``Dataset.source`` and candle count the bundled file or a resample gave, and the sentence an import that now
+    stores the id (and so shadows them, by ``load_dataset``'s order) reports; None when nothing served it, or the id is
+    stored already. Reads, and resamples, the candles that served it."""
+    dataset_id = f"{symbol}-{timeframe}"
+    if stored_paths(dataset_id)["candles"].is_file():
+        return None
+    try:
+        served = load_dataset(symbol, timeframe)
+    except CandleError:
+        return None
+    base = served.base
+    origin = "stored" if base.stored else "bundled"
+    if base.timeframe == timeframe:
+        what = "the bundled candles"
+        after = f" (they stay reachable as dataset {BUNDLED_PREFIX}{dataset_id})"
+    else:
+        what = f"resampled from the {origin} {base.timeframe} candles"
+        after = ""
+    note = (f"{dataset_id} was until now {what} ({len(served.candles):,} candles); jobs asking for {symbol} "
+            f"{timeframe} now train on the stored dataset{after}")
+    return {"source": served.source, "rows": len(served.candles), "note": note}
 
 
 def _catalog_entry(dataset_id: str, symbol: str, timeframe: str, candles: pd.DataFrame, gaps: ValidationReport,
@@ -202,11 +229,28 @@ def _catalog_entry(dataset_id: str, symbol: str, timeframe: str, candles: pd.Dat
 
 class Merged(NamedTuple):
     """``merge_import``'s result: the dataset's candle table once the import is merged in (validated), its gaps,
-    and the merge summary ``{existing_rows, added, replaced, unchanged, rows_after}``."""
+    the merge summary ``{existing_rows, added, replaced, unchanged, rows_after}`` and ``between``: the gaps of the
+    merged table with a stored candle on one side and one of the file's on the other, as ``{missing_bars, after,
+    before}`` (ISO-8601 open times of the bars either side), oldest first (empty for a new dataset)."""
 
     candles: pd.DataFrame
     gaps: ValidationReport
     merge: dict
+    between: list[dict]
+
+
+def _gaps_between(merged: pd.DataFrame, candles: pd.DataFrame, timeframe: str) -> list[dict]:
+    """The gaps of the sorted table ``merged`` whose two sides differ in origin: one bar from ``candles`` (the file),
+    the other from the stored table (``Merged.between``)."""
+    times = merged["open_time"]
+    step = pd.Timedelta(seconds=TIMEFRAME_SECONDS[timeframe])
+    from_file = times.isin(candles["open_time"]).to_numpy()
+    gap = (times.diff().iloc[1:] > step).to_numpy() & (from_file[1:] != from_file[:-1])
+    return [
+        {"missing_bars": int(round((times.iloc[i + 1] - times.iloc[i]) / step)) - 1,
+         "after": times.iloc[i].isoformat(), "before": times.iloc[i + 1].isoformat()}
+        for i in np.flatnonzero(gap)
+    ]  # fmt: skip
 
 
 def merge_import(symbol: str, timeframe: str, candles: pd.DataFrame, source: str) -> Merged:
@@ -233,7 +277,8 @@ def merge_import(symbol: str, timeframe: str, candles: pd.DataFrame, source: str
     except CandleError as exc:
         raise CandleImportError(f"{source}: does not merge with the stored {exc}") from None
     merge["rows_after"] = len(merged)
-    return Merged(merged, gaps, merge)
+    between = _gaps_between(merged, candles, timeframe) if existing is not None else []
+    return Merged(merged, gaps, merge, between)
 
 
 def save_import(symbol: str, timeframe: str, merged: Merged, report: dict) -> dict:
