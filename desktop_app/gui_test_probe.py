@@ -22,8 +22,8 @@ PROBED = ("cp_symbol", "cp_batch_size", "cp_error_symbol", "cp_error_batch_size"
           "tv_message", "imp_path", "imp_go", "imp_summary", "err_window", "err_message",
           "err_where", "err_details", "err_retry", "err_close", "rv_title", "tv_fig_elapsed_s", "cp_cv_folds",
           "imp_symbol", "imp_close", "tab_jobs", "jv_compare", "cmp_window", "cmp_title", "rv_next_text",
-          "rv_next_refresh", "content_pane", "tab_sweeps", "sw_space_learning_rate", "sw_trials", "sw_ray", "sw_start",
-          "sw_stop", "sw_open_best", "tv_plot", "imp_window", "jv_head_crps_skill_garch")
+          "rv_next_refresh", "content_pane", "tab_sweeps", "sw_space_cv_folds", "sw_space_learning_rate", "sw_trials",
+          "sw_ray", "sw_start", "sw_stop", "sw_open_best", "tv_plot", "imp_window", "jv_head_crps_skill_garch")
 
 
 class Probe:

@@ -184,11 +184,11 @@ class GuiApp:
                 if attempt == attempts or self.proc.poll() is not None:
                     raise
 
-    def scroll_down(self, x: int, y: int, clicks: int) -> None:
-        """Turn the mouse wheel ``clicks`` notches down with the pointer at (x, y) (viewport pixels)."""
+    def scroll_down(self, x: int, y: int, clicks: int, up: bool = False) -> None:
+        """Turn the mouse wheel ``clicks`` notches down (``up``: up) with the pointer at (x, y) (viewport pixels)."""
         self._xdotool("mousemove", "--window", self.window(), str(x), str(y))
         for _ in range(clicks):
-            self._xdotool("click", "5")
+            self._xdotool("click", "4" if up else "5")
             time.sleep(0.05)  # one notch per frame or so, as a hand turns it
 
     def screenshot(self, label: str) -> Path:

@@ -99,9 +99,11 @@ def test_a_sweep_from_the_tab_runs_live_opens_its_best_job_and_stops(
     assert tab["form_open"] and len(tab["space"]) > 15 and tab["space_drawn"] == tab["space"], tab
     assert all(probe["items"][tag]["visible"] for tag in ("sw_trials", "sw_start", "sw_stop", "sw_open_best"))
 
-    # The space from the same form: a log range for the learning rate (every trial differs, so the importance
-    # has something to apportion); 3 trials, one at a time, on this machine.
-    app.type_into(probe["items"]["sw_space_learning_rate"], "1e-4 .. 1e-2 log")
+    # The space from the same form: one choice of CV folds (the same in every trial), then a log range for the
+    # learning rate (every trial differs, so the importance has something to apportion); 3 trials, one at a time,
+    # on this machine.
+    app.type_into(probe["items"]["sw_space_cv_folds"], "2")
+    app.type_into(app.state()["items"]["sw_space_learning_rate"], "1e-4 .. 1e-2 log")
     set_number(app, "sw_trials", 3)
     app.click(app.state()["items"]["sw_start"])
 
@@ -113,8 +115,11 @@ def test_a_sweep_from_the_tab_runs_live_opens_its_best_job_and_stops(
     (listed,) = requests.get(f"{url}/sweeps", timeout=30).json()["sweeps"]  # that click started exactly one sweep
     sweep = server_sweep(url, sweep_id)
     assert listed["sweep_id"] == sweep_id and sweep["request"]["trials"] == 3 and sweep["request"]["parallel"] == 1
-    assert sweep["request"]["space"] == {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True, "step": None}}
-    assert {k: sweep["request"]["base"][k] for k in TINY} == TINY and "final_holdout" not in sweep["request"]["base"]
+    assert sweep["request"]["space"] == {"cv_folds": {"choices": [2]},
+                                         "learning_rate": {"low": 1e-4, "high": 1e-2, "log": True, "step": None}}
+    base = sweep["request"]["base"]
+    assert {k: base[k] for k in TINY if k != "cv_folds"} == {k: v for k, v in TINY.items() if k != "cv_folds"}
+    assert "cv_folds" not in base and "final_holdout" not in base
     assert live["items"]["sw_stop"]["enabled"]
 
     # Two trials complete: the table, the best-so-far line and (a moment later) the importance follow them.
@@ -135,7 +140,10 @@ def test_a_sweep_from_the_tab_runs_live_opens_its_best_job_and_stops(
     for row, trial in zip(rows(shown), sweep["trials"], strict=True):
         assert (row["number"], row["state"], row["job"], row["node"]) == (
             str(trial["number"]), trial["state"], trial["job_id"], "local"), (row, trial)
-        assert row["params"].startswith("learning_rate=")
+        # The searched option leads (the server lists the space's order: cv_folds first), every option on hover.
+        assert list(trial["params"]) == ["cv_folds", "learning_rate"], trial["params"]
+        assert row["params"] == f"learning_rate={trial['params']['learning_rate']:.5g}, cv_folds=2", row
+        assert row["params_tip"] == row["params"].replace(", ", "\n"), row
     complete = [t for t in sweep["trials"] if t["state"] == "complete"]
     assert len(complete) >= 2 and shown["sweeps_tab"]["best_points"] == len(complete)
     best = min(complete, key=lambda t: t["value"])

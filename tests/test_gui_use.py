@@ -26,6 +26,8 @@ from test_gui import after, assert_not_blank, display, launch, ready  # noqa: F4
 pytestmark = pytest.mark.gui
 
 JOB = {"epochs": 1, "cv_folds": 1, "lookback": 8, "batch_size": 512}
+#: Least difference (sum over R, G, B) between a tick box's outline and its row's background.
+BOX_CONTRAST = 60
 #: The Jobs tab (viewport pixels), where Dear PyGui reports no rectangle for a tab.
 JOBS_TAB = {"x": 530, "y": 40, "width": 44, "height": 18}
 
@@ -44,6 +46,21 @@ def wait_job(url: str, job_id: str, done: Any, timeout: float = 300) -> dict[str
 def wait_completed(url: str, job_id: str, timeout: float = 300) -> None:
     job = wait_job(url, job_id, lambda j: j["status"] not in ("queued", "starting", "running"), timeout)
     assert job["status"] == "completed", job["status"]
+
+
+def assert_box_shows(path: Path, tick: dict[str, Any]) -> None:
+    """The tick box ``tick`` (a probe's ``ticks`` entry, unticked) stands out from its row in the screenshot: its
+    outline differs from the row's background (taken just below the box) by more than ``BOX_CONTRAST``, at least
+    along its sides."""
+    from PIL import Image
+
+    x, y, side = int(tick["x"]), int(tick["y"]), int(tick["height"])
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+        background = rgb.getpixel((x + side // 2, y + side + 2))
+        outline = [rgb.getpixel((px, py)) for px in range(x, x + side) for py in range(y, y + side)]
+    standing_out = sum(sum(abs(a - b) for a, b in zip(pixel, background)) > BOX_CONTRAST for pixel in outline)
+    assert standing_out >= 2 * side, (tick, background, standing_out)
 
 
 def assert_every_field_fits(table: dict[str, Any]) -> None:
@@ -95,7 +112,8 @@ def test_compare_two_real_jobs_and_the_next_bar(launch, candlecast_home: Path) -
     # the long reason is cut at a word to two lines (whole on hover).
     tab = probe["items"]["tab_jobs"]
     app.click(tab if tab["width"] else JOBS_TAB)
-    probe = app.wait("the four jobs drawn", lambda p: len(p["jobs_tab"]["rows"]) == 4)
+    app.wait("the four jobs drawn", lambda p: len(p["jobs_tab"]["rows"]) == 4)
+    probe = after(app)  # the table has had the frames to fit its columns to the texts
     assert (probe["viewport"]["width"], probe["viewport"]["height"]) == (DEFAULT_VIEWPORT.width,
                                                                          DEFAULT_VIEWPORT.height)
     table = probe["jobs_tab"]
@@ -107,7 +125,10 @@ def test_compare_two_real_jobs_and_the_next_bar(launch, candlecast_home: Path) -
     assert reason.startswith(row[killed]["cut"].removesuffix(" …") + " ")  # whole words
     assert row[killed]["cut_height"] <= 2 * table["line_height"] + 4  # two lines at most
     assert row[cancelled]["whole"] == "stopped on request" and row[first]["whole"] == "–"
-    assert_not_blank(app.screenshot("jobs"))
+    jobs_shot = app.screenshot("jobs")
+    assert_not_blank(jobs_shot)
+    for job_id in row:  # on either stripe of the rows, enabled or not
+        assert_box_shows(jobs_shot, probe["ticks"][job_id])
 
     # A click on a field's name sorts by it: the CRPS skill, ascending, the jobs without one last.
     app.click(probe["items"]["jv_head_crps_skill_garch"])
@@ -139,12 +160,22 @@ def test_compare_two_real_jobs_and_the_next_bar(launch, candlecast_home: Path) -
         rel = comparison["reliability"][job_id]
         assert x_low < min(rel["p_mean"]) and max(rel["p_mean"]) < x_high, (shown["reliability_axes"], rel)
         assert y_low < min(rel["freq"]) and max(rel["freq"]) < y_high, (shown["reliability_axes"], rel)
+    pit_low, pit_high = shown["pit_axis"]  # every bar inside, the tallest below the top
+    bars = [share for job_id in (first, second) for share in comparison["pit"][job_id]]
+    assert pit_low < min(bars) and max(bars) < pit_high, (shown["pit_axis"], bars)
+    assert shown["legends_outside"] == [True, True]  # below the axes: no legend over the data
     assert [row[0]["value"] for row in shown["dm_rows"]] == [second, second]  # log loss and Brier
     for row in shown["dm_rows"]:
         assert row[1]["value"] == first and row[2]["value"] == str(comparison["pairs"][0]["n"])
         for cell, right in zip(row, row[1:]):  # no cell runs into the next column: nothing is cut
             assert cell["x"] + cell["width"] <= right["x"], row
     assert_not_blank(app.screenshot("compare-pairs"))
+    # The wheel over a plot scrolls the window (the plot moves down), it does not zoom (the axes stay).
+    plot = after(app)["compare"]["reliability_plot"]
+    app.scroll_down(int(plot["x"] + plot["width"] / 2), int(plot["y"] + plot["height"] / 2), 3, up=True)
+    scrolled = after(app)
+    assert scrolled["compare"]["reliability_plot"]["y"] > plot["y"], (plot, scrolled["compare"])
+    assert scrolled["compare"]["reliability_axes"] == shown["reliability_axes"], scrolled["compare"]
     assert app.close() == 0
 
     # After a restart the Results tab shows the newest completed job instead of staying empty.

@@ -101,6 +101,23 @@ def test_the_newest_sweep_is_shown_and_the_best_so_far_curve() -> None:
     assert sw.best_job({"trials": trials, "best": None}) is None
 
 
+def test_the_searched_options_lead_each_trials_parameters() -> None:
+    # The fixed options of the space (one choice, an empty range) come after the searched ones, which keep the
+    # space's order; an option the space no longer searches but whose trials differ counts as searched.
+    space = {"timeframe": {"choices": ["1d"]}, "cv_folds": {"choices": [2, 2]}, "epochs": {"low": 2, "high": 2},
+             "distribution": {"choices": ["laplace", "student_t"]}, "learning_rate": {"low": 1e-4, "high": 1e-2}}
+    params = [{"timeframe": "1d", "cv_folds": 2, "epochs": 2, "distribution": d, "learning_rate": lr, "seed": s}
+              for d, lr, s in (("laplace", 0.00123456, 1), ("student_t", 0.002, 2))]
+    sweep = {"request": {"space": space}, "trials": [{"number": i, "params": p} for i, p in enumerate(params)]}
+    first = sw.searched(sweep)
+    assert first == ["distribution", "learning_rate", "seed"]
+    assert sw.params_text(params[0], first) == ("distribution=laplace, learning_rate=0.0012346, seed=1, "
+                                                "timeframe=1d, cv_folds=2, epochs=2")
+    assert sw.params_text(params[1], first, sep="\n").split("\n")[:2] == ["distribution=student_t",
+                                                                         "learning_rate=0.002"]
+    assert sw.searched(None) == [] and sw.params_text({}, first) == ""
+
+
 def _event(kind: str, sweep_id: str, seq: int = 5) -> m.ServerEvent:
     return m.ServerEvent(NOW, {"type": kind, "seq": seq, "job_id": None, "sweep_id": sweep_id, "timestamp": 0.0})
 

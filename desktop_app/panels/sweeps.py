@@ -146,6 +146,34 @@ def best_so_far(sweep: dict[str, Any] | None) -> tuple[list[float], list[float]]
     return xs, ys
 
 
+def searched(sweep: dict[str, Any] | None) -> list[str]:
+    """The options a sweep searches, in its space's order: those whose dimension (``request.space``) can take more
+    than one value (a range of ``low < high``, two or more distinct choices), then any other whose value differs
+    between its trials (a resumed sweep's older space)."""
+    sweep = sweep or {}
+    space = (sweep.get("request") or {}).get("space") or {}
+    names = [name for name, dim in space.items()
+             if ("choices" in dim and len({repr(c) for c in dim["choices"]}) > 1)
+             or ("low" in dim and dim["low"] != dim["high"])]
+    values: dict[str, set[str]] = {}
+    for trial in sweep.get("trials", []):
+        for name, value in (trial.get("params") or {}).items():
+            values.setdefault(name, set()).add(repr(value))
+    return names + [name for name, seen in values.items() if len(seen) > 1 and name not in names]
+
+
+def params_text(params: dict[str, Any], first: list[str], sep: str = ", ") -> str:
+    """A trial's ``params`` as ``name=value`` joined by ``sep``: the ``first`` options (``searched``) ahead of the
+    rest, each in its own order (values as ``short`` writes them)."""
+    names = [n for n in first if n in params] + [n for n in params if n not in first]
+    return sep.join(f"{n}={short(params[n])}" for n in names)
+
+
+def short(value: Any) -> str:
+    """A trial's value or parameter as shown: a float to 5 significant digits, anything else as ``str``."""
+    return f"{value:.5g}" if isinstance(value, float) else str(value)
+
+
 def best_job(sweep: dict[str, Any] | None) -> str | None:
     """The job "Open best job" shows: the final job once there is one, else the best trial's job (None: no best)."""
     sweep = sweep or {}

@@ -7,7 +7,8 @@ of each pair's p_up on the test bars they share (job ids in full)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dearpygui.dearpygui as dpg
@@ -23,8 +24,10 @@ PIT_BINS = 10
 #: The window: at most this wide, a margin from the viewport's edges (sized on each opening, so it fits any screen).
 WIDTH = 1100
 MARGIN = 20
-#: Share of the reliability points' span left free on each side of the plot (none sits on the edge).
+#: Share of the reliability points' (and the PIT bars') span left free on each side of the plot (none sits on the edge).
 PLOT_MARGIN = 0.08
+#: Pixels a line of a plot's legend takes (a 16 px font and ImPlot's spacing).
+LEGEND_LINE = 20
 #: The Diebold–Mariano table's column titles.
 DM_COLUMNS = ("A", "B", "shared bars", "score", "mean loss A", "mean loss B", "t", "p", "A is")
 
@@ -43,6 +46,7 @@ class CompareView:
     def __init__(self, dispatch: Callable[..., None]) -> None:
         self._dispatch = dispatch
         self._themes = [_line_theme(colour) for colour in COLOURS]  # one per job column, made once
+        self._reference = _line_theme(theme.GREY)  # the perfect forecaster's line: none of the jobs' colours
         with dpg.window(label="Compare jobs", tag="cmp_window", show=False, width=WIDTH, height=600,
                         pos=(MARGIN, MARGIN), on_close=lambda: self._dispatch(m.CompareClosed)):
             dpg.add_text("", tag="cmp_title", wrap=0)
@@ -133,12 +137,12 @@ class CompareView:
 
     def _reliability(self, c: dict[str, Any], ids: list[str]) -> None:
         limits = reliability_limits(c["reliability"], ids)
-        with dpg.plot(label="Reliability of p_up", width=520, height=PLOT_HEIGHT, tag="cmp_rel"):
-            dpg.add_plot_legend()
+        with _plot("Reliability of p_up", 520, len(ids), "cmp_rel"):
             dpg.add_plot_axis(dpg.mvXAxis, label="mean forecast p_up", tag="cmp_rel_x")
             with dpg.plot_axis(dpg.mvYAxis, label="observed up frequency", tag="cmp_rel_y"):
                 if limits is not None:
-                    dpg.add_line_series(list(limits), list(limits), label="perfect")
+                    dpg.bind_item_theme(dpg.add_line_series(list(limits), list(limits), label="perfect"),
+                                        self._reference)
                 for i, job_id in enumerate(ids):
                     rel = c["reliability"].get(job_id)
                     if rel:
@@ -149,18 +153,18 @@ class CompareView:
                 dpg.set_axis_limits("cmp_rel_y", *limits)
 
     def _pit(self, c: dict[str, Any], ids: list[str]) -> None:
-        with dpg.plot(label="PIT histograms", width=-1, height=PLOT_HEIGHT, tag="cmp_pit"):
-            dpg.add_plot_legend()
+        with _plot("PIT histograms", -1, len(ids), "cmp_pit"):
             dpg.add_plot_axis(dpg.mvXAxis, label="PIT of the realised return")
-            with dpg.plot_axis(dpg.mvYAxis, label="share of test bars") as axis:
-                dpg.add_inf_line_series([1.0 / PIT_BINS], horizontal=True, label="uniform")
+            with dpg.plot_axis(dpg.mvYAxis, label="share of test bars", tag="cmp_pit_y"):
+                dpg.bind_item_theme(dpg.add_inf_line_series([1.0 / PIT_BINS], horizontal=True, label="uniform"),
+                                    self._reference)
                 for i, job_id in enumerate(ids):
                     pit = c["pit"].get(job_id)
                     if pit:  # each bin over [k/n, (k+1)/n] (steps hold a value to the next x: the end repeats the last)
                         x = [k / len(pit) for k in range(len(pit) + 1)]
                         series = dpg.add_stair_series(x, [*pit, pit[-1]], label=job_id)
                         dpg.bind_item_theme(series, self._themes[i % len(self._themes)])
-                dpg.fit_axis_data(axis)
+            dpg.set_axis_limits("cmp_pit_y", *pit_limits(c["pit"], ids))
 
 
 def reliability_limits(reliability: dict[str, Any], ids: list[str]) -> tuple[float, float] | None:
@@ -175,19 +179,47 @@ def reliability_limits(reliability: dict[str, Any], ids: list[str]) -> tuple[flo
     return max(0.0, low - margin), min(1.0, high + margin)
 
 
+def pit_limits(pit: dict[str, Any], ids: list[str]) -> tuple[float, float]:
+    """The PIT plot's y range: every job's bin shares (``pit[job_id]``, a list of floats) and the uniform line
+    (``1 / PIT_BINS``), with ``PLOT_MARGIN`` of their span (at least 0.005) free below the lowest and above the
+    tallest bar, within [0, 1]."""
+    values = [1.0 / PIT_BINS, *(v for j in ids for v in pit.get(j) or ())]
+    low, high = min(values), max(values)
+    margin = max(PLOT_MARGIN * (high - low), 0.005)
+    return max(0.0, low - margin), min(1.0, high + margin)
+
+
+@contextmanager
+def _plot(label: str, width: int, jobs: int, tag: str) -> Iterator[int | str]:
+    """A plot with its legend below the axes (never over the data: a line per series, the reference and ``jobs``,
+    the plot taller by as much), that zooms only with Ctrl held: the mouse wheel scrolls the window, as elsewhere."""
+    with dpg.plot(label=label, width=width, height=PLOT_HEIGHT + (jobs + 1) * LEGEND_LINE, tag=tag,
+                  zoom_mod=dpg.mvKey_ModCtrl) as plot:
+        dpg.add_plot_legend(location=dpg.mvPlot_Location_South, outside=True)
+        yield plot
+
+
 def probe() -> dict[str, Any]:
-    """What the GUI test reads of the Compare window: the reliability plot's axis limits, the note on unequal
-    test bars (None when not shown), and the Diebold–Mariano table's cells with their rectangles (viewport
+    """What the GUI test reads of the Compare window: the reliability plot's rectangle (viewport pixels) and axis
+    limits, the PIT plot's y-axis limits, per legend of the two plots whether it sits outside the axes, the note on
+    unequal test bars (None when not shown), and the Diebold–Mariano table's cells with their rectangles (viewport
     pixels), row by row."""
     if not dpg.does_item_exist("cmp_rel_x"):
-        return {"reliability_axes": None, "bars_note": None, "dm_rows": []}
+        return {"reliability_plot": None, "reliability_axes": None, "pit_axis": None, "legends_outside": None,
+                "bars_note": None, "dm_rows": []}
     rows = []
     while dpg.does_item_exist(f"cmp_dm_{len(rows)}_0"):
         cells = [f"cmp_dm_{len(rows)}_{column}" for column in range(len(DM_COLUMNS))]
         rows.append([{"value": dpg.get_value(tag), "x": dpg.get_item_rect_min(tag)[0],
                       "width": dpg.get_item_rect_size(tag)[0]} for tag in cells])
+    (x, y), (width, height) = dpg.get_item_rect_min("cmp_rel"), dpg.get_item_rect_size("cmp_rel")
     return {
+        "reliability_plot": {"x": x, "y": y, "width": width, "height": height},
         "reliability_axes": [list(dpg.get_axis_limits("cmp_rel_x")), list(dpg.get_axis_limits("cmp_rel_y"))],
+        "pit_axis": list(dpg.get_axis_limits("cmp_pit_y")),
+        "legends_outside": [dpg.get_item_configuration(legend)["outside"]
+                            for plot in ("cmp_rel", "cmp_pit") for legend in dpg.get_item_children(plot, 0)
+                            if dpg.get_item_type(legend).endswith("mvPlotLegend")],
         "bars_note": dpg.get_value("cmp_bars_note") if dpg.does_item_exist("cmp_bars_note") else None,
         "dm_rows": rows,
     }

@@ -38,10 +38,6 @@ SPACE_COLUMNS = 3
 PLOT_WIDTH, PLOT_HEIGHT = 420, 200
 
 
-def _short(value: Any) -> str:
-    return f"{value:.5g}" if isinstance(value, float) else str(value)
-
-
 class SweepsView:
     """Built in the current container. ``dispatch`` is the shell's; ``base()`` gives the control panel's current,
     valid options (or {}); ``open_job(job_id)`` shows a job's results."""
@@ -155,12 +151,15 @@ class SweepsView:
             dpg.fit_axis_data("sw_plot_y")
         for row in dpg.get_item_children("sw_trials_table", 1) or []:
             dpg.delete_item(row)
+        first = sw.searched(sweep)  # the options that tell the trials apart lead each row, none cut off
         for trial in sweep.get("trials", []):
             with dpg.table_row(parent="sw_trials_table"):
                 dpg.add_text(str(trial["number"]))
                 dpg.add_text(trial["state"], color=STATE_COLOURS.get(trial["state"], theme.TEXT))
-                dpg.add_text(_short(trial["value"]) if trial["value"] is not None else "–")
-                dpg.add_text(", ".join(f"{k}={_short(v)}" for k, v in trial["params"].items()))
+                dpg.add_text(sw.short(trial["value"]) if trial["value"] is not None else "–")
+                params = dpg.add_text(sw.params_text(trial["params"], first))
+                with dpg.tooltip(params):  # the cell is cut at the column's edge: every option, one a line
+                    dpg.add_text(sw.params_text(trial["params"], first, sep="\n"))
                 dpg.add_text((trial.get("node_id") or "local")[:12])
                 dpg.add_button(label=trial.get("job_id") or "–", enabled=bool(trial.get("job_id")),
                                user_data=trial.get("job_id"), callback=lambda s, a, job_id: self._open_job(job_id))
@@ -211,15 +210,18 @@ def _summary(sweep: dict[str, Any]) -> str:
 
 def probe() -> dict[str, Any]:
     """What the GUI test reads of this tab, as drawn: the sweep picked, the summary, the trials table's rows
-    (``{number, state, value, params, node, job}``), the best-so-far line's points, the importance bars
-    (``[option, share]``), whether the new sweep's form is open, and the search space's options, all of them and
-    those the last frame drew in view."""
+    (``{number, state, value, params, node, job, params_tip}``, ``params_tip``: the parameters' tooltip), the
+    best-so-far line's points, the importance bars (``[option, share]``), whether the new sweep's form is open, and
+    the search space's options, all of them and those the last frame drew in view."""
     rows = []
     for row in dpg.get_item_children("sw_trials_table", 1) or []:
-        cells = dpg.get_item_children(row, 1) or []
+        children = dpg.get_item_children(row, 1) or []
+        tips = [child for child in children if dpg.get_item_type(child).endswith("mvTooltip")]
+        cells = [child for child in children if child not in tips]
         texts = [dpg.get_value(cell) for cell in cells[:-1]]
         job = dpg.get_item_user_data(cells[-1]) if cells else None
-        rows.append(dict(zip(("number", "state", "value", "params", "node"), texts), job=job))
+        tip = dpg.get_value(dpg.get_item_children(tips[0], 1)[0]) if tips else None
+        rows.append(dict(zip(("number", "state", "value", "params", "node"), texts), job=job, params_tip=tip))
     bars = []
     for row in dpg.get_item_children("sw_importance_table", 1) or []:
         name, bar = dpg.get_item_children(row, 1)[:2]

@@ -18,6 +18,11 @@ TEXT = (225, 228, 232, 255)
 TRAIN = (110, 170, 255, 255)
 VALID = (255, 160, 70, 255)
 MEAN = (120, 235, 255, 255)  # a forecast's rolling mean: brighter than ACCENT, to stand out on the faint bars
+#: A check box's fill and outline: lighter than a table's lighter stripe (Dear PyGui's default fill is that stripe's
+#: colour, so a box vanished on every other row of the Jobs table); a disabled box keeps a dimmer outline.
+CHECK_FILL = (72, 76, 86, 255)
+CHECK_BORDER = (150, 155, 165, 255)
+CHECK_BORDER_DISABLED = (95, 98, 105, 255)
 
 FONT_SIZE = 16
 MARKER_SIZE = 3.0  # pixels: a loss point visible on its own, small enough not to hide a curve of many epochs
@@ -65,6 +70,10 @@ def setup() -> dict[str, int | str]:
             dpg.add_theme_color(dpg.mvPlotCol_FrameBg, (0, 0, 0, 0), category=dpg.mvThemeCat_Plots)
             dpg.add_theme_color(dpg.mvPlotCol_PlotBg, (0, 0, 0, 0), category=dpg.mvThemeCat_Plots)
             dpg.add_theme_color(dpg.mvPlotCol_PlotBorder, (90, 92, 98, 255), category=dpg.mvThemeCat_Plots)
+        with dpg.theme_component(dpg.mvCheckbox):
+            dpg.add_theme_style(dpg.mvStyleVar_FrameBorderSize, 1)
+            dpg.add_theme_color(dpg.mvThemeCol_Border, CHECK_BORDER)
+            dpg.add_theme_color(dpg.mvThemeCol_FrameBg, CHECK_FILL)
         for kind in (dpg.mvButton, dpg.mvInputInt, dpg.mvInputText, dpg.mvInputDouble, dpg.mvCombo, dpg.mvCheckbox):
             with dpg.theme_component(kind, enabled_state=False):
                 dpg.add_theme_color(dpg.mvThemeCol_Text, (120, 120, 125, 255))
@@ -73,6 +82,9 @@ def setup() -> dict[str, int | str]:
                 dpg.add_theme_color(dpg.mvThemeCol_ButtonActive, (50, 52, 56, 255))
                 dpg.add_theme_color(dpg.mvThemeCol_FrameBg, (38, 40, 44, 255))
                 dpg.add_theme_color(dpg.mvThemeCol_FrameBgHovered, (38, 40, 44, 255))
+                if kind == dpg.mvCheckbox:
+                    dpg.add_theme_style(dpg.mvStyleVar_FrameBorderSize, 1)
+                    dpg.add_theme_color(dpg.mvThemeCol_Border, CHECK_BORDER_DISABLED)
     dpg.bind_theme(global_theme)
 
     with dpg.theme() as primary:
