@@ -133,7 +133,9 @@ class TrainingConfig(BaseModel):
         description="Bars per walk-forward test block: refit (warm-started) this often over the tail the folds "
         "test; default: cv_folds equal blocks.")
     forecast_horizon: int = Field(1, ge=1, le=500, description="Bars ahead of the forward log return.")
-    calibration_method: CalibrationMethod = Field("abs", description="How p_up is calibrated.")
+    calibration_method: CalibrationMethod = Field(
+        "abs", description="How the forecast is calibrated on the calibration block: abs, mle and crps refit the "
+        "distribution (the direction stack's p_up stays as it is); isotonic, platt and temperature remap p_up.")
     p_up_source: PUpSource = Field(
         "stack", description="p_up from the direction stack (boosting, AR logit and the network, docs/model.md), "
         "the predictive CDF, or a direction head.")

@@ -284,6 +284,6 @@ def _train(args: argparse.Namespace, folder: JobFolder) -> int:
         print(summary_text(result.metrics, config))
         print(f"\nArtifacts in {job_dir} (report: {result.artifacts['report']})")
         if folder.owned:
-            print(f"Job id {job_dir.name}: the server of this data folder lists it (candlecast jobs, predict, rerun, "
-                  "the app's Jobs tab)")
+            print(f"Job id {job_dir.name}: a server of this data folder (the app, or candlecast serve) lists it "
+                  "(candlecast jobs, predict, rerun, the app's Jobs tab)")
     return 0
