@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 SWEEP_ID_PATTERN = r"^sw-\d{8}-\d{6}-[0-9a-f]{6}$"
 #: Seconds between two looks at a trial's job (its events and status in the store).
 POLL_S = 0.25
+#: Longest wait for a completed job's terminal event after its status (written first: ``job_manager._finish``).
+EVENT_WAIT_S = 10.0
 #: The pruner's patience: trials that always run to the end before it compares, and folds it never prunes at.
 PRUNER_STARTUP_TRIALS = 2
 #: The extra a sweep with a Ray address needs, in one line for the user.
@@ -422,15 +424,23 @@ class _Runner:
             return
         if job.status is JobStatus.COMPLETED:
             result["final_value"] = objective_value(job.metrics, self.request.objective)
-            ends = self.sweeps.jobs.events_since(0, job_id=job_id, limit=10_000)
-            result["verdicts"] = next(
-                (e.get("verdicts") for e in reversed(ends) if e.get("type") == EventType.TRAINING_COMPLETED.value),
-                None,
-            )
+            result["verdicts"] = self._completed_verdicts(job_id)
         else:
             result["final_error"] = (job.error or {}).get("error") or f"the final job ended {job.status.value}"
         if self.sweeps.store.finish(self.sweep_id, "completed", result=result):
             self._publish(EventType.SWEEP_COMPLETED, job_id, **result)
+
+    def _completed_verdicts(self, job_id: str) -> dict[str, Any] | None:
+        """The compact verdicts of the completed job's ``training.completed`` event. The manager writes a job's
+        status before its terminal event, so the event may still be on its way: waited for up to
+        ``EVENT_WAIT_S``."""
+        deadline = time.monotonic() + EVENT_WAIT_S
+        while True:
+            ends = self.sweeps.jobs.events_since(0, job_id=job_id)
+            done = [e for e in ends if e.get("type") == EventType.TRAINING_COMPLETED.value]
+            if done or time.monotonic() > deadline:
+                return done[-1].get("verdicts") if done else None
+            time.sleep(POLL_S)
 
     def _stop_job(self, job_id: str, reason: str) -> None:
         try:
